@@ -1,0 +1,14 @@
+"""Test settings: the same settings, with tests' needs (cheap hasher, N+1 raising)."""
+
+import os
+import tempfile
+
+os.environ["COMPTOIR_TESTING"] = "1"
+os.environ.setdefault("COMPTOIR_DATA_DIR", tempfile.mkdtemp(prefix="comptoir-test-"))
+os.environ.setdefault("COMPTOIR_DB_POOL", "0")
+os.environ.setdefault("COMPTOIR_TASKS_BACKEND", "immediate")
+
+from comptoir.config.settings import *  # noqa: E402,F403
+
+# Argon2 costs ~100 MiB per hash in Django 6.1: tests use a fast hasher.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,16 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+
+from comptoir.config.api import api
+
+urlpatterns = [
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("", include("comptoir.web.urls")),
+]
+
+if settings.DEBUG or settings.DEMO:
+    urlpatterns += static(settings.STATIC_URL, document_root=settings.STATIC_ROOT)

@@ -1,0 +1,79 @@
+"""Integrity checks of the kernel's ledgers: sequences, audit trail, outbox.
+
+Run nightly as a task and on demand by ``comptoir check-integrity``. Each check yields
+problems as plain sentences; an empty report means everything holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Max, Min
+from django.utils import timezone
+
+from comptoir.kernel.audit import compute_digest
+from comptoir.kernel.models import AuditEntry, DocumentSequence, IssuedNumber, OutboxEvent
+
+
+@dataclass
+class Report:
+    checked: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_sequences(report: Report) -> None:
+    stats = {
+        row["sequence_id"]: row
+        for row in IssuedNumber.objects.values("sequence_id").annotate(
+            n=Count("id"), lo=Min("value"), hi=Max("value")
+        )
+    }
+    sequences = list(DocumentSequence.objects.all())
+    for seq in sequences:
+        row = stats.get(seq.pk, {"n": 0, "lo": None, "hi": None})
+        issued = seq.next_value - 1
+        if row["n"] != issued or (issued and (row["lo"] != 1 or row["hi"] != issued)):
+            report.problems.append(
+                f"sequence {seq.kind}/{seq.year or '-'} of company {seq.company_id}: counter says {issued} "
+                f"issued, ledger holds {row['n']} numbers from {row['lo']} to {row['hi']}"
+            )
+    report.checked["sequences"] = len(sequences)
+
+
+def check_audit(report: Report, batch: int = 5000) -> None:
+    count = 0
+    last_id = 0
+    while True:
+        entries = list(AuditEntry.objects.filter(id__gt=last_id).order_by("id")[:batch])
+        if not entries:
+            break
+        for entry in entries:
+            count += 1
+            if compute_digest(entry) != entry.digest:
+                report.problems.append(f"audit entry {entry.pk} ({entry.action}) was altered after it was written")
+        last_id = entries[-1].pk
+    report.checked["audit_entries"] = count
+
+
+def check_outbox(report: Report, stale_after: dt.timedelta = dt.timedelta(hours=1)) -> None:
+    threshold = timezone.now() - stale_after
+    stale = OutboxEvent.objects.filter(status=OutboxEvent.Status.PENDING, created_at__lt=threshold).count()
+    failed = OutboxEvent.objects.filter(status=OutboxEvent.Status.FAILED).count()
+    if stale:
+        report.problems.append(f"{stale} event(s) pending for more than {stale_after}")
+    if failed:
+        report.problems.append(f"{failed} event(s) whose subscribers failed")
+    report.checked["outbox_events"] = OutboxEvent.objects.count()
+
+
+def run_all() -> Report:
+    report = Report()
+    check_sequences(report)
+    check_audit(report)
+    check_outbox(report)
+    return report

@@ -1,0 +1,65 @@
+"""Keyset-free, predictable pagination shared by UI lists and API list endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from comptoir.kernel.errors import ValidationFailed
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    count: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.count // self.page_size))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+
+def parse_sort(sort: str | None, allowed: dict[str, str], default: str) -> list[str]:
+    """``sort`` is a comma list of public field names, '-' for descending; unknown → 422."""
+    if not sort:
+        sort = default
+    order: list[str] = []
+    for part in sort.split(","):
+        part = part.strip()
+        desc = part.startswith("-")
+        name = part.lstrip("-")
+        if name not in allowed:
+            raise ValidationFailed(
+                "invalid_sort",
+                fields={"sort": [f"Unknown sort field “{name}”. Allowed: {', '.join(sorted(allowed))}."]},
+            )
+        order.append(("-" if desc else "") + allowed[name])
+    return order
+
+
+def paginate(queryset: QuerySet, page: int | None = 1, page_size: int | None = None) -> Page:
+    page = page or 1
+    page_size = page_size or settings.COMPTOIR_PAGE_SIZE
+    errors: dict[str, list[str]] = {}
+    if page < 1:
+        errors["page"] = ["Must be 1 or more."]
+    if not 1 <= page_size <= settings.COMPTOIR_PAGE_SIZE_MAX:
+        errors["page_size"] = [f"Must be between 1 and {settings.COMPTOIR_PAGE_SIZE_MAX}."]
+    if errors:
+        raise ValidationFailed("invalid_pagination", fields=errors)
+    count = queryset.count()
+    start = (page - 1) * page_size
+    items = list(queryset[start : start + page_size])
+    return Page(items=items, count=count, page=page, page_size=page_size)
