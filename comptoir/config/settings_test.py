@@ -12,3 +12,7 @@ from comptoir.config.settings import *  # noqa: E402,F403
 
 # Argon2 costs ~100 MiB per hash in Django 6.1: tests use a fast hasher.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# A test-only module proves that switching modules hides nav, API and search.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.modapp"]
+ROOT_URLCONF = "tests.urls"
