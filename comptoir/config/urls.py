@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("settings/", include("comptoir.org.urls")),
+    path("audit/", include("comptoir.kernel.urls")),
     path("", include("comptoir.web.urls")),
 ]
 
