@@ -16,3 +16,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A test-only module proves that switching modules hides nav, API and search.
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.modapp"]
 ROOT_URLCONF = "tests.urls"
+
+# Test-only models exercising kernel fields (MoneyField, QuantityField).
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.kerneltest"]

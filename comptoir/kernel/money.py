@@ -12,8 +12,10 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.core import checks
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Sum
+from django.utils.translation import gettext_lazy as _
 
 # The one rounding policy of the project: half away from zero, as French invoicing expects.
 ROUNDING = ROUND_HALF_UP
@@ -92,9 +94,24 @@ class ScaledIntegerField(models.BigIntegerField):
         return Decimal(int(value)).scaleb(-self.places)
 
     def to_python(self, value: Any) -> Decimal | None:
+        # Validation (full_clean, deserialization) must refuse, not silently round, extra decimals.
         if value is None or value == "":
             return None
-        return quantize(value, self.places)
+        try:
+            exact = to_decimal(value)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(str(exc), code="invalid") from exc
+        if not exact.is_finite():
+            raise ValidationError(_("Enter a finite number."), code="invalid")
+        try:
+            rounded = exact.quantize(Decimal(1).scaleb(-self.places), rounding=ROUNDING)
+        except InvalidOperation as exc:
+            raise ValidationError(_("This number is too large."), code="invalid") from exc
+        if exact != rounded:
+            raise ValidationError(
+                _("Use at most %(places)s decimal places.") % {"places": self.places}, code="max_decimal_places"
+            )
+        return rounded
 
     def get_prep_value(self, value: Any) -> int | None:
         if value is None:
@@ -102,6 +119,8 @@ class ScaledIntegerField(models.BigIntegerField):
         if hasattr(value, "resolve_expression"):
             return value
         exact = to_decimal(value)
+        if not exact.is_finite():
+            raise ValueError(f"{value} is not a finite amount")
         scaled = exact.scaleb(self.places)
         if scaled != scaled.to_integral_value():
             raise ValueError(f"{value} has more than {self.places} decimal places")
