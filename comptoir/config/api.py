@@ -1,10 +1,34 @@
-"""The REST API: one NinjaAPI at /api/v1, routers from each app."""
+"""The REST API: one NinjaAPI at /api/v1, routers from each app (conventions: docs/api.md)."""
 
-from ninja import NinjaAPI
+from __future__ import annotations
 
-api = NinjaAPI(
-    title="Comptoir API",
-    version="1",
-    urls_namespace="api-v1",
-    description="CRM and ERP in one. Conventions: see docs/api.md.",
-)
+from collections.abc import Iterable
+
+from ninja import NinjaAPI, Router
+
+from comptoir.kernel import apikit
+from comptoir.kernel.api import router as kernel_router
+from comptoir.org.api import actor_from_key, actor_from_session
+from comptoir.org.api import router as org_router
+
+apikit.configure(key_actor=actor_from_key, session_actor=actor_from_session)
+
+
+def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
+    """A fresh API with every app's router; tests add their own module routers."""
+    api = NinjaAPI(
+        title="Comptoir API",
+        version="1",
+        urls_namespace="api-v1",
+        description="CRM and ERP in one. Conventions: see docs/api.md.",
+        auth=apikit.auth(),
+    )
+    apikit.install(api)
+    api.add_router("", org_router)
+    api.add_router("", kernel_router)
+    for prefix, router in extra_routers:
+        api.add_router(prefix, router)
+    return api
+
+
+api = build_api()
