@@ -20,8 +20,12 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         for m in registry.all()
         if m.code in enabled
     ]
+    companies = list(Company.objects.filter(pk__in=actor.company_ids).order_by("name").values("id", "name"))
     return {
         "actor": actor,
         "nav_modules": [n for n in nav if n["entries"]],
-        "user_companies": list(Company.objects.filter(pk__in=actor.company_ids).order_by("name").values("id", "name")),
+        "user_companies": companies,
+        "current_company": next((c for c in companies if c["id"] == actor.company_id), None),
+        "can_view_settings": actor.has_perm("org.view_company"),
+        "can_view_audit": actor.has_perm("kernel.view_audit"),
     }

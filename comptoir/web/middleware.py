@@ -69,3 +69,44 @@ class DomainErrorMiddleware:
             response["HX-Retarget"] = "#errors"
             response["HX-Reswap"] = "innerHTML"
         return response
+
+
+class TwoFactorMiddleware:
+    """Administrators must use a second factor: until they enrol, every UI page sends them there.
+
+    Also gives a session without a stored language (e.g. opened by an admin tool) the
+    user's own language.
+    """
+
+    EXEMPT_PREFIXES = ("/account/2fa/", "/logout/", "/language/", "/i18n/", "/jsi18n/", "/api/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.conf import settings
+
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return self.get_response(request)
+        if "language" not in request.session and user.language:
+            request.session["language"] = user.language
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language  # type: ignore[attr-defined]
+        path = request.path
+        if path.startswith(settings.STATIC_URL) or path.startswith(self.EXEMPT_PREFIXES) or user.has_totp:
+            return self.get_response(request)
+        from comptoir.org.services import totp_required
+
+        if not totp_required(user):
+            return self.get_response(request)
+        from django.http import HttpResponseRedirect
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        target = f"{reverse('web:totp')}?{urlencode({'next': request.get_full_path()})}"
+        if request.headers.get("HX-Request") == "true":  # runs before HtmxMiddleware
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = target
+            return response
+        return HttpResponseRedirect(target)

@@ -1,12 +1,18 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from comptoir.org import views_auth
 from comptoir.web import views
 
 app_name = "web"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("search/", views.search, name="search"),
+    path("login/", views_auth.login_view, name="login"),
+    path("login/verify/", views_auth.verify_view, name="login_verify"),
+    path("logout/", views_auth.logout_view, name="logout"),
+    path("account/2fa/", views_auth.totp_enrol_view, name="totp"),
+    path("account/2fa/disable/", views_auth.totp_disable_view, name="totp_disable"),
+    path("language/", views_auth.language_view, name="language"),
+    path("company/switch/", views_auth.company_switch_view, name="company_switch"),
 ]

@@ -4,7 +4,29 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from comptoir.kernel.errors import ValidationFailed
+from comptoir.org.forms_auth import SearchForm
+from comptoir.web.selectors import SEARCH_MIN_LENGTH, global_search, home_summary
+
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html")
+    return render(request, "web/home.html", {"summary": home_summary(request.actor)})  # type: ignore[attr-defined]
+
+
+@login_required
+def search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET)
+    if not form.is_valid():
+        if request.htmx:  # type: ignore[attr-defined]
+            raise ValidationFailed(fields={k: [str(m) for m in v] for k, v in form.errors.items()})
+        return render(request, "web/search.html", {"form": form, "groups": [], "query": ""}, status=422)
+    query = form.cleaned_data["q"].strip()
+    context = {
+        "form": form,
+        "query": query,
+        "groups": global_search(request.actor, query),  # type: ignore[attr-defined]
+        "min_length": SEARCH_MIN_LENGTH,
+    }
+    template = "web/search.html#results" if request.htmx else "web/search.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
