@@ -9,9 +9,11 @@ no duplicate. Formats are configuration, never inferred from the previous number
 from __future__ import annotations
 
 import datetime as dt
+import string
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.kernel.models import DocumentSequence, IssuedNumber
@@ -27,16 +29,38 @@ def register_kind(kind: str, prefix: str, fmt: str = "{prefix}-{year}-{n:05}", y
     DEFAULT_FORMATS[kind] = (prefix, fmt, yearly)
 
 
+PLACEHOLDERS = {"prefix", "year", "yy", "n"}
+# The number must fit IssuedNumber.number (100 characters), even with a large counter.
+MAX_NUMBER_LENGTH = 100
+
+
 def validate_format(fmt: str) -> None:
+    """Accept only the known placeholders with short format specs (no attribute access, no padding bombs)."""
+
+    def fail(message: str) -> ValidationFailed:
+        return ValidationFailed("invalid_sequence_format", fields={"format": [message]})
+
+    if not isinstance(fmt, str) or not fmt.strip():
+        raise fail(str(_("The format is required.")))
+    if len(fmt) > 80:
+        raise fail(str(_("The format is too long (80 characters at most).")))
+    names: set[str] = set()
     try:
-        sample = fmt.format(prefix="X", year=2026, yy="26", n=1)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise ValidationFailed(
-            "invalid_sequence_format",
-            fields={"format": [f"Unknown placeholder or bad format: {exc}"]},
-        ) from exc
-    if "{n" not in fmt or not sample:
-        raise ValidationFailed("invalid_sequence_format", fields={"format": ["The format must contain {n}."]})
+        for _literal, name, spec, conversion in string.Formatter().parse(fmt):
+            if name is None:
+                continue
+            if name not in PLACEHOLDERS:
+                raise fail(str(_("Unknown placeholder {%(name)s}.") % {"name": name}))
+            if conversion or (spec and (len(spec) > 4 or "{" in spec)):
+                raise fail(str(_("Unsupported format for {%(name)s}.") % {"name": name}))
+            names.add(name)
+        sample = fmt.format(prefix="X" * 20, year=2026, yy="26", n=10**12)
+    except ValueError as exc:
+        raise fail(str(_("Bad format: %(error)s") % {"error": exc})) from exc
+    if "n" not in names:
+        raise fail(str(_("The format must contain {n}.")))
+    if len(sample) > MAX_NUMBER_LENGTH:
+        raise fail(str(_("The numbers would be too long.")))
 
 
 @dataclass(frozen=True)
@@ -53,12 +77,24 @@ def next_number(
         raise RuntimeError("next_number must be called inside the issuing transaction")
     prefix, fmt, yearly = DEFAULT_FORMATS.get(kind, (kind.upper()[:3], "{prefix}-{year}-{n:05}", True))
     year = on_date.year if yearly else 0
-    # Create the counter if missing without racing: conflicting inserts are ignored.
-    DocumentSequence.objects.bulk_create(
-        [DocumentSequence(company_id=company_id, kind=kind, year=year, prefix=prefix, format=fmt)],
-        ignore_conflicts=True,
-    )
-    seq = DocumentSequence.objects.select_for_update().get(company_id=company_id, kind=kind, year=year)
+    rows = DocumentSequence.objects.select_for_update()
+    seq = rows.filter(company_id=company_id, kind=kind, year=year).first()
+    if seq is None:
+        # A new year keeps the company's own prefix and format from the latest year, not the default.
+        latest = (
+            DocumentSequence.objects.filter(company_id=company_id, kind=kind)
+            .order_by("-year")
+            .values("prefix", "format")
+            .first()
+        )
+        if latest is not None:
+            prefix, fmt = latest["prefix"], latest["format"]
+        # Create the counter without racing: a concurrent insert wins and ours is ignored.
+        DocumentSequence.objects.bulk_create(
+            [DocumentSequence(company_id=company_id, kind=kind, year=year, prefix=prefix, format=fmt)],
+            ignore_conflicts=True,
+        )
+        seq = rows.get(company_id=company_id, kind=kind, year=year)
     value = seq.next_value
     number = seq.format.format(prefix=seq.prefix, year=on_date.year, yy=f"{on_date.year % 100:02}", n=value)
     DocumentSequence.objects.filter(pk=seq.pk).update(next_value=value + 1)
