@@ -107,8 +107,26 @@ def audit_list(
 def audit_facets(actor: Actor) -> dict[str, list[str]]:
     """Distinct actions and object types of the company, to offer as filter choices."""
     require(actor, "kernel.view_audit")
-    base = AuditEntry.objects.filter(company_id=actor.company_id)
+    base = AuditEntry.objects.filter(company_id=actor.company_id).order_by()
     return {
         "actions": sorted(set(base.values_list("action", flat=True).distinct())),
         "object_types": sorted(set(base.values_list("object_type", flat=True).distinct())),
     }
+
+
+def audit_authors(actor: Actor) -> list[tuple[int, str]]:
+    """(actor_id, label) of people who appear in the company's trail, for the user filter."""
+    require(actor, "kernel.view_audit")
+    rows = (
+        AuditEntry.objects.filter(company_id=actor.company_id, actor_id__isnull=False)
+        .order_by()
+        .values_list("actor_id", "actor_label")
+        .distinct()
+    )
+    return sorted(set(rows), key=lambda row: (row[1].lower(), row[0]))
+
+
+def audit_export_rows(actor: Actor, **filters: Any) -> QuerySet[AuditEntry]:
+    """The same rows as ``audit_list`` with the same filters, for those allowed to export."""
+    require(actor, "kernel.export_audit")
+    return audit_list(actor, **filters)

@@ -1,7 +1,12 @@
 """The audit page and its export."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from comptoir.kernel import views
 
 app_name = "kernel"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.audit, name="audit"),
+    path("export/", views.audit_export, name="audit_export"),
+]

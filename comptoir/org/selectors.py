@@ -14,6 +14,36 @@ from comptoir.org.models import ApiKey, Company, Membership, Site, User
 SCOPE_APPS = ["org", "kernel"]
 
 
+def api_scopes() -> list[str]:
+    """Every scope an API key may carry: read/write for org, kernel and each non-core module."""
+    from comptoir.kernel.modules import registry as module_registry
+
+    apps = SCOPE_APPS + [m.code for m in module_registry.all() if not m.core]
+    return [f"{app}:{mode}" for app in apps for mode in ("read", "write")]
+
+
+def permission_matrix() -> list[dict[str, object]]:
+    """Roles × permissions, grouped by app: [{app, rows: [{codename, label, granted: [bool per role]}]}]."""
+    from comptoir.kernel.authz import ROLES
+
+    registry.load()
+    by_role = {role: registry.permissions_for([role]) for role in ROLES}
+    return [
+        {
+            "app": app,
+            "rows": [
+                {
+                    "codename": codename,
+                    "label": registry.permissions[codename],
+                    "granted": [codename in by_role[role] for role in ROLES],
+                }
+                for codename in codenames
+            ],
+        }
+        for app, codenames in registry.by_app.items()
+    ]
+
+
 def scope_allows(scopes: list[str], codename: str) -> bool:
     app, _, action = codename.partition(".")
     if f"{app}:write" in scopes:

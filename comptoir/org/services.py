@@ -28,7 +28,7 @@ from comptoir.kernel.models import ModuleActivation
 from comptoir.kernel.modules import registry as module_registry
 from comptoir.org import validators
 from comptoir.org.models import ApiKey, Company, LoginAttempt, Membership, RecoveryCode, Site, User
-from comptoir.org.selectors import SCOPE_APPS
+from comptoir.org.selectors import api_scopes
 
 COMPANY_FIELDS = [
     "name", "legal_name", "legal_form", "siren", "vat_number", "share_capital", "rcs",
@@ -306,8 +306,7 @@ def hash_key(secret: str) -> str:
 
 
 def _valid_scopes() -> list[str]:
-    apps = SCOPE_APPS + [m.code for m in module_registry.all() if not m.core]
-    return [f"{app}:{mode}" for app in apps for mode in ("read", "write")]
+    return api_scopes()
 
 
 @transaction.atomic
