@@ -37,7 +37,7 @@ class LanguageForm(forms.Form):
 
 
 class CompanySwitchForm(forms.Form):
-    company_id = forms.IntegerField(label=_("Company"), min_value=1)
+    company_id = forms.IntegerField(label=_("Company"), min_value=1, max_value=2**63 - 1)
     next = forms.CharField(required=False, max_length=2000)
 
 
