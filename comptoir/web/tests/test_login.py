@@ -95,7 +95,8 @@ def test_throttle_is_per_ip_too(client, personas):
     assert response.status_code == 429
     # Another address is not locked by this one's guesses.
     other = client.post(
-        "/login/", {"email": personas.users["sales"].email, "password": "correct-horse-battery-staple"},
+        "/login/",
+        {"email": personas.users["sales"].email, "password": "correct-horse-battery-staple"},
         REMOTE_ADDR="10.0.0.9",
     )
     assert other.status_code == 302

@@ -47,7 +47,7 @@ def test_enrolment_shows_qr_and_secret_then_recovery_codes_once(client, personas
     assert RecoveryCode.objects.filter(user=user).count() == 10
     # Afterwards the page shows the status, never the codes again.
     again = client.get("/account/2fa/").content.decode()
-    assert "id=\"totp-on\"" in again and codes[0] not in again and user.totp_secret not in again
+    assert 'id="totp-on"' in again and codes[0] not in again and user.totp_secret not in again
 
 
 @pytest.mark.parametrize("code", ["", "   ", "12345", "abcdef", "000000x", "9" * 40])
