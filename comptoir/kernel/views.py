@@ -27,7 +27,7 @@ def _filters(request: HttpRequest) -> dict[str, str]:
 
 def _page_number(request: HttpRequest) -> int:
     raw = request.GET.get("page", "1")
-    if not raw.isdigit():
+    if not raw.isdigit() or int(raw) < 1:
         raise ValidationFailed("invalid_pagination", fields={"page": [_("Must be 1 or more.")]})
     return int(raw)
 
