@@ -47,9 +47,47 @@ def page(chromium, live_server) -> Iterator[object]:  # type: ignore[no-untyped-
     context.close()
 
 
-def login(page, email: str, password: str) -> None:  # type: ignore[no-untyped-def]
-    """Fill the login form (fields ``email`` and ``password``) and submit it."""
+def login(page, email: str, password: str, *, second_factor: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Fill the login form (fields ``email`` and ``password``) and submit it.
+
+    With ``second_factor`` (the default) the helper also gets past 2FA the way the user's
+    phone would: it answers the code step from the user's TOTP secret, and completes the
+    enrolment that administrators are forced through. Pass ``second_factor=False`` to test
+    those pages themselves.
+    """
     page.goto("/login/")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    if not second_factor:
+        return
+    path = page.url.split("://", 1)[-1].partition("/")[2]
+    if path.startswith("login/verify/"):
+        page.fill("input[name=code]", totp_code(email))
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+    elif path.startswith("account/2fa/"):
+        page.fill("input[name=code]", totp_code(email))
+        with page.expect_navigation():
+            page.click("main button[type=submit]")
+        page.goto("/")
+
+
+def totp_code(email: str) -> str:
+    """The code the user's authenticator app would show now (one the server has not used yet)."""
+    import datetime as dt
+
+    import pyotp
+    from django.utils import timezone
+
+    from comptoir.org.models import User
+
+    user = User.objects.get(email=email.lower())
+    totp = pyotp.TOTP(user.totp_secret)
+    now = timezone.now()
+    for step in (0, 1):
+        at = now + dt.timedelta(seconds=30 * step)
+        if totp.timecode(at) > user.totp_last_counter:
+            return totp.at(at)
+    raise AssertionError("no unused TOTP step left in the accepted window")
