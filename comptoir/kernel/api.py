@@ -33,7 +33,9 @@ class AuditEntryOut(Schema):
 class AuditFilters(ListParams):
     actor_id: int | None = Field(None, ge=1, le=MAX_ID, description="Only entries by this user.")
     channel: ChannelName | None = Field(None, description="ui, api, import, task, cli or system.")  # type: ignore[valid-type]
-    action: str | None = Field(None, max_length=80, description="Exact action, or a prefix ending with a dot (`site.`).")
+    action: str | None = Field(
+        None, max_length=80, description="Exact action, or a prefix ending with a dot (`site.`)."
+    )
     object_type: str | None = Field(None, max_length=100, description="e.g. `org.site`.")
     object_id: str | None = Field(None, max_length=64)
     date_from: dt.date | None = Field(None, description="First day included (YYYY-MM-DD).")

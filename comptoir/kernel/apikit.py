@@ -65,9 +65,7 @@ def responses(ok: Any = None, *, status: int = 200) -> dict[int, Any]:
 def error_response(
     api: Any, request: HttpRequest, status: int, code: str, message: Any, fields: dict[str, list[str]] | None = None
 ) -> HttpResponse:
-    return api.create_response(
-        request, {"code": code, "message": str(message), "fields": fields or {}}, status=status
-    )
+    return api.create_response(request, {"code": code, "message": str(message), "fields": fields or {}}, status=status)
 
 
 def _field_name(loc: Iterable[Any]) -> str:
@@ -102,7 +100,9 @@ def install(api: Any) -> None:
 
     def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         if isinstance(exc, AuthenticationError):
-            return error_response(api, request, 401, "unauthenticated", _("Authentication required: a valid API key or session."))
+            return error_response(
+                api, request, 401, "unauthenticated", _("Authentication required: a valid API key or session.")
+            )
         if isinstance(exc, Throttled):
             return error_response(api, request, 429, "throttled", _("Too many requests."))
         if exc.status_code == 400:

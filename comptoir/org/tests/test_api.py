@@ -21,9 +21,7 @@ ALL_SCOPES = ["org:write", "kernel:read"]
 
 
 def make_key(personas: Personas, role: str = "admin", scopes: list[str] | None = None) -> str:
-    _key, secret = services.apikey_create(
-        actor=personas.actor(role), name=f"{role} key", scopes=scopes or ALL_SCOPES
-    )
+    _key, secret = services.apikey_create(actor=personas.actor(role), name=f"{role} key", scopes=scopes or ALL_SCOPES)
     return secret
 
 
