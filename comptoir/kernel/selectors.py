@@ -45,7 +45,7 @@ def _day_start(day: dt.date) -> dt.datetime:
 def audit_list(
     actor: Actor,
     *,
-    actor_id: int | None = None,
+    actor_id: int | str | None = None,
     channel: str | None = None,
     action: str | None = None,
     object_type: str | None = None,
@@ -67,7 +67,7 @@ def audit_list(
         entries = entries.none()
     if actor_id not in (None, ""):
         try:
-            entries = entries.filter(actor_id=int(actor_id))  # type: ignore[arg-type]
+            entries = entries.filter(actor_id=int(actor_id))
         except (TypeError, ValueError):
             errors["actor_id"] = [_("Enter a whole number.")]
     if channel:

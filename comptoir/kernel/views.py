@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_GET
 from comptoir.kernel import selectors
 from comptoir.kernel.context import Channel
 from comptoir.kernel.errors import ValidationFailed
-from comptoir.kernel.exports import export_response
+from comptoir.kernel.exports import Column, export_response
 from comptoir.kernel.models import AuditEntry
 from comptoir.kernel.pagination import paginate
 
@@ -56,7 +57,7 @@ def audit(request: HttpRequest) -> HttpResponse:
     errors: dict[str, list[str]] = {}
     page = None
     try:
-        page = paginate(selectors.audit_list(actor, **filters), _page_number(request))
+        page = paginate(selectors.audit_list(actor, **filters), _page_number(request))  # type: ignore[arg-type]
     except ValidationFailed as exc:
         errors = exc.fields
     facets = selectors.audit_facets(actor)
@@ -74,7 +75,7 @@ def audit(request: HttpRequest) -> HttpResponse:
     return render(request, "kernel/audit.html", context)
 
 
-EXPORT_COLUMNS = [
+EXPORT_COLUMNS: list[Column] = [
     (_("When"), "at"),
     (_("Who"), "actor_label"),
     (_("Channel"), "channel"),
@@ -88,9 +89,9 @@ EXPORT_COLUMNS = [
 
 @login_required
 @require_GET
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponseBase:
     actor = request.actor  # type: ignore[attr-defined]
     rows = selectors.audit_export_rows(actor, **_filters(request))
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    columns = [(str(label), getter) for label, getter in EXPORT_COLUMNS]
+    columns: list[Column] = [(str(label), getter) for label, getter in EXPORT_COLUMNS]
     return export_response(rows.iterator(chunk_size=2000), columns, f"audit-{stamp}", request.GET.get("format", "csv"))

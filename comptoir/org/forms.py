@@ -119,7 +119,9 @@ class ApiKeyForm(BootstrapForm):
 
     def __init__(self, *args: Any, scopes: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["scopes"].choices = [(s, s) for s in scopes]
+        field = self.fields["scopes"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(s, s) for s in scopes]
 
 
 class ModuleToggleForm(forms.Form):

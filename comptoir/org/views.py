@@ -172,7 +172,7 @@ def users(request: HttpRequest) -> HttpResponse:
     require(actor, "org.view_user")
     role_labels = dict(ROLES)
     rows = [
-        {"user": u, "roles": [role_labels.get(m.role, m.role) for m in u.company_memberships]}
+        {"user": u, "roles": [role_labels.get(m.role, m.role) for m in u.company_memberships]}  # type: ignore[attr-defined]
         for u in selectors.user_list(actor)
     ]
     return _page(
@@ -237,7 +237,8 @@ def user_roles(request: HttpRequest, user_id: int) -> HttpResponse:
                 messages.success(request, _("Roles of %(name)s saved.") % {"name": user.full_name})
                 return redirect("org:users")
     else:
-        form = UserRolesForm(initial={"roles": [m.role for m in user.company_memberships]})
+        current = [m.role for m in user.company_memberships]  # type: ignore[attr-defined]
+        form = UserRolesForm(initial={"roles": current})
     return _page(request, "org/settings/user_roles.html", {"form": form, "member": user, "section": "users"})
 
 

@@ -406,3 +406,33 @@ def test_module_bad_input_and_permissions(admin, client, personas: Personas) -> 
 def test_password_persona_constant_is_usable() -> None:
     # The browser test logs in with it; keep it long enough for the password validators.
     assert len(PASSWORD) >= 10
+
+
+def test_list_pages_query_count_is_constant(admin, personas: Personas) -> None:
+    from comptoir.kernel.testkit import count_queries
+
+    actor = personas.actor("admin")
+    admin.get(reverse("org:users"))  # the first request after login also writes the session
+
+    def counts() -> list[int]:
+        result = []
+        for name in ("org:users", "org:api_keys", "org:sites"):
+            with count_queries() as ctx:
+                assert admin.get(reverse(name)).status_code == 200
+            result.append(len(ctx.captured_queries))
+        return result
+
+    services.apikey_create(actor=actor, name="k0", scopes=["org:read"])
+    few = counts()
+    for i in range(1, 30):
+        services.user_create(actor=actor, email=f"u{i}@dupont.test", full_name=f"U {i}", roles=["sales", "hr"])
+        services.apikey_create(actor=actor, name=f"k{i}", scopes=["org:read"])
+        services.site_create(actor=actor, name=f"S{i}", siret=_siret(i))
+    assert counts() == few
+
+
+def _siret(i: int) -> str:
+    from stdnum import luhn
+
+    body = f"842157638{100 + i:04d}"
+    return body + luhn.calc_check_digit(body)
