@@ -19,3 +19,9 @@ ROOT_URLCONF = "tests.urls"
 
 # Test-only models exercising kernel fields (MoneyField, QuantityField).
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.kerneltest"]
+
+# SQLite tests use a file, not the shared-cache in-memory database: there, concurrent
+# connections fail at once with "database table is locked" instead of queueing on the busy
+# timeout, so concurrency tests (threads with their own connections) could not run.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(DATA_DIR / "test.sqlite3")  # noqa: F405
