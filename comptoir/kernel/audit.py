@@ -92,7 +92,7 @@ def record(
         channel=actor.channel if actor.channel != "system" else current_channel(),
         action=action,
         object_type=object_type or "",
-        object_id=str(object_id or ""),
+        object_id="" if object_id is None else str(object_id),
         object_repr=str(obj)[:200] if obj is not None else "",
         changes=_jsonable(changes or {}),
     )

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 
 class Channel:
     UI = "ui"
@@ -22,12 +24,12 @@ class Channel:
     SYSTEM = "system"
 
     choices = [
-        (UI, "UI"),
-        (API, "API"),
-        (IMPORT, "Import"),
-        (TASK, "Task"),
-        (CLI, "CLI"),
-        (SYSTEM, "System"),
+        (UI, _("User interface")),
+        (API, _("API")),
+        (IMPORT, _("Import")),
+        (TASK, _("Background task")),
+        (CLI, _("Command line")),
+        (SYSTEM, _("System")),
     ]
 
 

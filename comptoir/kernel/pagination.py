@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from comptoir.kernel.errors import ValidationFailed
 
@@ -43,20 +44,25 @@ def parse_sort(sort: str | None, allowed: dict[str, str], default: str) -> list[
         if name not in allowed:
             raise ValidationFailed(
                 "invalid_sort",
-                fields={"sort": [f"Unknown sort field “{name}”. Allowed: {', '.join(sorted(allowed))}."]},
+                fields={
+                    "sort": [
+                        _("Unknown sort field “%(name)s”. Allowed: %(allowed)s.")
+                        % {"name": name, "allowed": ", ".join(sorted(allowed))}
+                    ]
+                },
             )
         order.append(("-" if desc else "") + allowed[name])
     return order
 
 
 def paginate(queryset: QuerySet, page: int | None = 1, page_size: int | None = None) -> Page:
-    page = page or 1
-    page_size = page_size or settings.COMPTOIR_PAGE_SIZE
+    page = 1 if page is None else page
+    page_size = settings.COMPTOIR_PAGE_SIZE if page_size is None else page_size
     errors: dict[str, list[str]] = {}
     if page < 1:
-        errors["page"] = ["Must be 1 or more."]
+        errors["page"] = [_("Must be 1 or more.")]
     if not 1 <= page_size <= settings.COMPTOIR_PAGE_SIZE_MAX:
-        errors["page_size"] = [f"Must be between 1 and {settings.COMPTOIR_PAGE_SIZE_MAX}."]
+        errors["page_size"] = [_("Must be between 1 and %(max)s.") % {"max": settings.COMPTOIR_PAGE_SIZE_MAX}]
     if errors:
         raise ValidationFailed("invalid_pagination", fields=errors)
     count = queryset.count()

@@ -168,7 +168,9 @@ def site_update(*, actor: Actor, site_id: int, **data: Any) -> Site:
 def _clean_roles(roles: list[str]) -> list[str]:
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
-        raise ValidationFailed(fields={"roles": [_("Choose at least one role among: %(roles)s.") % {"roles": ", ".join(ROLES)}]})
+        raise ValidationFailed(
+            fields={"roles": [_("Choose at least one role among: %(roles)s.") % {"roles": ", ".join(ROLES)}]}
+        )
     return sorted(set(roles))
 
 
@@ -240,7 +242,9 @@ def user_remove(*, actor: Actor, user_id: int) -> None:
     user = User.objects.filter(pk=user_id, memberships__company_id=actor.company_id).distinct().first()
     if user is None:
         raise NotFound("user_not_found")
-    ApiKey.objects.filter(user=user, company_id=actor.company_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    ApiKey.objects.filter(user=user, company_id=actor.company_id, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
     Membership.objects.filter(user=user, company_id=actor.company_id).delete()
     audit.record(actor, "user.remove", user)
 
@@ -286,7 +290,9 @@ def module_set(*, actor: Actor, module: str, enabled: bool) -> None:
     else:
         dependants = [m.code for m in module_registry.all() if module in m.requires and m.code in active]
         if dependants:
-            raise Conflict("module_required_by", _("Switch off first: %(modules)s.") % {"modules": ", ".join(dependants)})
+            raise Conflict(
+                "module_required_by", _("Switch off first: %(modules)s.") % {"modules": ", ".join(dependants)}
+            )
     was = module in active
     if was == enabled:
         return
@@ -421,7 +427,9 @@ def totp_confirm(*, actor: Actor, code: str) -> list[str]:
         raise Conflict("totp_already_enabled", _("Two-factor authentication is already on."))
     counter = _totp_counter(user, code)
     if counter is None:
-        raise ValidationFailed("invalid_totp", fields={"code": [_("This code is not valid. Check the time on your phone.")]})
+        raise ValidationFailed(
+            "invalid_totp", fields={"code": [_("This code is not valid. Check the time on your phone.")]}
+        )
     user.totp_confirmed_at = timezone.now()
     user.totp_last_counter = counter
     user.save(update_fields=["totp_confirmed_at", "totp_last_counter"])
@@ -440,7 +448,9 @@ def totp_verify(*, user: User, code: str) -> bool:
     if counter is not None and counter > locked.totp_last_counter:
         User.objects.filter(pk=user.pk).update(totp_last_counter=counter)
         return True
-    recovery = RecoveryCode.objects.filter(user=user, code_hash=hash_key((code or "").strip()), used_at__isnull=True).first()
+    recovery = RecoveryCode.objects.filter(
+        user=user, code_hash=hash_key((code or "").strip()), used_at__isnull=True
+    ).first()
     if recovery is not None:
         recovery.used_at = timezone.now()
         recovery.save(update_fields=["used_at"])
