@@ -266,8 +266,14 @@ def user_switch_company(*, actor: Actor, company_id: int) -> User:
     if company_id not in actor.company_ids:
         raise NotFound("company_not_found")
     user = User.objects.select_for_update().get(pk=actor.user_id)
-    user.default_company_id = company_id
-    user.save(update_fields=["default_company"])
+    if user.default_company_id != company_id:
+        # Every write is audited, preferences included (recorded in the company switched to).
+        audit.record(
+            actor, "user.switch_company", user, changes={"default_company": [user.default_company_id, company_id]},
+            company_id=company_id,
+        )  # fmt: skip
+        user.default_company_id = company_id
+        user.save(update_fields=["default_company"])
     return user
 
 
