@@ -8,7 +8,7 @@ before any credential is checked.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import segno
 from django.conf import settings
@@ -149,6 +149,11 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("web:login")
 
 
+def _current_user(request: HttpRequest) -> User:
+    """The logged-in user (the views using this are behind ``login_required``)."""
+    return cast(User, request.user)
+
+
 def _qr_svg(uri: str) -> str:
     return segno.make(uri, error="m").svg_inline(scale=4, border=2, title=_("QR code for your authenticator app"))
 
@@ -158,7 +163,7 @@ def _qr_svg(uri: str) -> str:
 @require_http_methods(["GET", "POST"])
 def totp_enrol_view(request: HttpRequest) -> HttpResponse:
     actor = request.actor  # type: ignore[attr-defined]
-    user = request.user
+    user = _current_user(request)
     if user.has_totp:
         return render(request, "org/auth/totp_status.html", {"form": CodeForm()})
     if not user.totp_secret:
@@ -190,7 +195,7 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def totp_disable_view(request: HttpRequest) -> HttpResponse:
     """Turn one's own second factor off; a current code proves the phone is at hand."""
-    user = request.user
+    user = _current_user(request)
     form = CodeForm(request.POST)
     if not user.has_totp:
         return redirect("web:totp")
