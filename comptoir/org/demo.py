@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 
@@ -24,7 +25,7 @@ DEMO_DOMAIN = "demo.comptoir.test"
 
 # SIREN 512345679 passes the Luhn check; the VAT key is (12 + 3 × (SIREN mod 97)) mod 97 = 75;
 # each SIRET is the SIREN + a 5-digit establishment number (NIC) with its own Luhn check.
-COMPANY = {
+COMPANY: dict[str, Any] = {
     "name": "Maison Lefèvre",
     "legal_name": "Maison Lefèvre SAS",
     "legal_form": "SAS",
@@ -42,7 +43,7 @@ COMPANY = {
     "phone": "+33 1 42 72 00 00",
     "website": f"https://{DEMO_DOMAIN}",
 }
-SITES = [
+SITES: list[dict[str, Any]] = [
     {
         "name": "Siège — Paris",
         "siret": "51234567900017",
