@@ -40,6 +40,11 @@ PENDING_MAX_AGE_SECONDS = 300
 
 
 def client_ip(request: HttpRequest) -> str | None:
+    """The client's address; behind our own proxy, the last hop it appended (not spoofable)."""
+    if settings.SECURE_PROXY_SSL_HEADER is not None:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if forwarded:
+            return forwarded[-1]
     return request.META.get("REMOTE_ADDR") or None
 
 
