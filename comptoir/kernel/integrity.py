@@ -29,9 +29,7 @@ class Report:
 def check_sequences(report: Report) -> None:
     stats = {
         row["sequence_id"]: row
-        for row in IssuedNumber.objects.values("sequence_id").annotate(
-            n=Count("id"), lo=Min("value"), hi=Max("value")
-        )
+        for row in IssuedNumber.objects.values("sequence_id").annotate(n=Count("id"), lo=Min("value"), hi=Max("value"))
     }
     sequences = list(DocumentSequence.objects.all())
     for seq in sequences:

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from django.db.models.fetch_modes import FETCH_ONE, FETCH_PEERS, FETCH_RAISE
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.kernel.context import Channel
@@ -84,6 +84,9 @@ class IssuedNumber(models.Model):
             models.UniqueConstraint(fields=["sequence", "number"], name="kernel_issued_unique_number"),
         ]
 
+    def __str__(self) -> str:
+        return self.number
+
 
 class AuditEntry(models.Model):
     """Who did what, when, through which channel, with the field changes."""
@@ -112,6 +115,9 @@ class AuditEntry(models.Model):
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit entries")
 
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
+
 
 class OutboxEvent(models.Model):
     """A domain event, written in the transaction of the change it announces."""
@@ -135,6 +141,9 @@ class OutboxEvent(models.Model):
     class Meta:
         indexes = [models.Index(fields=["status", "id"], name="kernel_outbox_status")]
 
+    def __str__(self) -> str:
+        return f"{self.name}#{self.pk} ({self.status})"
+
 
 class SubscriberRun(models.Model):
     """A subscriber that handled an event; its uniqueness makes delivery idempotent."""
@@ -149,6 +158,9 @@ class SubscriberRun(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "subscriber"], name="kernel_subscriber_run_once"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} on event {self.event_id}"
 
 
 class ModuleActivation(models.Model):
@@ -165,3 +177,6 @@ class ModuleActivation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["company_id", "module"], name="kernel_module_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.module} for company {self.company_id}: {'on' if self.enabled else 'off'}"

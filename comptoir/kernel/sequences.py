@@ -69,9 +69,7 @@ class Issued:
     number: str
 
 
-def next_number(
-    *, company_id: int, kind: str, on_date: dt.date, object_type: str = "", object_id: str = ""
-) -> Issued:
+def next_number(*, company_id: int, kind: str, on_date: dt.date, object_type: str = "", object_id: str = "") -> Issued:
     """Issue the next number of ``kind`` for the company; must run inside a transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_number must be called inside the issuing transaction")

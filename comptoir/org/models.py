@@ -8,8 +8,8 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.kernel.models import ComptoirModel, ComptoirQuerySet
 from comptoir.kernel.authz import ROLES
+from comptoir.kernel.models import ComptoirModel, ComptoirQuerySet
 
 
 class Company(ComptoirModel):
@@ -38,9 +38,7 @@ class Company(ComptoirModel):
         verbose_name_plural = _("companies")
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["siren"], condition=~models.Q(siren=""), name="org_company_siren_unique"
-            ),
+            models.UniqueConstraint(fields=["siren"], condition=~models.Q(siren=""), name="org_company_siren_unique"),
         ]
 
     def __str__(self) -> str:
@@ -92,12 +90,12 @@ class User(AbstractBaseUser):
 
     email = models.EmailField(_("email"), unique=True)
     full_name = models.CharField(_("full name"), max_length=200)
-    language = models.CharField(_("language"), max_length=5, default="fr", choices=[("fr", "Français"), ("en", "English")])
+    language = models.CharField(
+        _("language"), max_length=5, default="fr", choices=[("fr", "Français"), ("en", "English")]
+    )
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), auto_now_add=True)
-    default_company = models.ForeignKey(
-        Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    default_company = models.ForeignKey(Company, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     # TOTP second factor: the secret is set at enrolment, confirmed by a first valid code.
     totp_secret = models.CharField(max_length=64, blank=True)
     totp_confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -147,6 +145,9 @@ class RecoveryCode(models.Model):
     code_hash = models.CharField(max_length=64)
     used_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"recovery code of user {self.user_id}"
+
 
 class LoginAttempt(models.Model):
     """Failed logins, counted per email and per IP to throttle guessing."""
@@ -154,6 +155,9 @@ class LoginAttempt(models.Model):
     email = models.CharField(max_length=254, db_index=True)
     ip = models.GenericIPAddressField(null=True, db_index=True)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"failed login {self.email} from {self.ip} at {self.at}"
 
 
 class ApiKey(ComptoirModel):

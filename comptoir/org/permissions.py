@@ -22,5 +22,5 @@ MATRIX = {
     "operations": _EVERYONE,
     "production": _EVERYONE,
     "hr": _EVERYONE,
-    "management": _EVERYONE + ["org.manage_sites"],
+    "management": [*_EVERYONE, "org.manage_sites"],
 }
