@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.utils import translation
 
 from comptoir.kernel.money import CENT, exact_sum, quantize, to_decimal
 from tests.kerneltest.models import Amount
@@ -13,6 +14,13 @@ from tests.kerneltest.models import Amount
 pytestmark = pytest.mark.django_db
 
 ROWS = 100_000
+
+
+@pytest.fixture(autouse=True)
+def english():
+    # Messages are asserted in the source language; the default language is French.
+    with translation.override("en"):
+        yield
 
 
 def test_hundred_thousand_amounts_sum_exactly_in_the_database():

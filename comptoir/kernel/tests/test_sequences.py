@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 from django.db import transaction
+from django.utils import translation
 
 from comptoir.kernel import sequences
 from comptoir.kernel.errors import ValidationFailed
@@ -13,6 +14,13 @@ from comptoir.kernel.models import DocumentSequence, IssuedNumber
 pytestmark = pytest.mark.django_db
 
 JAN = dt.date(2026, 1, 5)
+
+
+@pytest.fixture(autouse=True)
+def english():
+    # Messages are asserted in the source language; the default language is French.
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
