@@ -8,13 +8,13 @@ os.environ.setdefault("COMPTOIR_DATA_DIR", tempfile.mkdtemp(prefix="comptoir-tes
 os.environ.setdefault("COMPTOIR_DB_POOL", "0")
 os.environ.setdefault("COMPTOIR_TASKS_BACKEND", "immediate")
 
-from comptoir.config.settings import *  # noqa: E402,F403
+from comptoir.config.settings import *  # noqa: F403
 
 # Argon2 costs ~100 MiB per hash in Django 6.1: tests use a fast hasher.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # A test-only module proves that switching modules hides nav, API and search.
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.modapp"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.modapp"]  # noqa: F405
 ROOT_URLCONF = "tests.urls"
 
 # Test-only models exercising kernel fields (MoneyField, QuantityField).

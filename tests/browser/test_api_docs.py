@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import chromium, page  # noqa: F401  (fixtures)
-
-pytestmark = pytest.mark.browser
-
 
 @pytest.mark.django_db(transaction=True)
-def test_swagger_page_renders_under_csp(page, live_server):  # noqa: F811
+def test_swagger_page_renders_under_csp(page, live_server):
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -52,7 +52,7 @@ def test_admin_enrols_2fa_through_the_ui(page, personas):
     page.click("main button[type=submit]")
     page.wait_for_selector("#recovery-codes")
     assert page.locator("#recovery-codes li").count() == 10
-    page.click("text=I have saved my codes")
+    page.click("#codes-saved")
     page.wait_for_selector("#company-identity")
     assert User.objects.get(pk=admin.pk).has_totp
     assert violations == []
