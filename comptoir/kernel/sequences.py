@@ -69,15 +69,33 @@ class Issued:
     number: str
 
 
+def _take(company_id: int, kind: str, year: int) -> tuple[int, int, str, str] | None:
+    """Increment the counter and return (id, value taken, prefix, format) in one statement.
+
+    ``UPDATE … RETURNING`` locks the row until the transaction ends (PostgreSQL) and is one
+    round trip instead of SELECT FOR UPDATE + UPDATE: the lock is held for less time, which
+    is what bounds throughput when many writers share one counter. SQLite ≥ 3.35 has it too.
+    """
+    table = DocumentSequence._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_value = next_value + 1 "  # noqa: S608 (table name is ours)
+            "WHERE company_id = %s AND kind = %s AND year = %s "
+            "RETURNING id, next_value - 1, prefix, format",
+            [company_id, kind, year],
+        )
+        row = cursor.fetchone()
+    return None if row is None else (int(row[0]), int(row[1]), str(row[2]), str(row[3]))
+
+
 def next_number(*, company_id: int, kind: str, on_date: dt.date, object_type: str = "", object_id: str = "") -> Issued:
     """Issue the next number of ``kind`` for the company; must run inside a transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_number must be called inside the issuing transaction")
     prefix, fmt, yearly = DEFAULT_FORMATS.get(kind, (kind.upper()[:3], "{prefix}-{year}-{n:05}", True))
     year = on_date.year if yearly else 0
-    rows = DocumentSequence.objects.select_for_update()
-    seq = rows.filter(company_id=company_id, kind=kind, year=year).first()
-    if seq is None:
+    row = _take(company_id, kind, year)
+    if row is None:
         # A new year keeps the company's own prefix and format from the latest year, not the default.
         latest = (
             DocumentSequence.objects.filter(company_id=company_id, kind=kind)
@@ -92,11 +110,11 @@ def next_number(*, company_id: int, kind: str, on_date: dt.date, object_type: st
             [DocumentSequence(company_id=company_id, kind=kind, year=year, prefix=prefix, format=fmt)],
             ignore_conflicts=True,
         )
-        seq = rows.get(company_id=company_id, kind=kind, year=year)
-    value = seq.next_value
-    number = seq.format.format(prefix=seq.prefix, year=on_date.year, yy=f"{on_date.year % 100:02}", n=value)
-    DocumentSequence.objects.filter(pk=seq.pk).update(next_value=value + 1)
+        row = _take(company_id, kind, year)
+        assert row is not None
+    seq_id, value, seq_prefix, seq_format = row
+    number = seq_format.format(prefix=seq_prefix, year=on_date.year, yy=f"{on_date.year % 100:02}", n=value)
     IssuedNumber.objects.create(
-        sequence=seq, value=value, number=number, object_type=object_type, object_id=str(object_id)
+        sequence_id=seq_id, value=value, number=number, object_type=object_type, object_id=str(object_id)
     )
     return Issued(value=value, number=number)

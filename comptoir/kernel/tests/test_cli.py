@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from comptoir.config.cli import NightlyScheduler
 from comptoir.kernel.context import Actor, Channel
@@ -80,7 +81,7 @@ def test_create_admin_refuses_bad_input_and_writes_nothing(monkeypatch: pytest.M
     from comptoir.org.models import Company, User
 
     monkeypatch.setenv("COMPTOIR_ADMIN_PASSWORD", "a-long-passphrase")
-    with pytest.raises(CommandError) as excinfo:
+    with translation.override("en"), pytest.raises(CommandError) as excinfo:
         call_command(
             "create_admin", "--email", "not-an-email", "--full-name", "Anne", "--company", "Atelier", "--siren", "123"
         )

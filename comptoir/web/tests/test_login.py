@@ -36,6 +36,7 @@ def test_login_ok_remembers_company_and_language(client, personas):
 
 
 def test_wrong_password_is_refused_and_counted(client, personas):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     response = post_login(client, personas.users["sales"].email, "not-the-password")
     assert response.status_code == 422
     assert "not correct" in response.content.decode()
@@ -77,6 +78,7 @@ def test_bad_input_gives_field_errors(client, personas, data, fields):
 
 
 def test_sixth_attempt_refused_even_with_right_password(client, personas):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     email = personas.users["sales"].email
     for _ in range(5):
         assert post_login(client, email, "wrong-password-123").status_code == 422

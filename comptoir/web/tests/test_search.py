@@ -67,6 +67,7 @@ def test_short_or_empty_query_finds_nothing(client, personas, query):
 
 
 def test_nothing_found_message(client, personas):
+    type(personas.users["sales"]).objects.filter(pk=personas.users["sales"].pk).update(language="en")
     client.force_login(personas.users["sales"])
     assert "Nothing matches" in client.get("/search/?q=zzzzzz").content.decode()
 

@@ -32,7 +32,7 @@ def test_home_shows_company_identity_roles_and_modules(client, personas):
 
 
 def test_home_without_company(client, db):
-    user = User.objects.create_user(email="lonely@example.test", password="x", full_name="Lonely")
+    user = User.objects.create_user(email="lonely@example.test", password="x", full_name="Lonely", language="en")
     client.force_login(user)
     response = client.get("/")
     assert response.status_code == 200

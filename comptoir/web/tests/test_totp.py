@@ -85,6 +85,8 @@ def test_login_with_totp_asks_for_the_code_before_logging_in(client, personas):
 
 def test_a_code_is_accepted_once_only(client, personas, django_user_model):
     user = personas.users["sales"]
+    user.language = "en"  # the message asserted below is the English one
+    user.save(update_fields=["language"])
     enable_totp(user)
     code = fresh_code(user)
     post_login(client, user.email)
