@@ -52,7 +52,9 @@ def scope_allows(scopes: list[str], codename: str) -> bool:
 
 
 def roles_of(user: User, company_id: int) -> frozenset[str]:
-    return frozenset(Membership.objects.filter(user=user, company_id=company_id).values_list("role", flat=True))
+    return frozenset(
+        Membership.objects.filter(user=user, company_id=company_id).values_list("role", flat=True)
+    )
 
 
 def company_ids_of(user: User) -> frozenset[int]:
@@ -60,13 +62,17 @@ def company_ids_of(user: User) -> frozenset[int]:
 
 
 def build_actor(user: User, company_id: int | None, channel: str, scopes: list[str] | None = None) -> Actor:
-    """The actor for ``user`` acting in ``company_id`` (None when they belong to no company)."""
-    company_ids = company_ids_of(user)
+    """The actor for ``user`` acting in ``company_id`` (None when they belong to no company).
+
+    One query reads every (company, role) pair of the user: this runs on every request.
+    """
+    pairs = list(Membership.objects.filter(user=user).values_list("company_id", "role"))
+    company_ids = frozenset(c for c, _ in pairs)
     if company_id not in company_ids:
         company_id = user.default_company_id if user.default_company_id in company_ids else None
         if company_id is None and company_ids:
             company_id = min(company_ids)
-    roles = roles_of(user, company_id) if company_id else frozenset()
+    roles = frozenset(r for c, r in pairs if c == company_id)
     permissions = registry.permissions_for(roles)
     if scopes is not None:
         permissions = frozenset(p for p in permissions if scope_allows(scopes, p))
@@ -113,13 +119,14 @@ def site_get(actor: Actor, site_id: int) -> Site:
 
 def user_list(actor: Actor) -> QuerySet[User]:
     """Users who hold a role in the actor's company, with their roles in that company."""
+    members = Membership.objects.filter(company_id=actor.company_id)
     return (
-        User.objects.filter(memberships__company_id=actor.company_id)
-        .distinct()
+        # A subquery, not a join + DISTINCT: counting and paging stay cheap on big tables.
+        User.objects.filter(pk__in=members.values("user_id"))
         .prefetch_related(
             Prefetch(
                 "memberships",
-                queryset=Membership.objects.filter(company_id=actor.company_id).order_by("role"),
+                queryset=members.only("id", "user_id", "role").order_by("role"),
                 to_attr="company_memberships",
             )
         )
