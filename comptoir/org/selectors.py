@@ -52,9 +52,7 @@ def scope_allows(scopes: list[str], codename: str) -> bool:
 
 
 def roles_of(user: User, company_id: int) -> frozenset[str]:
-    return frozenset(
-        Membership.objects.filter(user=user, company_id=company_id).values_list("role", flat=True)
-    )
+    return frozenset(Membership.objects.filter(user=user, company_id=company_id).values_list("role", flat=True))
 
 
 def company_ids_of(user: User) -> frozenset[int]:

@@ -40,14 +40,13 @@ def make_user(company: Company, role: str, email: str | None = None, password: s
 class Personas:
     company: Company
     other_company: Company
+    outsider: User
     users: dict[str, User] = field(default_factory=dict)
-    outsider: User | None = None
 
     def actor(self, role: str, channel: str = Channel.UI) -> Actor:
         return build_actor(self.users[role], self.company.pk, channel)
 
     def outsider_actor(self, channel: str = Channel.UI) -> Actor:
-        assert self.outsider is not None
         return build_actor(self.outsider, self.other_company.pk, channel)
 
 
@@ -55,8 +54,8 @@ def make_personas() -> Personas:
     company = make_company()
     Site.objects.create(company=company, name="Siège Lyon", siret="84215763800011", is_head_office=True, city="Lyon")
     other = make_company(name="Concurrent Martin", siren="904128352")
-    personas = Personas(company=company, other_company=other)
+    outsider = make_user(other, "admin", email="outsider@concurrent.test")
+    personas = Personas(company=company, other_company=other, outsider=outsider)
     for role in ROLES:
         personas.users[role] = make_user(company, role)
-    personas.outsider = make_user(other, "admin", email="outsider@concurrent.test")
     return personas

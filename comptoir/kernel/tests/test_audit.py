@@ -1,5 +1,7 @@
 """Audit trail: one entry per service call, with actor, channel and changes; tampering detected."""
 
+import datetime as dt
+
 import pyotp
 import pytest
 from django.db import transaction
@@ -188,7 +190,7 @@ def test_failed_service_leaves_no_entry(personas):
         {"changes": {"city": ["Lyon", "Marseille"]}},
         {"actor_label": "someone-else@example.com"},
         {"channel": "cli"},
-        {"at": timezone.now() - timezone.timedelta(days=3)},
+        {"at": timezone.now() - dt.timedelta(days=3)},
         {"action": "company.create"},
     ],
     ids=["changes", "actor", "channel", "at", "action"],

@@ -174,7 +174,7 @@ def test_export_csv_is_exactly_the_filtered_view(client, personas: Personas, tra
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"].startswith('attachment; filename="audit-')
-    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    text = response.getvalue().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == HEADER
     expected = _expected_rows(personas, action="site.")
@@ -200,7 +200,7 @@ def test_export_xlsx_is_exactly_the_filtered_view(client, personas: Personas, tr
     response = c.get(reverse("kernel:audit_export"), {"format": "xlsx", "channel": "api"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    workbook = load_workbook(io.BytesIO(response.getvalue()), read_only=True)
     rows = [list(r) for r in workbook.active.iter_rows(values_only=True)]
     assert rows[0] == HEADER
     expected = _expected_rows(personas, channel="api")
@@ -225,10 +225,10 @@ def test_export_helper_neutralises_formulas_and_streams() -> None:
     rows = iter([{"a": '=HYPERLINK("http://evil")', "b": 3}, {"a": "-2+3", "b": None}])
     response = export_response(rows, [("A", "a"), ("B", "b")], "x y/z", "csv")
     assert response["Content-Disposition"] == 'attachment; filename="x-y-z.csv"'
-    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    text = response.getvalue().decode("utf-8-sig")
     assert list(csv.reader(io.StringIO(text))) == [["A", "B"], ['\'=HYPERLINK("http://evil")', "3"], ["'-2+3", ""]]
     response = export_response(iter([{"a": "=1+1\x01"}]), [("A", "a")], "f", "XLSX")
-    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    sheet = load_workbook(io.BytesIO(response.getvalue())).active
     assert sheet["A2"].value == "'=1+1" and sheet["A2"].data_type == "s"
 
 
