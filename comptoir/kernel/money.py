@@ -134,7 +134,7 @@ class ScaledIntegerField(models.BigIntegerField):
     def formfield(self, **kwargs: Any) -> Any:
         from django import forms
 
-        defaults = {"form_class": forms.DecimalField, "decimal_places": self.places}
+        defaults: dict[str, Any] = {"form_class": forms.DecimalField, "decimal_places": self.places}
         defaults.update(kwargs)
         return models.Field.formfield(self, **defaults)
 

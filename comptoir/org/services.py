@@ -38,6 +38,13 @@ COMPANY_FIELDS = [
 SITE_FIELDS = ["name", "siret", "is_head_office", "address_line1", "postal_code", "city", "country", "is_active"]
 
 
+def _company_id(actor: Actor) -> int:
+    """The actor's current company; an actor without one can write nothing company-scoped."""
+    if actor.company_id is None:
+        raise NotFound("company_not_found")
+    return actor.company_id
+
+
 def _clean_company(data: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items() if k in COMPANY_FIELDS}
@@ -209,7 +216,8 @@ def user_create(
             email=email, password=password, full_name=full_name.strip(), language=language,
             default_company_id=actor.company_id,
         )  # fmt: skip
-    Membership.objects.bulk_create([Membership(user=user, company_id=actor.company_id, role=r) for r in roles])
+    company_id = _company_id(actor)
+    Membership.objects.bulk_create([Membership(user=user, company_id=company_id, role=r) for r in roles])
     audit.record(actor, "user.add", user, changes={"email": [None, email], "roles": [[], roles]})
     return user
 
@@ -226,7 +234,7 @@ def user_set_roles(*, actor: Actor, user_id: int, roles: list[str]) -> User:
         raise Conflict("cannot_drop_own_admin", _("You cannot remove your own administrator role."))
     Membership.objects.filter(user=user, company_id=actor.company_id).exclude(role__in=roles).delete()
     Membership.objects.bulk_create(
-        [Membership(user=user, company_id=actor.company_id, role=r) for r in roles if r not in current]
+        [Membership(user=user, company_id=_company_id(actor), role=r) for r in roles if r not in current]
     )
     if current != roles:
         audit.record(actor, "user.set_roles", user, changes={"roles": [current, roles]})

@@ -20,7 +20,7 @@ def _reason(exc: stdnum_exceptions.ValidationError) -> str:
     for cls, reason in reasons.items():
         if isinstance(exc, cls):
             return str(reason)
-    return str(exc.message)
+    return str(exc)
 
 
 def clean_siren(value: str) -> str:
