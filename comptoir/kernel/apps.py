@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class KernelConfig(AppConfig):
     name = "comptoir.kernel"
     label = "kernel"
-    verbose_name = "Kernel"
+    verbose_name = _("Audit and system")

@@ -44,6 +44,19 @@ class Company(ComptoirModel):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def siren_display(self) -> str:
+        from comptoir.org.validators import format_siren
+
+        return format_siren(self.siren)
+
+    @property
+    def legal_name_display(self) -> str:
+        """Legal name with the legal form, unless the name already ends with it."""
+        if self.legal_form and not self.legal_name.endswith(self.legal_form):
+            return f"{self.legal_name} ({self.legal_form})"
+        return self.legal_name
+
 
 class Site(ComptoirModel):
     """An establishment of the company, identified by its SIRET."""

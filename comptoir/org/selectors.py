@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Prefetch, QuerySet, Value
+from django.db.models.aggregates import StringAgg
 
 from comptoir.kernel.authz import registry
 from comptoir.kernel.context import Actor, Channel
@@ -31,6 +35,7 @@ def permission_matrix() -> list[dict[str, object]]:
     return [
         {
             "app": app,
+            "app_label": apps.get_app_config(app).verbose_name,
             "rows": [
                 {
                     "codename": codename,
@@ -59,12 +64,20 @@ def company_ids_of(user: User) -> frozenset[int]:
     return frozenset(Membership.objects.filter(user=user).values_list("company_id", flat=True).distinct())
 
 
-def build_actor(user: User, company_id: int | None, channel: str, scopes: list[str] | None = None) -> Actor:
+def build_actor(
+    user: User,
+    company_id: int | None,
+    channel: str,
+    scopes: list[str] | None = None,
+    pairs: list[tuple[int, str]] | None = None,
+) -> Actor:
     """The actor for ``user`` acting in ``company_id`` (None when they belong to no company).
 
     One query reads every (company, role) pair of the user: this runs on every request.
+    ``pairs`` passes them when the caller already read them in its own query (API keys).
     """
-    pairs = list(Membership.objects.filter(user=user).values_list("company_id", "role"))
+    if pairs is None:
+        pairs = list(Membership.objects.filter(user=user).values_list("company_id", "role"))
     company_ids = frozenset(c for c, _ in pairs)
     if company_id not in company_ids:
         company_id = user.default_company_id if user.default_company_id in company_ids else None
@@ -130,6 +143,31 @@ def user_list(actor: Actor) -> QuerySet[User]:
         )
         .order_by("full_name", "id")
     )
+
+
+# Columns of a user row in API lists (``user_rows``).
+USER_ROW_FIELDS = ("id", "email", "full_name", "language", "is_active", "date_joined")
+
+
+def user_rows(actor: Actor) -> QuerySet[User, dict[str, Any]]:
+    """``user_list`` as plain dicts for API lists: one query, no model instances.
+
+    The user's roles in the actor's company come in the same query, as ``roles``: a
+    comma-separated string (role codes hold no comma), unordered; ``user_roles`` splits it.
+    The join on memberships is filtered to the company before grouping, so only roles held
+    there are aggregated.
+    """
+    return (
+        User.objects.filter(memberships__company_id=actor.company_id)
+        .values(*USER_ROW_FIELDS)
+        .annotate(roles=StringAgg("memberships__role", Value(",")))
+        .order_by("full_name", "id")
+    )
+
+
+def user_roles(aggregated: str | None) -> list[str]:
+    """The ``roles`` of a ``user_rows`` row as a sorted list (the order ``user_list`` gives)."""
+    return sorted(aggregated.split(",")) if aggregated else []
 
 
 def user_get(actor: Actor, user_id: int) -> User:
