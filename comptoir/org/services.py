@@ -17,6 +17,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -372,12 +373,27 @@ def apikey_revoke(*, actor: Actor, key_id: int) -> ApiKey:
 
 
 def apikey_authenticate(secret: str) -> ApiKey | None:
-    """The active key matching ``secret``, or None. Records the last use (at most once a minute)."""
+    """The active key matching ``secret``, or None. Records the last use (at most once a minute).
+
+    Runs on every API request, so it is one query: the key, its owner and the owner's
+    (company, role) pairs, given as ``key.membership_pairs`` for ``selectors.build_actor``.
+    Nothing is cached between requests: a revoked key is refused on its next request.
+    """
     if not secret or not secret.startswith(API_KEY_PREFIX):
         return None
-    key = ApiKey.objects.select_related("user").filter(key_hash=hash_key(secret)).first()
+    rows = list(
+        # One row per membership of the owner (LEFT JOIN: an owner without any still comes back).
+        ApiKey.objects.select_related("user")
+        .filter(key_hash=hash_key(secret))
+        .annotate(m_company_id=F("user__memberships__company_id"), m_role=F("user__memberships__role"))
+        .order_by()
+    )
+    if not rows:
+        return None
+    key = rows[0]
+    key.membership_pairs = [(r.m_company_id, r.m_role) for r in rows if r.m_company_id is not None]  # type: ignore[attr-defined]
     now = timezone.now()
-    if key is None or key.revoked_at is not None or not key.user.is_active:
+    if key.revoked_at is not None or not key.user.is_active:
         return None
     if key.expires_at is not None and key.expires_at <= now:
         return None
