@@ -1,8 +1,11 @@
 """Shell pages. Views parse, call one service or selector, and render."""
 
 from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.org.forms_auth import SearchForm
@@ -30,3 +33,23 @@ def search(request: HttpRequest) -> HttpResponse:
     }
     template = "web/search.html#results" if request.htmx else "web/search.html"  # type: ignore[attr-defined]
     return render(request, template, context)
+
+
+@never_cache
+@require_safe
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for load balancers: the process answers. No session, no database."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@never_cache
+@require_safe
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: the database answers one ``SELECT 1``; 503 while it does not."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        return HttpResponse("database unavailable", content_type="text/plain", status=503)
+    return HttpResponse("ok", content_type="text/plain")
