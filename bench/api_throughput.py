@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/api_throughput.py                    # 15 s, 32 connections
     .venv/bin/python bench/api_throughput.py --duration 30 --connections 64 --client python
+    .venv/bin/python bench/api_throughput.py --path /healthz      # floor: trivial view, no DB
+    .venv/bin/python bench/api_throughput.py --granian-opt=--blocking-threads=1
 
 Creates a throwaway PostgreSQL database (``comptoir_bench_api_<pid>`` on ``BENCH_PG_URL``,
 default ``postgres://postgres@127.0.0.1:5432/postgres``), seeds one company, 200 users and
@@ -30,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-PATH = "/api/v1/users?page_size=50"
+PATH = "/api/v1/users?page_size=50"  # default; --path changes it
 
 
 def _pg_url(dbname: str) -> str:
@@ -91,7 +93,7 @@ def seed(users: int) -> None:
 # --- load client (separate process) ----------------------------------------------------
 
 
-def python_client(port: int, secret: str, connections: int, duration: float) -> None:
+def python_client(port: int, secret: str, connections: int, duration: float, path: str) -> None:
     """Keep-alive HTTP/1.1 clients in threads; prints a JSON summary."""
     latencies: list[list[float]] = [[] for _ in range(connections)]
     errors = [0] * connections
@@ -103,7 +105,7 @@ def python_client(port: int, secret: str, connections: int, duration: float) -> 
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
-                conn.request("GET", PATH, headers=headers)
+                conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -154,14 +156,14 @@ end
 """
 
 
-def wrk_client(port: int, secret: str, connections: int, duration: float) -> dict[str, object]:
+def wrk_client(port: int, secret: str, connections: int, duration: float, path: str) -> dict[str, object]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_WRK_LUA % secret)
     try:
         out = subprocess.run(
             [
                 "wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{int(duration)}s", "--latency",
-                "-s", script.name, f"http://127.0.0.1:{port}{PATH}",
+                "-s", script.name, f"http://127.0.0.1:{port}{path}",
             ],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
@@ -203,6 +205,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--path", default=PATH, help=f"path to load (default {PATH}); /healthz gives the floor")
+    parser.add_argument(
+        "--granian-opt", action="append", default=[], metavar="OPT",
+        help="extra granian option, repeatable (e.g. --granian-opt=--blocking-threads=1)",
+    )  # fmt: skip
     parser.add_argument(
         "--debug", action="store_true", help="serve with COMPTOIR_DEBUG=1 (default: production settings)"
     )
@@ -213,9 +220,10 @@ def main() -> None:
         seed(args.seed)
         return
     if args.python_client:
-        python_client(int(args.python_client[0]), args.python_client[1], args.connections, args.duration)
+        python_client(int(args.python_client[0]), args.python_client[1], args.connections, args.duration, args.path)
         return
 
+    load_before = os.getloadavg()[0]
     data_dir = tempfile.mkdtemp(prefix="comptoir-bench-api-")
     dbname = f"comptoir_bench_api_{os.getpid()}"
     _pg_admin(f"DROP DATABASE IF EXISTS {dbname}")
@@ -247,7 +255,8 @@ def main() -> None:
         server = subprocess.Popen(
             [
                 str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", "--workers", str(args.workers),
-                "--host", "127.0.0.1", "--port", str(port), "--no-ws", "comptoir.config.wsgi:application",
+                "--host", "127.0.0.1", "--port", str(port), "--no-ws", *args.granian_opt,
+                "comptoir.config.wsgi:application",
             ],
             env=server_env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )  # fmt: skip
@@ -255,26 +264,26 @@ def main() -> None:
         for _ in range(120):
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request("GET", PATH, headers={"Authorization": f"Bearer {secret}"})
+                conn.request("GET", args.path, headers={"Authorization": f"Bearer {secret}"})
                 response = conn.getresponse()
                 body = response.read()
                 if response.status == 200:
                     break
-                raise SystemExit(f"GET {PATH} answered {response.status}: {body[:300]!r}")
+                raise SystemExit(f"GET {args.path} answered {response.status}: {body[:300]!r}")
             except OSError:
                 time.sleep(0.5)
         else:
             raise SystemExit("granian did not start")
-        payload = json.loads(body)
+        payload = json.loads(body) if body.startswith(b"{") else {}
         items = payload.get("items", payload.get("results", []))
         # Warm both workers (imports, connection pool) before measuring.
         wrk = shutil.which("wrk")
         use_wrk = args.client == "wrk" or (args.client == "auto" and wrk)
         if use_wrk:
-            wrk_client(port, secret, args.connections, 3)
-            result = wrk_client(port, secret, args.connections, args.duration)
+            wrk_client(port, secret, args.connections, 3, args.path)
+            result = wrk_client(port, secret, args.connections, args.duration, args.path)
         else:
-            cmd = [sys.executable, __file__, "--python-client", str(port), secret]
+            cmd = [sys.executable, __file__, "--python-client", str(port), secret, "--path", args.path]
             subprocess.run([*cmd, "--connections", str(args.connections), "--duration", "3"], check=True,
                            capture_output=True)  # fmt: skip
             out = subprocess.run(
@@ -285,7 +294,9 @@ def main() -> None:
         workers = _children(server.pid)
         rss = {pid: _status(pid, "VmHWM") for pid in workers}
         print(f"cpus={os.cpu_count()} granian workers={args.workers} users={seeded['users']} "
-              f"items per page={len(items)} debug={args.debug}")  # fmt: skip
+              f"items per page={len(items)} debug={args.debug} path={args.path} "
+              f"granian options={' '.join(args.granian_opt) or '-'}")  # fmt: skip
+        print(f"load average (1 min) before the run: {load_before:.2f}")
         print(f"client={result['client']} connections={args.connections} duration={args.duration:.0f}s")
         print(f"requests={result['requests']} errors={result['errors']}")
         print(f"requests/s={result['rps']:.0f}")

@@ -17,6 +17,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -170,7 +171,9 @@ def run_engine(engine: str, total: int) -> list[dict[str, object]]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "comptoir.config.settings",
-        "COMPTOIR_DEBUG": "1",
+        # Production settings: with DEBUG on, every query is also timed and logged.
+        "COMPTOIR_DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "COMPTOIR_DATA_DIR": data_dir,
         # One connection per writer, held for the whole run.
         "COMPTOIR_DB_POOL": "0",
@@ -212,7 +215,7 @@ def main() -> None:
         child(args.child, args.numbers)
         return
     engines = ["sqlite", "postgres"] if args.db == "all" else [args.db]
-    print(f"cpus={os.cpu_count()} numbers per run={args.numbers}")
+    print(f"cpus={os.cpu_count()} numbers per run={args.numbers} load average (1 min) before={os.getloadavg()[0]:.2f}")
     print(f"{'engine':<10} {'writers':>7} {'mode':<10} {'numbers':>7} {'seconds':>8} {'numbers/s':>10}  check")
     for engine in engines:
         for row in run_engine(engine, args.numbers):

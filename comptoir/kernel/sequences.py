@@ -13,8 +13,10 @@ import string
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.kernel.audit import insert_row
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.kernel.models import DocumentSequence, IssuedNumber
 
@@ -114,7 +116,12 @@ def next_number(*, company_id: int, kind: str, on_date: dt.date, object_type: st
         assert row is not None
     seq_id, value, seq_prefix, seq_format = row
     number = seq_format.format(prefix=seq_prefix, year=on_date.year, yy=f"{on_date.year % 100:02}", n=value)
-    IssuedNumber.objects.create(
-        sequence_id=seq_id, value=value, number=number, object_type=object_type, object_id=str(object_id)
-    )
+    # The counter row stays locked until commit: one plain INSERT, no ORM compilation, here.
+    insert_row(
+        IssuedNumber,
+        {
+            "sequence_id": seq_id, "value": value, "number": number, "object_type": object_type,
+            "object_id": str(object_id), "issued_at": timezone.now(),
+        },
+    )  # fmt: skip
     return Issued(value=value, number=number)
