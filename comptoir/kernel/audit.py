@@ -123,7 +123,12 @@ def insert_row(model: type[models.Model], values: dict[str, Any], *, returning_p
     statement = _insert_statements.get(key)
     if statement is None:
         meta = model._meta
-        fields = [meta.get_field(name) for name in values]
+        fields: list[models.Field[Any, Any]] = []
+        for name in values:
+            field = meta.get_field(name)
+            if not isinstance(field, models.Field) or not field.concrete:
+                raise ValueError(f"{name} is not a column of {meta.label}")
+            fields.append(field)
         quote = connection.ops.quote_name
         # Names come from the model's own metadata, values are parameters.
         sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
@@ -132,8 +137,8 @@ def insert_row(model: type[models.Model], values: dict[str, Any], *, returning_p
         if returning_pk:
             sql += f" RETURNING {quote(meta.pk.column)}"
         statement = _insert_statements[key] = (sql, fields)
-    sql, fields = statement
-    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
+    sql, columns = statement
+    params = [col.get_db_prep_save(value, connection) for col, value in zip(columns, values.values(), strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0] if returning_pk else None
