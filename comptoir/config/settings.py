@@ -50,6 +50,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Key rotation: put the previous key here; sessions and audit digests made with it stay valid.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if (DEMO or DEBUG or TESTING) else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")

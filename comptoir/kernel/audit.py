@@ -48,7 +48,8 @@ def snapshot(obj: models.Model, fields: list[str]) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in fields}
 
 
-def compute_digest(entry: AuditEntry) -> str:
+def compute_digest(entry: AuditEntry, key: str | None = None) -> str:
+    """Keyed SHA-256 of the entry's content, with SECRET_KEY unless another ``key`` is given."""
     content = json.dumps(
         [
             entry.company_id,
@@ -65,7 +66,18 @@ def compute_digest(entry: AuditEntry) -> str:
         sort_keys=True,
         separators=(",", ":"),
     )
-    return hmac.new(settings.SECRET_KEY.encode(), content.encode(), hashlib.sha256).hexdigest()
+    secret = settings.SECRET_KEY if key is None else key
+    return hmac.new(secret.encode(), content.encode(), hashlib.sha256).hexdigest()
+
+
+def digest_matches(entry: AuditEntry) -> bool:
+    """True if the entry's digest was made with SECRET_KEY or one of SECRET_KEY_FALLBACKS.
+
+    Rotating the key the Django way (old key moved to the fallbacks) keeps old entries
+    verifiable; an entry that matches no key was altered after it was written.
+    """
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return any(hmac.compare_digest(compute_digest(entry, key), entry.digest) for key in keys)
 
 
 def record(

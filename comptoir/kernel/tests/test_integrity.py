@@ -137,3 +137,23 @@ def test_dispatch_pending_events_task(personas):
         events.unsubscribe("test.task_pending", "seen")
     assert result.return_value == 1
     assert seen == [event.pk]
+
+
+def test_audit_entries_stay_verifiable_after_a_key_rotation(personas, settings):
+    """The old key moved to SECRET_KEY_FALLBACKS keeps old entries valid; a foreign key does not."""
+    from django.db import transaction
+
+    from comptoir.kernel import audit
+    from comptoir.kernel.integrity import Report, check_audit
+
+    with transaction.atomic():
+        audit.record(personas.actor("admin"), "test.rotation", personas.company)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-key-" + "x" * 40
+    report = Report()
+    check_audit(report)
+    assert any("altered" in problem for problem in report.problems)
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    report = Report()
+    check_audit(report)
+    assert report.ok, report.problems
