@@ -50,6 +50,7 @@ def parse_po(path: Path) -> list[dict]:
             else:
                 field = (keyword, -1)
             text = ast.literal_eval(rest)  # PO strings use C escapes, which Python reads the same
+            assert field is not None, f"continuation line without a keyword: {line!r}"
             name, index = field
             if name == "msgstr":
                 entry["msgstr"][index] = entry["msgstr"].get(index, "") + text
