@@ -6,6 +6,10 @@ from collections.abc import Iterable
 
 from ninja import NinjaAPI, Router
 
+from comptoir.contacts.api import router as contacts_router
+from comptoir.contacts.api_duplicates import router as contacts_duplicates_router
+from comptoir.contacts.api_import import router as contacts_import_router
+from comptoir.crm.api import router as crm_router
 from comptoir.kernel import apikit
 from comptoir.kernel.api import router as kernel_router
 from comptoir.org.api import actor_from_key, actor_from_session
@@ -26,6 +30,10 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     apikit.install(api)
     api.add_router("", org_router)
     api.add_router("", kernel_router)
+    api.add_router("", contacts_router)
+    api.add_router("", contacts_duplicates_router)
+    api.add_router("", contacts_import_router)
+    api.add_router("", crm_router)
     for prefix, router in extra_routers:
         api.add_router(prefix, router)
     return api

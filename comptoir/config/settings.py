@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "comptoir.kernel",
     "comptoir.org",
+    "comptoir.contacts",
+    "comptoir.crm",
     "comptoir.web",
 ]
 

@@ -11,6 +11,8 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("settings/", include("comptoir.org.urls")),
     path("audit/", include("comptoir.kernel.urls")),
+    path("contacts/", include("comptoir.contacts.urls")),
+    path("crm/", include("comptoir.crm.urls")),
     path("", include("comptoir.web.urls")),
 ]
 

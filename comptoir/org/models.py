@@ -151,6 +151,26 @@ class Membership(ComptoirModel):
         return f"{self.user_id}@{self.company_id}:{self.role}"
 
 
+class Team(ComptoirModel):
+    """A sales (or service…) team: its members see each other's records; the manager sees all."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="teams")
+    name = models.CharField(_("name"), max_length=100)
+    manager = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="managed_teams", verbose_name=_("manager")
+    )
+    members = models.ManyToManyField(User, related_name="teams", blank=True, verbose_name=_("members"))
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="org_team_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RecoveryCode(models.Model):
     """One-time codes that replace a TOTP code when the phone is lost (stored hashed)."""
 

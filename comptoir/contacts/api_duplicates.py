@@ -1,0 +1,5 @@
+"""Duplicate detection and merge API."""
+
+from comptoir.kernel import apikit
+
+router = apikit.module_router("contacts")

@@ -1,0 +1,234 @@
+"""Organizations and people the company deals with, their addresses, tags and consents.
+
+Every row belongs to a company. ``search_text`` holds the folded (accent- and
+case-insensitive) text a row is searched by; services keep it up to date. A merged row is
+kept with ``merged_into`` set, so old links and the audit trail still resolve.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from comptoir.kernel.models import ComptoirModel
+from comptoir.org.models import Company, Team
+
+
+class LifecycleStage(models.TextChoices):
+    PROSPECT = "prospect", _("Prospect")
+    LEAD = "lead", _("Lead")
+    CUSTOMER = "customer", _("Customer")
+    FORMER_CUSTOMER = "former_customer", _("Former customer")
+    SUPPLIER = "supplier", _("Supplier")
+    PARTNER = "partner", _("Partner")
+
+
+class CompanySize(models.TextChoices):
+    MICRO = "micro", _("Micro (fewer than 10)")
+    SMALL = "small", _("Small (10–49)")
+    MEDIUM = "medium", _("Medium (50–249)")
+    INTERMEDIATE = "intermediate", _("Intermediate (250–4,999)")
+    LARGE = "large", _("Large (5,000 or more)")
+
+
+class Tag(ComptoirModel):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=60)
+    color = models.CharField(_("colour"), max_length=7, default="#6c757d")
+
+    class Meta:
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="contacts_tag_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Party(ComptoirModel):
+    """What organizations and people share: ownership, lifecycle, tags, do-not-contact."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("owner"),
+    )  # fmt: skip
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team")
+    )
+    lifecycle_stage = models.CharField(
+        _("lifecycle stage"), max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.PROSPECT
+    )
+    do_not_contact = models.BooleanField(_("do not contact"), default=False)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, help_text=_("E.164, e.g. +33142720000"))
+    # Identifier in the system the row was imported from: re-importing updates, never duplicates.
+    external_id = models.CharField(_("external id"), max_length=100, blank=True)
+    search_text = models.CharField(max_length=1000, blank=True, editable=False)
+    is_archived = models.BooleanField(_("archived"), default=False)
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Organization(Party):
+    legal_name = models.CharField(_("legal name"), max_length=200)
+    trade_name = models.CharField(_("trade name"), max_length=200, blank=True)
+    siren = models.CharField(_("SIREN"), max_length=9, blank=True)
+    siret = models.CharField(_("SIRET"), max_length=14, blank=True)
+    vat_number = models.CharField(_("intra-EU VAT number"), max_length=20, blank=True)
+    naf_code = models.CharField(_("NAF/APE code"), max_length=6, blank=True)
+    sector = models.CharField(_("sector"), max_length=100, blank=True)
+    size = models.CharField(_("size"), max_length=20, choices=CompanySize.choices, blank=True)
+    website = models.URLField(_("website"), blank=True)
+    web_domain = models.CharField(max_length=200, blank=True, editable=False)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="organizations", verbose_name=_("tags"))
+    merged_into = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
+        ordering = ["legal_name", "id"]
+        indexes = [
+            models.Index(fields=["company", "legal_name", "id"], name="contacts_org_company_name"),
+            models.Index(fields=["company", "siren"], name="contacts_org_company_siren"),
+            models.Index(fields=["company", "web_domain"], name="contacts_org_company_domain"),
+            models.Index(fields=["company", "owner"], name="contacts_org_company_owner"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "external_id"], condition=~models.Q(external_id=""), name="contacts_org_external_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.trade_name or self.legal_name
+
+
+class Person(Party):
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100)
+    job_title = models.CharField(_("job title"), max_length=100, blank=True)
+    mobile = models.CharField(_("mobile"), max_length=20, blank=True)
+    organizations = models.ManyToManyField(
+        Organization, through="Affiliation", related_name="people", verbose_name=_("organizations")
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="people", verbose_name=_("tags"))
+    merged_into = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
+        ordering = ["last_name", "first_name", "id"]
+        indexes = [
+            models.Index(fields=["company", "last_name", "first_name", "id"], name="contacts_person_company_name"),
+            models.Index(fields=["company", "email"], name="contacts_person_company_email"),
+            models.Index(fields=["company", "phone"], name="contacts_person_company_phone"),
+            models.Index(fields=["company", "owner"], name="contacts_person_company_owner"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="contacts_person_external_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Affiliation(ComptoirModel):
+    """A person's role at an organization (several organizations per person are allowed)."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="affiliations")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="affiliations")
+    role = models.CharField(_("role"), max_length=100, blank=True)
+    is_primary = models.BooleanField(_("primary"), default=False)
+
+    class Meta:
+        verbose_name = _("affiliation")
+        constraints = [
+            models.UniqueConstraint(fields=["person", "organization"], name="contacts_affiliation_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} @ {self.organization_id}"
+
+
+class ContactPoint(ComptoirModel):
+    """Extra emails and phones of a person, beyond the primary ``email``/``phone``."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone")
+        MOBILE = "mobile", _("Mobile")
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="contact_points")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    value = models.CharField(_("value"), max_length=254, help_text=_("Emails in lower case, phones in E.164."))
+    label = models.CharField(_("label"), max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = _("contact point")
+        constraints = [
+            models.UniqueConstraint(fields=["person", "kind", "value"], name="contacts_contact_point_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Address(ComptoirModel):
+    class Kind(models.TextChoices):
+        BILLING = "billing", _("Billing")
+        DELIVERY = "delivery", _("Delivery")
+        SITE = "site", _("Site")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="addresses")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.BILLING)
+    label = models.CharField(_("label"), max_length=100, blank=True)
+    line1 = models.CharField(_("address"), max_length=200)
+    line2 = models.CharField(_("address (continued)"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100)
+    country = models.CharField(_("country"), max_length=2, default="FR")
+    siret = models.CharField(
+        _("SIRET"), max_length=14, blank=True, help_text=_("For an establishment of the organization.")
+    )
+    is_default = models.BooleanField(_("default for its kind"), default=False)
+
+    class Meta:
+        verbose_name = _("address")
+        verbose_name_plural = _("addresses")
+        ordering = ["kind", "-is_default", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.line1}, {self.postal_code} {self.city}".strip(", ")
+
+
+class Consent(models.Model):
+    """A marketing consent decision for one channel; the latest row per channel is current."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
+        PHONE = "phone", _("Phone")
+        POST = "post", _("Post")
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="consents")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    granted = models.BooleanField(_("granted"))
+    at = models.DateTimeField(_("date"))
+    source = models.CharField(_("source"), max_length=200, help_text=_("Where the consent was given or withdrawn."))
+
+    class Meta:
+        verbose_name = _("consent")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["person", "channel", "-at"], name="contacts_consent_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}: {'yes' if self.granted else 'no'}"

@@ -1,0 +1,23 @@
+"""The contacts module: registered with the kernel so it can be switched on per company."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from comptoir.kernel.modules import Module, NavEntry, registry
+
+
+def register() -> None:
+    registry.register(
+        Module(
+            code="contacts",
+            label=_("Contacts"),
+            description=_("Organizations and people, without duplicates."),
+            nav=(
+                NavEntry(
+                    label=_("Organizations"), url_name="contacts:organizations", permission="contacts.view_contact"
+                ),
+                NavEntry(label=_("People"), url_name="contacts:people", permission="contacts.view_contact"),
+            ),
+        )
+    )

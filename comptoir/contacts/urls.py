@@ -1,0 +1,7 @@
+"""Contacts pages, mounted at /contacts/. Each part of the app keeps its own URL list."""
+
+from comptoir.contacts import urls_duplicates, urls_import, urls_main
+
+app_name = "contacts"
+
+urlpatterns = [*urls_main.urlpatterns, *urls_duplicates.urlpatterns, *urls_import.urlpatterns]

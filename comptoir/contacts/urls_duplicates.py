@@ -1,0 +1,5 @@
+"""urls_duplicates"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

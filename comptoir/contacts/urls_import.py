@@ -1,0 +1,5 @@
+"""urls_import"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

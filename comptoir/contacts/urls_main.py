@@ -1,0 +1,5 @@
+"""urls_main"""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
