@@ -180,3 +180,83 @@ class ModuleActivation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.module} for company {self.company_id}: {'on' if self.enabled else 'off'}"
+
+
+class SavedView(ComptoirModel):
+    """A named list view (filters, sort, columns as a query string) a user keeps for later."""
+
+    company_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    # Which list it belongs to, e.g. "contacts.organizations".
+    list_key = models.CharField(max_length=60)
+    name = models.CharField(_("name"), max_length=100)
+    query = models.CharField(_("query"), max_length=2000, blank=True)
+    shared = models.BooleanField(_("shared with the company"), default=False)
+
+    class Meta:
+        verbose_name = _("saved view")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company_id", "user_id", "list_key", "name"], name="kernel_savedview_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["company_id", "list_key"], name="kernel_savedview_list")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportJob(ComptoirModel):
+    """A file import: mapping, dry-run report, progress, outcome. The file is kept until done."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        VALIDATING = "validating", _("Checking")
+        VALIDATED = "validated", _("Checked")
+        IMPORTING = "importing", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    company_id = models.BigIntegerField(db_index=True)
+    user_id = models.BigIntegerField()
+    # What is imported, e.g. "contacts.person".
+    kind = models.CharField(max_length=60)
+    filename = models.CharField(max_length=255)
+    file_path = models.CharField(max_length=500, blank=True)
+    mapping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    # [{"row": 12, "field": "siret", "message": "..."}], capped by the importer.
+    errors = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.filename} ({self.status})"
+
+
+class ImportPreset(ComptoirModel):
+    """A saved column mapping for an import kind (e.g. "our CRM export")."""
+
+    company_id = models.BigIntegerField()
+    kind = models.CharField(max_length=60)
+    name = models.CharField(_("name"), max_length=100)
+    mapping = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("import preset")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["company_id", "kind", "name"], name="kernel_importpreset_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

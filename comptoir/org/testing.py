@@ -59,3 +59,11 @@ def make_personas() -> Personas:
     for role in ROLES:
         personas.users[role] = make_user(company, role)
     return personas
+
+
+def enable_modules(personas: Personas, *codes: str) -> None:
+    """Switch modules on for the personas' company (as its administrator), in dependency order."""
+    from comptoir.org.services import module_set
+
+    for code in codes:
+        module_set(actor=personas.actor("admin"), module=code, enabled=True)
