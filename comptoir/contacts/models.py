@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.kernel.models import ComptoirModel
+from comptoir.kernel.models import ComptoirManager, ComptoirModel
 from comptoir.org.models import Company, Team
 
 
@@ -97,6 +97,10 @@ class Organization(Party):
             models.Index(fields=["company", "siren"], name="contacts_org_company_siren"),
             models.Index(fields=["company", "web_domain"], name="contacts_org_company_domain"),
             models.Index(fields=["company", "owner"], name="contacts_org_company_owner"),
+            # Exact-key blocking of duplicate detection.
+            models.Index(fields=["company", "email"], name="contacts_org_company_email"),
+            models.Index(fields=["company", "phone"], name="contacts_org_company_phone"),
+            models.Index(fields=["company", "siret"], name="contacts_org_company_siret"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -128,6 +132,7 @@ class Person(Party):
             models.Index(fields=["company", "email"], name="contacts_person_company_email"),
             models.Index(fields=["company", "phone"], name="contacts_person_company_phone"),
             models.Index(fields=["company", "owner"], name="contacts_person_company_owner"),
+            models.Index(fields=["company", "mobile"], name="contacts_person_company_mobile"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -232,3 +237,87 @@ class Consent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}: {'yes' if self.granted else 'no'}"
+
+
+class DuplicateCandidate(models.Model):
+    """A probable duplicate pair found by the scan, kept until merged or dismissed.
+
+    ``left_id < right_id`` and the pair is unique per (company, kind), so a rescan updates
+    the row instead of adding another; a dismissed pair keeps its status across rescans.
+    The ids are plain columns (not foreign keys) because ``kind`` says which table they name.
+    """
+
+    class Kind(models.TextChoices):
+        ORGANIZATION = "organization", _("Organization")
+        PERSON = "person", _("Person")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DISMISSED = "dismissed", _("Dismissed")
+        MERGED = "merged", _("Merged")
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    left_id = models.BigIntegerField()
+    right_id = models.BigIntegerField()
+    score = models.PositiveSmallIntegerField(_("score"))
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    detected_at = models.DateTimeField(_("detected at"))
+    # When the last scan still found the pair; an open pair not seen again is dropped.
+    seen_at = models.DateTimeField(_("last seen at"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    objects = ComptoirManager()
+
+    class Meta:
+        verbose_name = _("duplicate candidate")
+        verbose_name_plural = _("duplicate candidates")
+        ordering = ["-score", "id"]
+        indexes = [
+            models.Index(fields=["company", "status", "-score", "id"], name="contacts_dup_company_status"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "kind", "left_id", "right_id"], name="contacts_dup_unique_pair"),
+            models.CheckConstraint(condition=models.Q(left_id__lt=models.F("right_id")), name="contacts_dup_ordered"),
+            models.CheckConstraint(condition=models.Q(score__lte=100), name="contacts_dup_score_max"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.left_id}/{self.right_id} ({self.score})"
+
+
+class DuplicateScan(models.Model):
+    """One run of the background duplicate scan of a company, shown as "last scan" in the UI."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_at = models.DateTimeField(_("requested at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    organizations_checked = models.PositiveIntegerField(default=0)
+    people_checked = models.PositiveIntegerField(default=0)
+    pairs_found = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    objects = ComptoirManager()
+
+    class Meta:
+        verbose_name = _("duplicate scan")
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["company", "-requested_at"], name="contacts_dupscan_company")]
+
+    def __str__(self) -> str:
+        return f"scan {self.pk} ({self.status})"
