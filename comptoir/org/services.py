@@ -422,6 +422,17 @@ def login_succeeded(email: str) -> None:
     LoginAttempt.objects.filter(email=(email or "").lower()).delete()
 
 
+@transaction.atomic
+def login_record(*, actor: Actor, ip: str | None, second_factor: bool) -> None:
+    """Leave a sign-in in the audit trail of the company the user lands in (who, when, from where)."""
+    audit.record(
+        actor,
+        "user.login",
+        actor.user,
+        changes={"ip": [None, ip], "second_factor": [None, second_factor]},
+    )
+
+
 def totp_begin(*, user: User) -> str:
     """Start (or restart) enrolment: a new secret, unconfirmed until a valid code is given."""
     if user.has_totp:

@@ -69,6 +69,7 @@ def _complete_login(request: HttpRequest, user: User, next_url: str | None) -> H
     actor = build_actor(user, None, Channel.UI)
     request.session["company_id"] = actor.company_id
     request.session["language"] = user.language
+    services.login_record(actor=actor, ip=client_ip(request), second_factor=user.has_totp)
     return HttpResponseRedirect(safe_next(request, next_url))
 
 

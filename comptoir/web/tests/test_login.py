@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 
 from comptoir.org.models import LoginAttempt
+from comptoir.org.testing import PASSWORD
 from comptoir.web.tests.helpers import post_login
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +148,15 @@ def test_logout_needs_post_and_keeps_the_language(client, personas):
     assert "_auth_user_id" not in client.session
     assert client.session["language"] == "en"
     assert client.get("/").status_code == 302
+
+
+def test_a_sign_in_is_recorded_in_the_audit_trail(client, personas):
+    from comptoir.kernel.models import AuditEntry
+
+    user = personas.users["sales"]
+    client.post("/login/", {"email": user.email, "password": PASSWORD}, REMOTE_ADDR="192.0.2.7")
+    entry = AuditEntry.objects.get(action="user.login")
+    assert entry.actor_id == user.pk and entry.company_id == personas.company.pk
+    assert entry.channel == "ui"
+    assert entry.changes["ip"] == [None, "192.0.2.7"]
+    assert entry.changes["second_factor"] == [None, False]
