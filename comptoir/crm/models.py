@@ -1,0 +1,193 @@
+"""Pipelines and their stages, leads, opportunities, lost reasons and CRM settings.
+
+Every row belongs to a company. Amounts are ``MoneyField`` (integer minor units), so the
+kanban's per-stage totals are exact SQL sums on both databases.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from comptoir.contacts.models import Organization, Person
+from comptoir.kernel.models import ComptoirModel
+from comptoir.kernel.money import MoneyField
+from comptoir.org.models import Company, Team
+
+
+class CrmSettings(ComptoirModel):
+    company = models.OneToOneField(Company, on_delete=models.CASCADE, related_name="+")
+    hide_amounts_from_marketing = models.BooleanField(
+        _("hide amounts from marketing"),
+        default=False,
+        help_text=_("Marketing users see opportunities without their amounts."),
+    )
+
+    class Meta:
+        verbose_name = _("CRM settings")
+
+    def __str__(self) -> str:
+        return f"CRM settings ({self.company_id})"
+
+
+class Pipeline(ComptoirModel):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=100)
+    is_default = models.BooleanField(_("default"), default=False)
+
+    class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+        ordering = ["-is_default", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="crm_pipeline_unique_name"),
+            models.UniqueConstraint(
+                fields=["company"], condition=models.Q(is_default=True), name="crm_pipeline_one_default"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StageKind(models.TextChoices):
+    OPEN = "open", _("In progress")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+class Stage(ComptoirModel):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(_("name"), max_length=100)
+    sequence = models.PositiveIntegerField(_("sequence"), default=10)
+    probability = models.PositiveSmallIntegerField(_("probability (%)"), default=0)
+    kind = models.CharField(_("kind"), max_length=10, choices=StageKind.choices, default=StageKind.OPEN)
+
+    class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        ordering = ["pipeline", "sequence", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "name"], name="crm_stage_unique_name"),
+            models.CheckConstraint(condition=models.Q(probability__lte=100), name="crm_stage_probability_max"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LostReason(ComptoirModel):
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=100)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("lost reason")
+        verbose_name_plural = _("lost reasons")
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="crm_lost_reason_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", _("New")
+    QUALIFIED = "qualified", _("Qualified")
+    DISCARDED = "discarded", _("Discarded")
+
+
+class OpportunityStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+class Owned(ComptoirModel):
+    """Ownership shared by leads and opportunities (the record rules key on owner and team)."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("owner"),
+    )  # fmt: skip
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team")
+    )
+    source = models.CharField(_("source"), max_length=100, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Opportunity(Owned):
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="opportunities")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="opportunities")
+    title = models.CharField(_("title"), max_length=200)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("organization"),
+    )  # fmt: skip
+    people = models.ManyToManyField(Person, blank=True, related_name="+", verbose_name=_("people"))
+    amount = MoneyField(_("amount"), default=0)
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    probability = models.PositiveSmallIntegerField(_("probability (%)"), default=0)
+    expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=OpportunityStatus.choices, default=OpportunityStatus.OPEN
+    )
+    closed_at = models.DateTimeField(_("won or lost at"), null=True, blank=True)
+    lost_reason = models.ForeignKey(
+        LostReason, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("lost reason")
+    )
+    lost_note = models.TextField(_("lost note"), blank=True)
+    stage_changed_at = models.DateTimeField(_("in stage since"))
+
+    class Meta:
+        verbose_name = _("opportunity")
+        verbose_name_plural = _("opportunities")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "pipeline", "status", "stage"], name="crm_opp_board"),
+            models.Index(fields=["company", "owner"], name="crm_opp_company_owner"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(probability__lte=100), name="crm_opp_probability_max"),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="crm_opp_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Lead(Owned):
+    title = models.CharField(_("title"), max_length=200)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("organization"),
+    )  # fmt: skip
+    person = models.ForeignKey(
+        Person, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("person")
+    )
+    # Free contact details for a lead not yet linked to contacts (created on qualification).
+    organization_name = models.CharField(_("organization name"), max_length=200, blank=True)
+    contact_name = models.CharField(_("contact name"), max_length=200, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=LeadStatus.choices, default=LeadStatus.NEW)
+    discard_reason = models.CharField(_("discard reason"), max_length=200, blank=True)
+    opportunity = models.OneToOneField(
+        Opportunity, on_delete=models.SET_NULL, null=True, blank=True, related_name="lead",
+        verbose_name=_("opportunity"),
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["company", "status"], name="crm_lead_company_status")]
+
+    def __str__(self) -> str:
+        return self.title
