@@ -28,7 +28,7 @@ from comptoir.crm.models import (
 from comptoir.kernel import audit, events
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
-from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
+from comptoir.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from comptoir.kernel.money import to_decimal
 from comptoir.org.models import Company, Membership, Team, User
 
@@ -360,6 +360,9 @@ def opportunity_update(*, actor: Actor, opportunity_id: int, **data: Any) -> Opp
     opp = _locked(actor, opportunity_id)
     if opp.status != OpportunityStatus.OPEN:
         raise Conflict("opportunity_closed", _("Reopen the opportunity before changing it."))
+    if "amount" in data and not selectors.can_see_amounts(actor):
+        # Who may not see an amount may not overwrite it either.
+        raise PermissionDenied("amount_hidden", _("You are not allowed to change amounts."))
     cleaned = _clean_opportunity(actor, data)
     people_ids = cleaned.pop("people_ids", None)
     before = audit.snapshot(opp, list(cleaned))
