@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.kernel.modules import Module, NavEntry, registry
+
+
+def search(actor: Any, query: str, limit: int) -> list[dict[str, Any]]:
+    """Global search: the lists' own selector, so it sees exactly the rows the lists show."""
+    from comptoir.contacts.selectors import search as contacts_search
+
+    return contacts_search(actor, query, limit)
 
 
 def register() -> None:
@@ -19,5 +28,6 @@ def register() -> None:
                 ),
                 NavEntry(label=_("People"), url_name="contacts:people", permission="contacts.view_contact"),
             ),
+            search=search,
         )
     )

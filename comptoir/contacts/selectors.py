@@ -203,9 +203,9 @@ def person_list(actor: Actor, *, filters: Mapping[str, Any] | None = None, sort:
         errors.update(exc.fields)
     if errors:
         raise ValidationFailed(fields=errors)
-    affiliations = Affiliation.objects.select_related("organization").order_by(
-        "-is_primary", "organization__legal_name"
-    )
+    # Only organizations the actor may see are named beside a person.
+    affiliations = Affiliation.objects.filter(organization__in=visible_organizations(actor))
+    affiliations = affiliations.select_related("organization").order_by("-is_primary", "organization__legal_name")
     return (
         rows.select_related("owner", "team")
         .prefetch_related("tags", Prefetch("affiliations", queryset=affiliations))
