@@ -26,21 +26,19 @@ from typing import Any
 
 import phonenumbers
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
-from email_validator import EmailNotValidError, validate_email
 
+from comptoir.contacts import selectors, validators
 from comptoir.contacts.models import Address, Affiliation, LifecycleStage, Organization, Person
-from comptoir.contacts.normalize import digits, fold, search_text, web_domain
+from comptoir.contacts.normalize import digits, fold, web_domain
+from comptoir.contacts.services import organization_search_text, person_search_text
 from comptoir.kernel import audit, authz, events
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.models import ImportJob, ImportPreset
-from comptoir.org.validators import clean_siren, clean_siret, clean_vat
 
 ORGANIZATION = "contacts.organization"
 PERSON = "contacts.person"
@@ -298,18 +296,15 @@ def check_mapping(kind: str, headers: list[str], mapping: Any) -> dict[str, str]
 # --- Row validation -------------------------------------------------------------------
 
 _NUMBER_LIKE = re.compile(r"^[+-]?[\d\s().]+$")
-_NAF = re.compile(r"^(\d{2})\.?(\d{2})([A-Z])$")
 _COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"AQ", "BV", "HM", "PN", "GS", "TF", "UM"}
 _COUNTRY_NAMES = {"france": "FR", "belgique": "BE", "belgium": "BE", "suisse": "CH", "switzerland": "CH",
                   "allemagne": "DE", "germany": "DE", "espagne": "ES", "spain": "ES", "italie": "IT", "italy": "IT",
                   "luxembourg": "LU", "royaume uni": "GB", "united kingdom": "GB", "pays bas": "NL",
                   "netherlands": "NL", "portugal": "PT", "etats unis": "US", "united states": "US"}  # fmt: skip
-_url_validator = URLValidator(schemes=["http", "https"])
 
 
 def _stage_lookup() -> dict[str, str]:
     lookup = {fold(value): value for value in LifecycleStage.values}
-    lookup.update({fold(str(label)): value for value, label in LifecycleStage.choices})
     lookup.update({"client": "customer", "ancien client": "former_customer", "fournisseur": "supplier",
                    "partenaire": "partner", "piste": "lead", "former customer": "former_customer"})  # fmt: skip
     return lookup
@@ -325,44 +320,11 @@ def _is_formula(value: str) -> bool:
     return value[0] in "+-" and not _NUMBER_LIKE.match(value)
 
 
-def _phone(value: str) -> str:
-    try:
-        number = phonenumbers.parse(value, "FR")
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(_g("Not a phone number.")) from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError(_g("Not a valid phone number."))
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-
-
-def _email(value: str) -> str:
-    try:
-        return str(validate_email(value, check_deliverability=False).normalized).lower()
-    except EmailNotValidError as exc:
-        raise ValueError(_g("Not a valid email address.")) from exc
-
-
-def _website(value: str) -> str:
-    url = value if "://" in value else f"https://{value}"
-    try:
-        _url_validator(url)
-    except DjangoValidationError as exc:
-        raise ValueError(_g("Not a valid web address.")) from exc
-    return url
-
-
 def _country(value: str) -> str:
     code = _COUNTRY_NAMES.get(_header_key(value), value.upper())
     if code not in _COUNTRIES:
         raise ValueError(_g("Unknown country: use a two-letter ISO code such as FR."))
     return code
-
-
-def _naf(value: str) -> str:
-    match = _NAF.match(value.replace(" ", "").upper())
-    if not match:
-        raise ValueError(_g("Not a NAF/APE code (e.g. 62.01Z)."))
-    return f"{match[1]}.{match[2]}{match[3]}"
 
 
 def _stage(value: str) -> str:
@@ -372,16 +334,17 @@ def _stage(value: str) -> str:
     return stage
 
 
+# The same checks as the services (contacts.validators); the country must also be a known one.
 _CLEANERS: dict[str, Callable[[str], str]] = {
-    "email": _email,
-    "phone": _phone,
-    "mobile": _phone,
-    "siren": clean_siren,
-    "siret": clean_siret,
-    "vat_number": clean_vat,
-    "website": _website,
+    "email": validators.clean_email,
+    "phone": validators.clean_phone,
+    "mobile": validators.clean_phone,
+    "siren": validators.clean_siren,
+    "siret": validators.clean_siret,
+    "vat_number": validators.clean_vat,
+    "website": validators.clean_website,
     "country": _country,
-    "naf_code": _naf,
+    "naf_code": validators.clean_naf,
     "lifecycle_stage": _stage,
 }
 
@@ -480,10 +443,16 @@ def live_progress(job: ImportJob) -> int:
     return job.processed_rows
 
 
+# Columns read once per import: what search_text and the update of a re-imported row need.
+_ORG_KEPT = ("external_id", "legal_name", "trade_name", "siren", "siret", "vat_number", "email", "phone", "website",
+             "web_domain")  # fmt: skip
+_PERSON_KEPT = ("external_id", "first_name", "last_name", "email", "phone", "mobile", "job_title")
+
+
 class _Keys:
     """Keys of the company's existing rows, read once: duplicates and re-imports by set lookups."""
 
-    def __init__(self, company_id: int, kind: str) -> None:
+    def __init__(self, company_id: int, kind: str, actor: Actor) -> None:
         self.by_external: dict[str, dict[str, Any]] = {}
         self.email: dict[str, int] = {}
         self.phone: dict[str, int] = {}
@@ -495,11 +464,26 @@ class _Keys:
         self.org_siret: dict[str, int] = {}
         self.org_siren: dict[str, list[int]] = {}
         self.org_name: dict[str, list[int]] = {}
+        self.kind = kind
         live = {"company_id": company_id, "merged_into__isnull": True}
-        org_columns = ("id", "external_id", "legal_name", "trade_name", "siren", "siret", "vat_number", "email",
-                       "phone", "website", "web_domain")  # fmt: skip
+        # Record rules: an importer who may not see every contact neither updates nor links others' rows.
+        self.hidden_orgs: set[int] = set()
+        self.hidden_people: set[int] = set()
+        if not actor.has_perm(selectors.VIEW_ALL):
+            seen_orgs = selectors.visible_organizations(actor).values("pk")
+            self.hidden_orgs = set(
+                Organization.objects.filter(**live).exclude(pk__in=seen_orgs).values_list("pk", flat=True)
+            )
+            if kind == PERSON:
+                seen_people = selectors.visible_people(actor).values("pk")
+                self.hidden_people = set(
+                    Person.objects.filter(**live).exclude(pk__in=seen_people).values_list("pk", flat=True)
+                )
+        org_columns = ("id", *_ORG_KEPT)
         for row in Organization.objects.filter(**live).values(*org_columns).iterator(chunk_size=5000):
             pk = row["id"]
+            if kind == PERSON and pk in self.hidden_orgs:
+                continue
             if row["external_id"]:
                 self.org_external[row["external_id"]] = pk
             if row["siret"]:
@@ -517,11 +501,15 @@ class _Keys:
                 if row["vat_number"]:
                     self.vat.setdefault(row["vat_number"], pk)
         if kind == PERSON:
-            person_columns = ("id", "external_id", "first_name", "last_name", "email", "phone", "mobile", "job_title")
+            person_columns = ("id", *_PERSON_KEPT)
             for row in Person.objects.filter(**live).values(*person_columns).iterator(chunk_size=5000):
                 self._remember(row)
                 if row["mobile"]:
                     self.phone.setdefault(row["mobile"], row["id"])
+
+    @property
+    def hidden(self) -> set[int]:
+        return self.hidden_people if self.kind == PERSON else self.hidden_orgs
 
     def _remember(self, row: dict[str, Any]) -> None:
         if row["external_id"]:
@@ -578,7 +566,7 @@ class _Importer:
     # -- the pass over the file --
 
     def run(self) -> Report:
-        keys = _Keys(self.company_id, self.kind)
+        keys = _Keys(self.company_id, self.kind, self.actor)
         seen_external: dict[str, int] = {}
         seen: dict[tuple[str, str], int] = {}
         batch = _Batch()
@@ -604,6 +592,9 @@ class _Importer:
                 else:
                     seen_external[external] = number
             existing = keys.by_external.get(external) if external else None
+            if existing is not None and existing["id"] in keys.hidden:
+                row_ok = False
+                report.error(number, "external_id", _g("This external id belongs to a contact you may not see."))
             if self.kind == PERSON and cleaned.get("organization"):
                 org_id, why = _resolve_organization(keys, cleaned["organization"])
                 if org_id is None:
@@ -692,8 +683,7 @@ class _Importer:
             values = {**self._party_values(cleaned), **{n: cleaned[n] for n in names if n in cleaned}}
             values.setdefault("lifecycle_stage", LifecycleStage.PROSPECT)
             person = Person(company_id=self.company_id, owner_id=self.actor.user_id, **values)
-            person.search_text = search_text(person.first_name, person.last_name, person.email, person.phone,
-                                             person.mobile)  # fmt: skip
+            person.search_text = person_search_text(person)
             created.append((person, cleaned))
         Person.objects.bulk_create([p for p, _c in created], batch_size=BATCH_SIZE)
         for person, cleaned in created:
@@ -706,9 +696,8 @@ class _Importer:
         update_fields = {n for n in (*names, "email", "phone", "lifecycle_stage", "notes") if n in self.mapped}
         for cleaned, row in batch.updates:
             merged = {**row, **{n: cleaned[n] for n in update_fields if n in cleaned}}
-            person = Person(pk=row["id"], updated_at=self.now, **{n: merged.get(n, "") for n in update_fields})
-            person.search_text = search_text(merged["first_name"], merged["last_name"], merged["email"],
-                                             merged["phone"], merged["mobile"])  # fmt: skip
+            person = Person(pk=row["id"], updated_at=self.now, **{n: merged[n] for n in _PERSON_KEPT})
+            person.search_text = person_search_text(person)
             updated.append(person)
             if cleaned.get("organization_id"):
                 affiliations.append(
@@ -727,7 +716,7 @@ class _Importer:
             values = {**self._party_values(cleaned), **{n: cleaned[n] for n in names if n in cleaned}}
             org = Organization(company_id=self.company_id, owner_id=self.actor.user_id, **values)
             org.web_domain = web_domain(org.website or org.email)
-            org.search_text = _org_search_text(org.__dict__)
+            org.search_text = organization_search_text(org)
             created.append((org, cleaned))
         Organization.objects.bulk_create([o for o, _c in created], batch_size=BATCH_SIZE)
         addresses = [_address(org.pk, cleaned) for org, cleaned in created if cleaned.get("address_line1")]
@@ -736,9 +725,9 @@ class _Importer:
         readdress: dict[int, dict[str, str]] = {}
         for cleaned, row in batch.updates:
             merged = {**row, **{n: cleaned[n] for n in update_fields if n in cleaned}}
-            org = Organization(pk=row["id"], updated_at=self.now, **{n: merged.get(n, "") for n in update_fields})
-            org.web_domain = web_domain(merged.get("website") or merged.get("email"))
-            org.search_text = _org_search_text({**merged, "web_domain": org.web_domain})
+            org = Organization(pk=row["id"], updated_at=self.now, **{n: merged[n] for n in _ORG_KEPT})
+            org.web_domain = web_domain(org.website or org.email)
+            org.search_text = organization_search_text(org)
             updated.append(org)
             if cleaned.get("address_line1"):
                 readdress[row["id"]] = cleaned
@@ -784,11 +773,6 @@ def _address_values(cleaned: dict[str, str]) -> dict[str, str]:
 
 def _address(org_id: int, cleaned: dict[str, str]) -> Address:
     return Address(organization_id=org_id, kind=Address.Kind.BILLING, is_default=True, **_address_values(cleaned))
-
-
-def _org_search_text(values: dict[str, Any]) -> str:
-    return search_text(*(values.get(n) for n in ("legal_name", "trade_name", "siren", "siret", "email", "phone",
-                                                 "web_domain")))  # fmt: skip
 
 
 # --- Services and selectors -----------------------------------------------------------
