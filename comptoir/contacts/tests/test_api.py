@@ -46,10 +46,13 @@ def error(response, status: int) -> dict[str, Any]:  # type: ignore[no-untyped-d
 
 def test_crud_organization(client: Client, p: Personas) -> None:
     secret = key(p, "sales")
-    created = call(
-        client, "post", f"{API}/organizations", secret,
-        {"legal_name": "Boulangerie Lefèvre", "siret": "73282932000074", "phone": "04 78 00 00 00", "naf_code": "1071c"},
-    )  # fmt: skip
+    body = {
+        "legal_name": "Boulangerie Lefèvre",
+        "siret": "73282932000074",
+        "phone": "04 78 00 00 00",
+        "naf_code": "1071c",
+    }
+    created = call(client, "post", f"{API}/organizations", secret, body)
     assert created.status_code == 201, created.content
     body = created.json()
     assert body["siren"] == "732829320" and body["phone"] == "+33478000000" and body["naf_code"] == "10.71C"
@@ -72,10 +75,8 @@ def test_crud_organization(client: Client, p: Personas) -> None:
 def test_crud_person(client: Client, p: Personas) -> None:
     secret = key(p, "sales")
     org = services.organization_create(actor=p.actor("sales"), legal_name="Acme")
-    created = call(
-        client, "post", f"{API}/people", secret,
-        {"first_name": "Hélène", "last_name": "Lefèvre", "email": "H@Acme.fr", "organization_id": org.pk, "role": "CEO"},
-    )  # fmt: skip
+    body = {"first_name": "Hélène", "last_name": "Lefèvre", "email": "H@Acme.fr", "organization_id": org.pk}
+    created = call(client, "post", f"{API}/people", secret, {**body, "role": "CEO"})
     assert created.status_code == 201, created.content
     body = created.json()
     assert body["email"] == "h@acme.fr"
