@@ -160,12 +160,16 @@ def merge_fields(kind: str) -> tuple[str, ...]:
     return ORG_MERGE_FIELDS if kind == duplicates.ORG else PERSON_MERGE_FIELDS
 
 
-def _public(name: str) -> str:
-    return name.removesuffix("_id")
+# Foreign keys are chosen by their public name ("owner"), the others by the column name.
+FOREIGN_KEYS = {"owner_id", "team_id"}
+
+
+def public_name(name: str) -> str:
+    return name.removesuffix("_id") if name in FOREIGN_KEYS else name
 
 
 def _check_choices(kind: str, field_choices: Mapping[str, Any] | None) -> dict[str, str]:
-    allowed = {_public(f): f for f in merge_fields(kind)}
+    allowed = {public_name(f): f for f in merge_fields(kind)}
     errors: dict[str, list[str]] = {}
     choices: dict[str, str] = {}
     for name, choice in (field_choices or {}).items():
@@ -217,7 +221,7 @@ def _apply_choices(kind: str, survivor: Any, other: Any, choices: dict[str, str]
             setattr(survivor, name, theirs)
         elif choice == BOTH and theirs and theirs != mine:
             setattr(survivor, name, f"{mine}\n\n{theirs}".strip())
-        chosen[_public(name)] = choice
+        chosen[public_name(name)] = choice
     return chosen
 
 

@@ -122,10 +122,10 @@ def duplicate_dismiss(request: HttpRequest, candidate_id: int) -> HttpResponse:
 def _rows_side_by_side(kind: str, survivor: Any, other: Any) -> list[dict[str, Any]]:
     rows = []
     for name in merge.merge_fields(kind):
-        public = name.removesuffix("_id")
+        public = merge.public_name(name)
         mine, theirs = getattr(survivor, name), getattr(other, name)
         # Owner and team are shown by name (loaded with the rows), chosen by id.
-        shown = (getattr(survivor, public), getattr(other, public)) if name.endswith("_id") else (mine, theirs)
+        shown = (getattr(survivor, public), getattr(other, public)) if name in merge.FOREIGN_KEYS else (mine, theirs)
         rows.append(
             {
                 "name": public,
