@@ -116,6 +116,8 @@ class Owned(ComptoirModel):
         Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team")
     )
     source = models.CharField(_("source"), max_length=100, blank=True)
+    # Folded (accent- and case-insensitive) text the row is searched by; services keep it up to date.
+    search_text = models.CharField(max_length=1000, blank=True, editable=False)
 
     class Meta:
         abstract = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.kernel.modules import Module, registry
+from comptoir.kernel.modules import Module, NavEntry, registry
 
 
 def register() -> None:
@@ -14,7 +14,13 @@ def register() -> None:
             label=_("CRM"),
             description=_("Leads, opportunities and pipelines."),
             requires=("contacts",),
-            # Navigation entries are added with the pages (see crm/urls.py).
-            nav=(),
+            nav=(
+                NavEntry(label=_("Pipeline"), url_name="crm:board", permission="crm.view_opportunity"),
+                NavEntry(label=_("Opportunities"), url_name="crm:opportunities", permission="crm.view_opportunity"),
+                NavEntry(label=_("Leads"), url_name="crm:leads", permission="crm.view_opportunity"),
+                NavEntry(
+                    label=_("Pipeline settings"), url_name="crm:pipeline_settings", permission="crm.manage_pipelines"
+                ),
+            ),
         )
     )

@@ -88,7 +88,8 @@ def opportunity_list(actor: Actor) -> QuerySet[Opportunity]:
 
 
 def opportunity_get(actor: Actor, opportunity_id: int) -> Opportunity:
-    found = opportunity_list(actor).prefetch_related("people").filter(pk=opportunity_id).first()
+    stages = Prefetch("pipeline__stages", queryset=Stage.objects.order_by("sequence", "id"))
+    found = opportunity_list(actor).prefetch_related("people", stages).filter(pk=opportunity_id).first()
     if found is None:
         raise NotFound("opportunity_not_found")
     return found
@@ -99,9 +100,7 @@ def opportunity_search(queryset: QuerySet[Opportunity], query: str) -> QuerySet[
 
     words = fold(query).split()
     for word in words:
-        queryset = queryset.filter(
-            Q(title__icontains=word) | Q(organization__search_text__contains=word) | Q(source__icontains=word)
-        )
+        queryset = queryset.filter(Q(search_text__contains=word) | Q(organization__search_text__contains=word))
     return queryset
 
 
@@ -188,11 +187,23 @@ def lead_get(actor: Actor, lead_id: int) -> Lead:
 
 
 def lead_search(queryset: QuerySet[Lead], query: str) -> QuerySet[Lead]:
-    for word in query.split():
-        queryset = queryset.filter(
-            Q(title__icontains=word)
-            | Q(organization_name__icontains=word)
-            | Q(contact_name__icontains=word)
-            | Q(email__icontains=word)
-        )
+    from comptoir.contacts.normalize import fold
+
+    for word in fold(query).split():
+        queryset = queryset.filter(search_text__contains=word)
     return queryset
+
+
+# --- Choices for forms ----------------------------------------------------------------
+
+
+def owner_choices(actor: Actor) -> list[tuple[int, str]]:
+    users = User.objects.filter(memberships__company_id=actor.company_id).distinct().order_by("full_name", "pk")
+    return [(u.pk, u.full_name or u.email) for u in users.only("pk", "full_name", "email")]
+
+
+def organization_choices(actor: Actor, limit: int = 500) -> list[tuple[int, str]]:
+    from comptoir.contacts.models import Organization
+
+    rows = Organization.objects.filter(company_id=actor.company_id, merged_into__isnull=True, is_archived=False)
+    return [(o.pk, str(o)) for o in rows.only("pk", "legal_name", "trade_name")[:limit]]

@@ -30,7 +30,7 @@ from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from comptoir.kernel.money import to_decimal
-from comptoir.org.models import Company, Membership, Team, User
+from comptoir.org.models import Company, Membership, Team
 
 # The default pipeline (English source, translated on display through the catalogue).
 DEFAULT_STAGES = [
@@ -335,9 +335,11 @@ def opportunity_create(
     people_ids = cleaned.pop("people_ids", [])
     cleaned.setdefault("owner_id", actor.user_id)
     cleaned.setdefault("probability", stage.probability)
-    opp = Opportunity.objects.create(
+    opp = Opportunity(  # type: ignore[misc]
         company_id=actor.company_id, pipeline=pipeline, stage=stage, stage_changed_at=timezone.now(), **cleaned
     )
+    opp.search_text = search_text(opp.title, opp.source)
+    opp.save()
     if people_ids:
         opp.people.set(people_ids)
     audit.record(actor, "opportunity.create", opp, changes=audit.diff({}, {**cleaned, "stage_id": stage.pk}))
@@ -368,6 +370,7 @@ def opportunity_update(*, actor: Actor, opportunity_id: int, **data: Any) -> Opp
     before = audit.snapshot(opp, list(cleaned))
     for name, value in cleaned.items():
         setattr(opp, name, value)
+    opp.search_text = search_text(opp.title, opp.source)
     opp.save()
     changes = audit.diff(before, cleaned)
     if people_ids is not None:
@@ -524,12 +527,18 @@ def _clean_lead(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def _lead_search_text(lead: Lead) -> str:
+    return search_text(lead.title, lead.organization_name, lead.contact_name, lead.email, lead.source)
+
+
 @transaction.atomic
 def lead_create(*, actor: Actor, **data: Any) -> Lead:
     require(actor, "crm.change_opportunity")
     cleaned = _clean_lead(actor, {"title": "", **data})
     cleaned.setdefault("owner_id", actor.user_id)
-    lead = Lead.objects.create(company_id=actor.company_id, **cleaned)
+    lead = Lead(company_id=actor.company_id, **cleaned)  # type: ignore[misc]
+    lead.search_text = _lead_search_text(lead)
+    lead.save()
     audit.record(actor, "lead.create", lead, changes=audit.diff({}, cleaned))
     events.publish("crm.lead_created", company_id=actor.company_id, payload={"id": lead.pk, "title": lead.title})
     return lead
@@ -553,6 +562,7 @@ def lead_update(*, actor: Actor, lead_id: int, **data: Any) -> Lead:
     before = audit.snapshot(lead, list(cleaned))
     for name, value in cleaned.items():
         setattr(lead, name, value)
+    lead.search_text = _lead_search_text(lead)
     lead.save()
     changes = audit.diff(before, cleaned)
     if changes:
@@ -649,9 +659,3 @@ def lead_discard(*, actor: Actor, lead_id: int, reason: str) -> Lead:
         changes={"status": [LeadStatus.NEW, LeadStatus.DISCARDED], "reason": [None, reason]},
     )
     return lead
-
-
-def user_choices(actor: Actor) -> list[tuple[int, str]]:
-    """Users of the company, for owner pickers."""
-    users = User.objects.filter(memberships__company_id=actor.company_id).distinct().order_by("full_name")
-    return [(u.pk, u.full_name or u.email) for u in users]

@@ -1,7 +1,40 @@
 """CRM pages, mounted at /crm/."""
 
-from django.urls import URLPattern
+from django.urls import path, register_converter
+
+from comptoir.crm import views
+
+
+class IdConverter:
+    """A database id: at most 18 digits, so it always fits a bigint (longer → 404, never 500)."""
+
+    regex = "[1-9][0-9]{0,17}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "crmid")
 
 app_name = "crm"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.board, name="board"),
+    path("opportunities/", views.opportunities, name="opportunities"),
+    path("opportunities/new/", views.opportunity_create, name="opportunity_create"),
+    path("opportunities/<crmid:opportunity_id>/", views.opportunity, name="opportunity"),
+    path("opportunities/<crmid:opportunity_id>/edit/", views.opportunity_edit, name="opportunity_edit"),
+    path("opportunities/<crmid:opportunity_id>/move/", views.move, name="move"),
+    path("opportunities/<crmid:opportunity_id>/<str:action>/", views.opportunity_action, name="opportunity_action"),
+    path("leads/", views.leads, name="leads"),
+    path("leads/new/", views.lead_create, name="lead_create"),
+    path("leads/<crmid:lead_id>/qualify/", views.lead_qualify, name="lead_qualify"),
+    path("leads/<crmid:lead_id>/discard/", views.lead_discard, name="lead_discard"),
+    path("settings/", views.pipeline_settings, name="pipeline_settings"),
+    path("settings/save/", views.settings_save, name="settings_save"),
+    path("stages/<crmid:stage_id>/edit/", views.stage_edit, name="stage_edit"),
+    path("stages/<crmid:stage_id>/delete/", views.stage_delete, name="stage_delete"),
+]
