@@ -39,7 +39,8 @@ class _PartyForm(BootstrapForm):
 
 
 class OrganizationForm(_PartyForm):
-    legal_name = forms.CharField(label=_("Legal name"), max_length=200)
+    # Required, but checked by the service so every field error shows at once.
+    legal_name = forms.CharField(label=_("Legal name"), max_length=200, required=False)
     trade_name = forms.CharField(label=_("Trade name"), max_length=200, required=False)
     siren = forms.CharField(label=_("SIREN"), max_length=20, required=False, help_text=_("9 digits"))
     siret = forms.CharField(label=_("SIRET"), max_length=20, required=False, help_text=_("14 digits"))
@@ -57,7 +58,7 @@ class OrganizationForm(_PartyForm):
 
 class PersonForm(_PartyForm):
     first_name = forms.CharField(label=_("First name"), max_length=100, required=False)
-    last_name = forms.CharField(label=_("Last name"), max_length=100)
+    last_name = forms.CharField(label=_("Last name"), max_length=100, required=False)
     job_title = forms.CharField(label=_("Job title"), max_length=100, required=False)
     mobile = forms.CharField(label=_("Mobile"), max_length=40, required=False)
 

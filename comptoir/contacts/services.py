@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -80,6 +81,22 @@ def _assignment(actor: Actor, data: dict[str, Any], errors: dict[str, list[str]]
     return cleaned
 
 
+def _check_still_visible(actor: Actor, owner_id: int | None, team_id: int | None, errors: dict[str, list[str]]) -> None:
+    """Refuse an owner/team that would hide the row from the actor making the change."""
+    if "owner_id" in errors or "team_id" in errors:
+        return
+    rule = selectors.record_rule(actor, selectors.VIEW_ALL)
+    if rule is None or owner_id == actor.user_id:
+        return
+    my_teams = set(
+        Team.objects.filter(Q(members=actor.user_id) | Q(manager=actor.user_id)).values_list("pk", flat=True)
+    )
+    colleagues = set(Team.members.through.objects.filter(team_id__in=my_teams).values_list("user_id", flat=True))
+    if team_id in my_teams or owner_id in colleagues:
+        return
+    errors["owner_id"] = [_("You would no longer see this contact: choose yourself, a team member or your team.")]
+
+
 def _is_id(value: Any) -> bool:
     if isinstance(value, bool):
         return False
@@ -142,6 +159,7 @@ def organization_create(*, actor: Actor, tag_ids: Iterable[Any] = (), **data: An
     cleaned, field_errors = validators.clean_organization({k: v for k, v in data.items() if k in ORGANIZATION_FIELDS})
     errors.update(field_errors)
     cleaned.update(_assignment(actor, {"owner_id": actor.user_id, **data}, errors))
+    _check_still_visible(actor, cleaned.get("owner_id"), cleaned.get("team_id"), errors)
     _check_org_identifiers(actor, cleaned, errors, exclude=None)
     tags = _tags(actor, tag_ids, errors)
     if errors:
@@ -170,6 +188,8 @@ def organization_update(
     cleaned, field_errors = validators.clean_organization(given, partial=True)
     errors.update(field_errors)
     cleaned.update(_assignment(actor, data, errors))
+    if "owner_id" in cleaned or "team_id" in cleaned:
+        _check_still_visible(actor, cleaned.get("owner_id", org.owner_id), cleaned.get("team_id", org.team_id), errors)
     if "siret" not in errors and "siren" not in errors:
         siren = cleaned.get("siren", org.siren)
         siret = cleaned.get("siret", org.siret)
@@ -250,6 +270,7 @@ def person_create(
     cleaned, field_errors = validators.clean_person({k: v for k, v in data.items() if k in PERSON_FIELDS})
     errors.update(field_errors)
     cleaned.update(_assignment(actor, {"owner_id": actor.user_id, **data}, errors))
+    _check_still_visible(actor, cleaned.get("owner_id"), cleaned.get("team_id"), errors)
     _check_person_identifiers(actor, cleaned, errors, exclude=None)
     tags = _tags(actor, tag_ids, errors)
     org = None
@@ -287,6 +308,9 @@ def person_update(*, actor: Actor, person_id: int, tag_ids: Iterable[Any] | None
     cleaned, field_errors = validators.clean_person({k: v for k, v in data.items() if k in PERSON_FIELDS}, partial=True)
     errors.update(field_errors)
     cleaned.update(_assignment(actor, data, errors))
+    if "owner_id" in cleaned or "team_id" in cleaned:
+        owner_id, team_id = cleaned.get("owner_id", person.owner_id), cleaned.get("team_id", person.team_id)
+        _check_still_visible(actor, owner_id, team_id, errors)
     _check_person_identifiers(actor, cleaned, errors, exclude=person.pk)
     tags = _tags(actor, tag_ids, errors) if tag_ids is not None else None
     if errors:

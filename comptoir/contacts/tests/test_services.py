@@ -315,3 +315,22 @@ def test_saved_views(p: Personas) -> None:
     with pytest.raises(NotFound):
         services.saved_view_delete(actor=p.actor("marketing"), view_id=view.pk)
     services.saved_view_delete(actor=actor, view_id=view.pk)
+
+
+def test_cannot_give_a_row_away_out_of_sight(p: Personas) -> None:
+    from comptoir.org.testing import make_user
+
+    actor = p.actor("sales")
+    stranger = make_user(p.company, "sales", email="stranger@dupont.test")
+    with pytest.raises(ValidationFailed) as exc:
+        services.organization_create(actor=actor, legal_name="Acme", owner_id=None)
+    assert set(exc.value.fields) == {"owner_id"}
+    org = services.organization_create(actor=actor, legal_name="Acme")
+    with pytest.raises(ValidationFailed):
+        services.organization_update(actor=actor, organization_id=org.pk, owner_id=stranger.pk)
+    team = Team.objects.create(company=p.company, name="Nord")
+    team.members.add(actor.user, stranger)
+    org = services.organization_update(actor=actor, organization_id=org.pk, owner_id=stranger.pk)
+    assert org.owner_id == stranger.pk
+    # Those who see everything may assign anyone, or nobody.
+    services.organization_update(actor=p.actor("management"), organization_id=org.pk, owner_id=None)
