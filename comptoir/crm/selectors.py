@@ -15,25 +15,19 @@ from typing import Any
 
 from django.db.models import BigIntegerField, Count, F, Prefetch, Q, QuerySet, Sum
 
+from comptoir.contacts import selectors as contact_selectors
 from comptoir.crm.models import CrmSettings, Lead, LostReason, Opportunity, OpportunityStatus, Pipeline, Stage
 from comptoir.kernel.authz import registry as permission_registry
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import NotFound
-from comptoir.org.models import Team, User
+from comptoir.org.models import User
 
 
 def record_rule(actor: Actor) -> Q:
-    """Rows of leads/opportunities the actor may see, within their company."""
-    if actor.has_perm("crm.view_all_opportunities"):
-        return Q()
-    user_id = actor.user_id
-    if user_id is None:
-        return Q(pk__in=[])
-    my_teams = Team.objects.filter(company_id=actor.company_id).filter(Q(members=user_id) | Q(manager_id=user_id))
-    teammates = User.objects.filter(teams__in=my_teams.values("pk")).values("pk")
-    managed = Team.objects.filter(company_id=actor.company_id, manager_id=user_id).values("pk")
-    return Q(owner_id=user_id) | Q(owner_id__in=teammates) | Q(team_id__in=managed)
+    """Rows of leads/opportunities the actor may see: the contacts rule, with the CRM's view-all right."""
+    rule = contact_selectors.record_rule(actor, "crm.view_all_opportunities")
+    return Q() if rule is None else rule
 
 
 def crm_settings(actor: Actor) -> CrmSettings:
@@ -203,7 +197,5 @@ def owner_choices(actor: Actor) -> list[tuple[int, str]]:
 
 
 def organization_choices(actor: Actor, limit: int = 500) -> list[tuple[int, str]]:
-    from comptoir.contacts.models import Organization
-
-    rows = Organization.objects.filter(company_id=actor.company_id, merged_into__isnull=True, is_archived=False)
+    rows = contact_selectors.visible_organizations(actor).filter(merged_into__isnull=True, is_archived=False)
     return [(o.pk, str(o)) for o in rows.only("pk", "legal_name", "trade_name")[:limit]]

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.contacts import selectors as contact_selectors
+from comptoir.contacts import services as contact_services
 from comptoir.contacts.models import Organization, Person
 from comptoir.contacts.normalize import search_text
 from comptoir.crm import selectors, states
@@ -280,13 +282,9 @@ def _clean_opportunity(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
         _add(errors, name, _("Unknown field."))
     if "people_ids" in data:
         ids = list(dict.fromkeys(data["people_ids"] or []))
-        found = set(
-            Person.objects.filter(company_id=actor.company_id, pk__in=ids, merged_into__isnull=True).values_list(
-                "pk", flat=True
-            )
-        )
-        if len(found) != len(ids):
-            _add(errors, "people_ids", _("Choose people of the company."))
+        people = contact_selectors.visible_people(actor).filter(pk__in=ids, merged_into__isnull=True)
+        if len(set(people.values_list("pk", flat=True))) != len(ids):
+            _add(errors, "people_ids", _("Choose people you can see."))
         cleaned["people_ids"] = ids
     if errors:
         raise ValidationFailed(fields=errors)
@@ -576,31 +574,20 @@ def _split_name(full: str) -> tuple[str, str]:
 
 
 def _contact_rows(actor: Actor, lead: Lead) -> tuple[int | None, int | None]:
-    """The lead's organization and person, created from its free details when missing.
-
-    Direct rows for now: swap for ``contacts.services.organization_create`` / ``person_create``
-    once they exist (same fields, plus their duplicate checks).
-    """
+    """The lead's organization and person, created through the contacts services when missing."""
     org_id, person_id = lead.organization_id, lead.person_id
-    common = {"company_id": actor.company_id, "owner_id": lead.owner_id, "team_id": lead.team_id}
+    assignment: dict[str, Any] = {"team_id": lead.team_id}
+    if lead.owner_id is not None:
+        assignment["owner_id"] = lead.owner_id
     if org_id is None and lead.organization_name:
-        org = Organization.objects.create(
-            legal_name=lead.organization_name, search_text=search_text(lead.organization_name), **common
-        )
-        audit.record(actor, "organization.create", org, changes={"legal_name": [None, org.legal_name]})
-        org_id = org.pk
+        org_id = contact_services.organization_create(actor=actor, legal_name=lead.organization_name, **assignment).pk
     if person_id is None and lead.contact_name:
         first, last = _split_name(lead.contact_name)
-        person = Person.objects.create(
-            first_name=first, last_name=last, email=lead.email, phone=lead.phone,
-            search_text=search_text(first, last, lead.email, lead.phone), **common,
+        person = contact_services.person_create(
+            actor=actor, organization_id=org_id, first_name=first, last_name=last, email=lead.email,
+            phone=lead.phone, **assignment,
         )  # fmt: skip
-        audit.record(actor, "person.create", person, changes={"last_name": [None, last]})
         person_id = person.pk
-        if org_id is not None:
-            from comptoir.contacts.models import Affiliation
-
-            Affiliation.objects.create(person_id=person_id, organization_id=org_id, is_primary=True)
     return org_id, person_id
 
 
