@@ -173,13 +173,13 @@ def name_similarity(a: Profile, b: Profile) -> int:
 
 
 def name_weight(similarity: float) -> float:
-    """A name alone is weaker evidence than any identifier: at most 0.85."""
+    """A name alone is weaker evidence than any identifier: at most 0.85, and only close names count."""
     if similarity >= 97:
         return 0.85
-    if similarity >= 80:
-        return 0.35 + (similarity - 80) / 17 * 0.5
-    if similarity >= 70:
-        return 0.1 + (similarity - 70) / 10 * 0.25
+    if similarity >= 88:
+        return 0.45 + (similarity - 88) / 9 * 0.4
+    if similarity >= 75:
+        return 0.1 + (similarity - 75) / 13 * 0.35
     return 0.0
 
 
@@ -207,7 +207,7 @@ def combine(keys: Iterable[str], similarity: int, *, conflict: bool = False) -> 
     miss *= 1 - name_weight(similarity)
     score = round(100 * (1 - miss))
     reasons: list[dict[str, Any]] = [{"code": key} for key in keys]
-    if similarity >= 70:
+    if similarity >= 75:
         reasons.append({"code": "name", "similarity": similarity})
     if conflict:
         score = min(score, CONFLICT_CAP)
@@ -419,7 +419,7 @@ def scan(company_id: int, kind: str, *, threshold: int = THRESHOLD) -> ScanResul
             for y in b:
                 similarity = max(similarity, fuzz.ratio(x, y), fuzz.token_sort_ratio(x, y))
         keys = exact.get((left, right), set())
-        if not keys and similarity < 80:
+        if not keys and similarity < 85:
             return  # a name this far apart cannot reach the threshold alone
         siren_a, siren_b = sirens.get(left, ""), sirens.get(right, "")
         ordered = [k for k in KEY_WEIGHTS if k in keys]
