@@ -40,7 +40,7 @@ def _ui(client: Client, kind: str) -> set[int] | None:
 
 
 def _api(client: Client, kind: str) -> set[int] | None:
-    response = client.get(f"/api/v1/{kind}", {"q": Q, "page_size": 100})
+    response = client.get(f"/api/v1/{kind}", {"q": Q, "page_size": "100"})
     if response.status_code == 403:
         return None
     assert response.status_code == 200, response.content
@@ -52,7 +52,7 @@ def _export(client: Client, kind: str) -> set[int] | None:
     if response.status_code == 403:
         return None
     assert response.status_code == 200
-    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
     return {int(row[0]) for row in list(csv.reader(io.StringIO(text)))[1:]}
 
 

@@ -282,7 +282,7 @@ def test_consent_record_keeps_history(p: Personas) -> None:
     services.consent_record(actor=actor, person_id=person.pk, channel="email", granted=True, source="Salon", at=earlier)
     services.consent_record(actor=actor, person_id=person.pk, channel="email", granted=False, source="Unsubscribe")
     assert Consent.objects.filter(person=person).count() == 2
-    assert Consent.objects.filter(person=person).first().granted is False  # newest first
+    assert [c.granted for c in Consent.objects.filter(person=person)] == [False, True]  # newest first
     with pytest.raises(ValidationFailed) as exc:
         services.consent_record(
             actor=actor, person_id=person.pk, channel="fax", granted=True, source="",
