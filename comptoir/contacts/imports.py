@@ -26,15 +26,14 @@ from typing import Any
 
 import phonenumbers
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.contacts import selectors, validators
 from comptoir.contacts.models import Address, Affiliation, LifecycleStage, Organization, Person
-from comptoir.contacts.normalize import digits, fold, web_domain
-from comptoir.contacts.services import organization_search_text, person_search_text
+from comptoir.contacts.normalize import digits, fold, search_text, web_domain
 from comptoir.kernel import audit, authz, events
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -334,11 +333,64 @@ def _stage(value: str) -> str:
     return stage
 
 
+_FRENCH_NUMBER = re.compile(r"^(?:0|\+33\s?|0033\s?)([1-9](?:[\s.-]?\d{2}){4})$")
+_french_prefix_valid: dict[str, bool] = {}
+
+
+def _phone(value: str) -> str:
+    """``validators.clean_phone``, with a fast path for French numbers written the usual ways.
+
+    Parsing with phonenumbers costs ~0.1 ms, most of an import's time. A French national
+    number has 9 digits and whether it is valid depends on its first digits only (the
+    metadata's patterns are prefix ranges), so the verdict of phonenumbers is kept per
+    5-digit prefix; anything else goes through ``validators.clean_phone``.
+    """
+    match = _FRENCH_NUMBER.match(value.strip())
+    if match is None:
+        return validators.clean_phone(value)
+    national = digits(match[1])
+    prefix = national[:5]
+    valid = _french_prefix_valid.get(prefix)
+    if valid is None:
+        try:
+            validators.clean_phone(f"0{national}")
+            valid = True
+        except ValueError:
+            valid = False
+        _french_prefix_valid[prefix] = valid
+    if not valid:
+        return validators.clean_phone(value)  # raises with the validators' own message
+    return f"+33{national}"
+
+
+def _national_digits(e164: str) -> str:
+    """``validators.phone_national_digits`` without parsing for French numbers (+33 → 0)."""
+    if len(e164) == 12 and e164.startswith("+33"):
+        return f"0{e164[3:]}"
+    return validators.phone_national_digits(e164)
+
+
+def person_search_text(person: Person) -> str:
+    """What ``services.person_search_text`` gives (a test holds them equal), at import speed."""
+    return search_text(
+        person.first_name, person.last_name, person.email, person.phone, _national_digits(person.phone),
+        person.mobile, _national_digits(person.mobile), person.job_title, person.external_id,
+    )  # fmt: skip
+
+
+def organization_search_text(org: Organization) -> str:
+    """What ``services.organization_search_text`` gives (a test holds them equal), at import speed."""
+    return search_text(
+        org.legal_name, org.trade_name, org.siren, org.siret, org.vat_number, org.email, org.phone,
+        _national_digits(org.phone), org.web_domain, org.external_id,
+    )  # fmt: skip
+
+
 # The same checks as the services (contacts.validators); the country must also be a known one.
 _CLEANERS: dict[str, Callable[[str], str]] = {
     "email": validators.clean_email,
-    "phone": validators.clean_phone,
-    "mobile": validators.clean_phone,
+    "phone": _phone,
+    "mobile": _phone,
     "siren": validators.clean_siren,
     "siret": validators.clean_siret,
     "vat_number": validators.clean_vat,
@@ -705,7 +757,7 @@ class _Importer:
                                 role=cleaned.get("role", ""))
                 )  # fmt: skip
         if updated:
-            Person.objects.bulk_update(updated, [*update_fields, "search_text", "updated_at"], batch_size=500)
+            _update_many(Person, [*update_fields, "search_text", "updated_at"], updated)
         if affiliations:
             Affiliation.objects.bulk_create(affiliations, batch_size=BATCH_SIZE, ignore_conflicts=True)
 
@@ -733,7 +785,7 @@ class _Importer:
                 readdress[row["id"]] = cleaned
         if updated:
             fields = [*update_fields, "web_domain", "search_text", "updated_at"]
-            Organization.objects.bulk_update(updated, fields, batch_size=500)
+            _update_many(Organization, fields, updated)
         if readdress:
             # Re-import replaces the default billing address; one query for the whole batch.
             current = {
@@ -753,9 +805,33 @@ class _Importer:
                 else:
                     addresses.append(_address(org_id, cleaned))
             if changed:
-                Address.objects.bulk_update(changed, [*_ADDRESS_FIELDS, "updated_at"], batch_size=500)
+                _update_many(Address, [*_ADDRESS_FIELDS, "updated_at"], changed)
         if addresses:
             Address.objects.bulk_create(addresses, batch_size=BATCH_SIZE)
+
+
+def _update_many(model: type[models.Model], fields: list[str], rows: list[Any]) -> None:
+    """One UPDATE per row by primary key, sent with ``executemany``.
+
+    ``bulk_update`` builds a CASE WHEN per field over the whole batch: its compile time grows
+    with batch × fields and dominated a re-import (100,000 updates took minutes).
+    """
+    connection = transaction.get_connection()
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    # Names come from the model's metadata; values are parameters.
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608
+        quote(meta.db_table),
+        ", ".join(f"{quote(col.column)} = %s" for col in columns),  # type: ignore[union-attr]
+        quote(meta.pk.column),
+    )
+    params = [
+        [col.get_db_prep_save(getattr(row, col.attname), connection) for col in columns] + [row.pk]  # type: ignore[union-attr]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 _ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "country")

@@ -11,10 +11,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from comptoir.contacts import imports
+from comptoir.contacts import imports, validators
 from comptoir.contacts.imports import ORGANIZATION, PERSON
 from comptoir.contacts.models import Address, Affiliation, Organization, Person
-from comptoir.contacts.services import person_search_text
+from comptoir.contacts.services import organization_search_text, person_search_text
 from comptoir.kernel.errors import Conflict, PermissionDenied, ValidationFailed
 from comptoir.kernel.models import AuditEntry, ImportJob, ImportPreset, OutboxEvent
 from comptoir.org.testing import PASSWORD, Personas, enable_modules
@@ -241,6 +241,7 @@ def test_commit_writes_audit_event_and_idempotent_reimport(p: Personas, django_c
     assert (org.siren, org.siret, org.phone, org.email) == ("732829320", "73282932000074", "+33142720000",
                                                             "contact@martin.fr")  # fmt: skip
     assert org.web_domain == "martin.fr" and "boulangerie martin" in org.search_text
+    assert org.search_text == organization_search_text(org)
     assert org.owner_id == p.users["management"].pk
     entry = AuditEntry.objects.get(action="contacts.import")
     assert entry.changes["created"] == 2 and entry.channel == "import"
@@ -400,3 +401,19 @@ def test_api_errors(client: object, p: Personas) -> None:
     upload_file = SimpleUploadedFile("orgs.csv", csv_bytes(org_rows()), content_type="text/csv")
     response = client.post("/api/v1/imports", {"kind": ORGANIZATION, "file": upload_file})  # type: ignore[attr-defined]
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["01 42 72 00 00", "0142720000", "06.12.34.56.78", "+33 6 12 34 56 78", "0033612345678", "06 39 00 00 29",
+     "07 00 00 00 00", "09 12 34 56 78", "08 00 00 00 00", "+32 2 555 12 12", "12", "0612", "+33 1 42 72 00 00 0"],
+)  # fmt: skip
+def test_fast_phone_path_agrees_with_the_validators(value: str) -> None:
+    try:
+        expected = validators.clean_phone(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            imports._phone(value)
+    else:
+        assert imports._phone(value) == expected
+        assert imports._national_digits(expected) == validators.phone_national_digits(expected)
