@@ -30,8 +30,9 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     apikit.install(api)
     api.add_router("", org_router)
     api.add_router("", kernel_router)
-    api.add_router("", contacts_router)
+    # Fixed paths (/organizations/merge) before parametrised ones (/organizations/{id}).
     api.add_router("", contacts_duplicates_router)
+    api.add_router("", contacts_router)
     api.add_router("", contacts_import_router)
     api.add_router("", crm_router)
     for prefix, router in extra_routers:
