@@ -42,6 +42,11 @@ def record_rule(actor: Actor, view_all: str, *, owner: str = "owner", team: str 
     )
 
 
+def exists_id(value: Any) -> bool:
+    """An id a row could have (ids from URLs may be any length: larger ones are simply not found)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 def _scoped(model: type[Any], actor: Actor) -> QuerySet[Any]:
     if actor.company_id is None or not actor.has_perm(VIEW):
         return model.objects.none()  # type: ignore[no-any-return]
@@ -218,6 +223,8 @@ def person_list(actor: Actor, *, filters: Mapping[str, Any] | None = None, sort:
 
 def organization_get(actor: Actor, organization_id: int) -> Organization:
     require(actor, VIEW)
+    if not exists_id(organization_id):
+        raise NotFound("organization_not_found", _("Organization not found."))
     org = visible_organizations(actor).select_related("owner", "team").filter(pk=organization_id).first()
     if org is None:
         raise NotFound("organization_not_found", _("Organization not found."))
@@ -226,6 +233,8 @@ def organization_get(actor: Actor, organization_id: int) -> Organization:
 
 def person_get(actor: Actor, person_id: int) -> Person:
     require(actor, VIEW)
+    if not exists_id(person_id):
+        raise NotFound("person_not_found", _("Person not found."))
     person = visible_people(actor).select_related("owner", "team").filter(pk=person_id).first()
     if person is None:
         raise NotFound("person_not_found", _("Person not found."))
@@ -235,6 +244,8 @@ def person_get(actor: Actor, person_id: int) -> Person:
 def organization_detail(actor: Actor, organization_id: int) -> Organization:
     """An organization with its people (those the actor may see), addresses and tags."""
     require(actor, VIEW)
+    if not exists_id(organization_id):
+        raise NotFound("organization_not_found", _("Organization not found."))
     people = Affiliation.objects.filter(person__in=visible_people(actor)).select_related("person")
     org = (
         visible_organizations(actor)
@@ -255,6 +266,8 @@ def organization_detail(actor: Actor, organization_id: int) -> Organization:
 def person_detail(actor: Actor, person_id: int) -> Person:
     """A person with their organizations (those the actor may see), contact points, consents, tags."""
     require(actor, VIEW)
+    if not exists_id(person_id):
+        raise NotFound("person_not_found", _("Person not found."))
     orgs = Affiliation.objects.filter(organization__in=visible_organizations(actor)).select_related("organization")
     person = (
         visible_people(actor)

@@ -133,7 +133,9 @@ def _set_tags(obj: Organization | Person, tags: list[Tag]) -> list[int]:
 
 def _organization_for_update(actor: Actor, organization_id: int) -> Organization:
     require(actor, CHANGE)
-    org = selectors.visible_organizations(actor).select_for_update().filter(pk=organization_id).first()
+    org = None
+    if selectors.exists_id(organization_id):
+        org = selectors.visible_organizations(actor).select_for_update().filter(pk=organization_id).first()
     if org is None:
         raise NotFound("organization_not_found", _("Organization not found."))
     return org
@@ -243,7 +245,9 @@ def organization_archive(*, actor: Actor, organization_id: int, archived: bool =
 
 def _person_for_update(actor: Actor, person_id: int) -> Person:
     require(actor, CHANGE)
-    person = selectors.visible_people(actor).select_for_update().filter(pk=person_id).first()
+    person = None
+    if selectors.exists_id(person_id):
+        person = selectors.visible_people(actor).select_for_update().filter(pk=person_id).first()
     if person is None:
         raise NotFound("person_not_found", _("Person not found."))
     return person
@@ -356,7 +360,9 @@ def affiliation_set(
 ) -> Affiliation:
     """Link a person to an organization (or change the link's role); both must be visible."""
     person = _person_for_update(actor, person_id)
-    org = selectors.visible_organizations(actor).filter(pk=organization_id).first()
+    org = None
+    if selectors.exists_id(organization_id):
+        org = selectors.visible_organizations(actor).filter(pk=organization_id).first()
     if org is None:
         raise NotFound("organization_not_found", _("Organization not found."))
     role = (role or "").strip()
@@ -381,7 +387,9 @@ def affiliation_set(
 @transaction.atomic
 def affiliation_remove(*, actor: Actor, person_id: int, organization_id: int) -> None:
     person = _person_for_update(actor, person_id)
-    deleted, _rows = Affiliation.objects.filter(person=person, organization_id=organization_id).delete()
+    deleted = 0
+    if selectors.exists_id(organization_id):
+        deleted, _rows = Affiliation.objects.filter(person=person, organization_id=organization_id).delete()
     if not deleted:
         raise NotFound("affiliation_not_found", _("This person is not linked to that organization."))
     audit.record(actor, "contacts.affiliation_remove", person, changes={"organization": [organization_id, None]})
@@ -465,6 +473,8 @@ def address_add(*, actor: Actor, organization_id: int, **data: Any) -> Address:
 
 def _address_for_update(actor: Actor, address_id: int) -> tuple[Organization, Address]:
     require(actor, CHANGE)
+    if not selectors.exists_id(address_id):
+        raise NotFound("address_not_found", _("Address not found."))
     address = (
         Address.objects.select_for_update()
         .filter(pk=address_id, organization__in=selectors.visible_organizations(actor))
@@ -495,7 +505,8 @@ def address_update(*, actor: Actor, address_id: int, **data: Any) -> Address:
 
 
 @transaction.atomic
-def address_remove(*, actor: Actor, address_id: int) -> None:
+def address_remove(*, actor: Actor, address_id: int) -> Organization:
+    """Remove an address; returns its organization."""
     org, address = _address_for_update(actor, address_id)
     address_pk = address.pk
     address.delete()
@@ -504,6 +515,7 @@ def address_remove(*, actor: Actor, address_id: int) -> None:
         "contacts.address_removed", company_id=org.company_id,
         payload={"organization_id": org.pk, "address_id": address_pk},
     )  # fmt: skip
+    return org
 
 
 # --- Tags -----------------------------------------------------------------------------
@@ -615,6 +627,8 @@ def contact_point_add(*, actor: Actor, person_id: int, kind: str, value: str, la
 @transaction.atomic
 def contact_point_remove(*, actor: Actor, contact_point_id: int) -> None:
     require(actor, CHANGE)
+    if not selectors.exists_id(contact_point_id):
+        raise NotFound("contact_point_not_found", _("Contact point not found."))
     point = ContactPoint.objects.filter(pk=contact_point_id, person__in=selectors.visible_people(actor)).first()
     if point is None:
         raise NotFound("contact_point_not_found", _("Contact point not found."))
@@ -657,7 +671,9 @@ def saved_view_save(*, actor: Actor, list_key: str, name: str, query: str, share
 @transaction.atomic
 def saved_view_delete(*, actor: Actor, view_id: int) -> None:
     """Only the view's author deletes it (a shared view is read-only to others: 404)."""
-    view = SavedView.objects.filter(pk=view_id, company_id=actor.company_id, user_id=actor.user_id).first()
+    view = None
+    if selectors.exists_id(view_id):
+        view = SavedView.objects.filter(pk=view_id, company_id=actor.company_id, user_id=actor.user_id).first()
     if view is None:
         raise NotFound("saved_view_not_found", _("Saved view not found."))
     audit.record(actor, "contacts.saved_view_delete", view, changes={"name": [view.name, None]})

@@ -30,7 +30,7 @@ from comptoir.contacts.forms import (
     PersonForm,
     SavedViewForm,
 )
-from comptoir.contacts.models import Address, CompanySize, Consent, LifecycleStage, Organization, Person
+from comptoir.contacts.models import CompanySize, Consent, LifecycleStage, Organization, Person
 from comptoir.contacts.validators import format_phone, format_siren, format_siret
 from comptoir.kernel.authz import require
 from comptoir.kernel.errors import NotFound, ValidationFailed
@@ -372,11 +372,9 @@ def address_add(request: HttpRequest, organization_id: int) -> HttpResponse:
 @require_POST
 def address_remove(request: HttpRequest, address_id: int) -> HttpResponse:
     actor = _actor(request)
-    address = Address.objects.filter(pk=address_id, organization__in=selectors.visible_organizations(actor)).first()
-    organization_id = address.organization_id if address else None
-    services.address_remove(actor=actor, address_id=address_id)
+    org = services.address_remove(actor=actor, address_id=address_id)
     messages.success(request, _("Address removed."))
-    return redirect("contacts:organization_detail", organization_id)
+    return redirect("contacts:organization_detail", org.pk)
 
 
 # --- People ---------------------------------------------------------------------------

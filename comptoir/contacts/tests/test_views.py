@@ -275,3 +275,12 @@ def test_module_off_hides_nav(client: Client, personas: Personas) -> None:
     login(client, personas.users["sales"])
     html = client.get("/").content.decode()
     assert reverse("contacts:organizations") not in html
+
+
+def test_huge_ids_are_404_not_500(sales: Client, data: dict) -> None:
+    huge = 10**30
+    for name in ("contacts:organization_detail", "contacts:organization_edit", "contacts:person_detail"):
+        assert sales.get(reverse(name, args=[huge])).status_code == 404
+    assert sales.post(reverse("contacts:address_remove", args=[huge])).status_code == 404
+    assert sales.post(reverse("contacts:saved_view_delete", args=[huge])).status_code == 404
+    assert sales.post(reverse("contacts:affiliation_remove", args=[data["person"].pk, huge])).status_code == 404
