@@ -27,6 +27,8 @@ def register() -> None:
                     label=_("Organizations"), url_name="contacts:organizations", permission="contacts.view_contact"
                 ),
                 NavEntry(label=_("People"), url_name="contacts:people", permission="contacts.view_contact"),
+                NavEntry(label=_("Duplicates"), url_name="contacts:duplicates", permission="contacts.merge_contacts"),
+                NavEntry(label=_("Import"), url_name="contacts:import_start", permission="contacts.import_contacts"),
             ),
             search=search,
         )
