@@ -6,7 +6,6 @@ Amounts are null for callers who may not see them (``selectors.can_see_amounts``
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any, Literal
 
 from django.http import HttpRequest
@@ -22,6 +21,9 @@ from comptoir.kernel.context import Actor
 router = apikit.module_router("crm")
 
 ObjectId = Path(..., ge=1, le=MAX_ID)
+# Money travels as a decimal string, never a JSON number (a float).
+AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,2})?$"
+AMOUNT_HELP = 'Decimal string with at most 2 decimals, e.g. `"1250.50"`.'
 OptionalId = Field(None, ge=1, le=MAX_ID)
 
 
@@ -53,7 +55,7 @@ class OpportunityOut(Schema):
     organization_id: int | None
     organization_name: str | None
     people_ids: list[int]
-    amount: Decimal | None = Field(description="Null when the caller may not see amounts.")
+    amount: str | None = Field(description="Decimal string; null when the caller may not see amounts.")
     currency: str
     probability: int
     expected_close_date: dt.date | None
@@ -96,7 +98,7 @@ class OpportunityCreateIn(InputSchema):
     stage_id: int | None = OptionalId
     organization_id: int | None = OptionalId
     people_ids: list[int] = Field(default_factory=list, max_length=100)
-    amount: Decimal = Field(Decimal("0"), ge=0, lt=Decimal("1e15"), decimal_places=2)
+    amount: str = Field("0", pattern=AMOUNT_PATTERN, description=AMOUNT_HELP)
     currency: str = Field("EUR", min_length=3, max_length=3)
     probability: int | None = Field(None, ge=0, le=100)
     expected_close_date: dt.date | None = None
@@ -111,7 +113,7 @@ class OpportunityUpdateIn(InputSchema):
     title: str = Field(None, max_length=200)  # type: ignore[assignment]
     organization_id: int | None = OptionalId
     people_ids: list[int] | None = Field(None, max_length=100)
-    amount: Decimal = Field(None, ge=0, lt=Decimal("1e15"), decimal_places=2)  # type: ignore[assignment]
+    amount: str = Field(None, pattern=AMOUNT_PATTERN, description=AMOUNT_HELP)  # type: ignore[assignment]
     currency: str = Field(None, min_length=3, max_length=3)  # type: ignore[assignment]
     probability: int = Field(None, ge=0, le=100)  # type: ignore[assignment]
     expected_close_date: dt.date | None = None
@@ -160,7 +162,7 @@ class LeadUpdateIn(InputSchema):
 class QualifyIn(InputSchema):
     pipeline_id: int | None = OptionalId
     stage_id: int | None = OptionalId
-    amount: Decimal | None = Field(None, ge=0, lt=Decimal("1e15"), decimal_places=2)
+    amount: str | None = Field(None, pattern=AMOUNT_PATTERN, description=AMOUNT_HELP)
     expected_close_date: dt.date | None = None
 
 
@@ -191,7 +193,7 @@ def opportunity_out(actor: Actor, opp: Opportunity, show_amounts: bool) -> dict[
         "stage_name": opp.stage.name,
         "organization_name": str(opp.organization) if opp.organization else None,
         "people_ids": sorted(p.pk for p in opp.people.all()),
-        "amount": opp.amount if show_amounts else None,
+        "amount": str(opp.amount) if show_amounts else None,
         "actions": [t.action for t in states.OPPORTUNITY.actions_from(opp.status, actor)],
     }
 
