@@ -291,6 +291,13 @@ def _clean_opportunity(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def _check_still_visible(actor: Actor, opportunity_id: int) -> None:
+    """Refuse an owner/team that would hide the opportunity from the actor (the transaction rolls back)."""
+    if not selectors.opportunity_list(actor).filter(pk=opportunity_id).exists():
+        message = _("You would no longer see this opportunity: choose yourself, a team member or your team.")
+        raise ValidationFailed(fields={"owner_id": [str(message)]})
+
+
 def _open_stage(actor: Actor, pipeline_id: int | None, stage_id: int | None) -> tuple[Pipeline, Stage]:
     errors: dict[str, list[str]] = {}
     if pipeline_id is None:
@@ -340,6 +347,7 @@ def opportunity_create(
     opp.save()
     if people_ids:
         opp.people.set(people_ids)
+    _check_still_visible(actor, opp.pk)
     audit.record(actor, "opportunity.create", opp, changes=audit.diff({}, {**cleaned, "stage_id": stage.pk}))
     events.publish("crm.opportunity_created", company_id=actor.company_id, payload=_opportunity_payload(opp))
     return opp
@@ -370,6 +378,8 @@ def opportunity_update(*, actor: Actor, opportunity_id: int, **data: Any) -> Opp
         setattr(opp, name, value)
     opp.search_text = search_text(opp.title, opp.source)
     opp.save()
+    if "owner_id" in cleaned or "team_id" in cleaned:
+        _check_still_visible(actor, opp.pk)
     changes = audit.diff(before, cleaned)
     if people_ids is not None:
         old = sorted(opp.people.values_list("pk", flat=True))
@@ -525,6 +535,12 @@ def _clean_lead(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def _check_lead_visible(actor: Actor, lead_id: int) -> None:
+    if not selectors.lead_list(actor).filter(pk=lead_id).exists():
+        message = _("You would no longer see this lead: choose yourself, a team member or your team.")
+        raise ValidationFailed(fields={"owner_id": [str(message)]})
+
+
 def _lead_search_text(lead: Lead) -> str:
     return search_text(lead.title, lead.organization_name, lead.contact_name, lead.email, lead.source)
 
@@ -537,6 +553,7 @@ def lead_create(*, actor: Actor, **data: Any) -> Lead:
     lead = Lead(company_id=actor.company_id, **cleaned)  # type: ignore[misc]
     lead.search_text = _lead_search_text(lead)
     lead.save()
+    _check_lead_visible(actor, lead.pk)
     audit.record(actor, "lead.create", lead, changes=audit.diff({}, cleaned))
     events.publish("crm.lead_created", company_id=actor.company_id, payload={"id": lead.pk, "title": lead.title})
     return lead
@@ -562,6 +579,8 @@ def lead_update(*, actor: Actor, lead_id: int, **data: Any) -> Lead:
         setattr(lead, name, value)
     lead.search_text = _lead_search_text(lead)
     lead.save()
+    if "owner_id" in cleaned or "team_id" in cleaned:
+        _check_lead_visible(actor, lead.pk)
     changes = audit.diff(before, cleaned)
     if changes:
         audit.record(actor, "lead.update", lead, changes=changes)

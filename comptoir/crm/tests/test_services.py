@@ -215,3 +215,20 @@ def test_stage_crud_guards(crm: Personas) -> None:
     assert not Stage.objects.filter(pk=stage.pk).exists()
     with pytest.raises(NotFound):
         services.stage_update(actor=crm.outsider_actor(), stage_id=pipeline.stages.first().pk, name="x")  # type: ignore[union-attr]
+
+
+def test_owner_that_would_hide_the_row_is_refused(crm: Personas) -> None:
+    colleague = make_user(crm.company, "sales", email="other@dupont.test")
+    with pytest.raises(ValidationFailed) as exc:
+        _opp(crm, owner_id=colleague.pk)
+    assert "owner_id" in exc.value.fields
+    assert not Opportunity.objects.exists()
+    opp = _opp(crm)
+    with pytest.raises(ValidationFailed):
+        services.opportunity_update(actor=crm.actor("sales"), opportunity_id=opp.pk, owner_id=colleague.pk)
+    assert Opportunity.objects.get(pk=opp.pk).owner_id == crm.users["sales"].pk
+    # Who sees everything may hand it to anyone.
+    services.opportunity_update(actor=crm.actor("management"), opportunity_id=opp.pk, owner_id=colleague.pk)
+    with pytest.raises(ValidationFailed):
+        services.lead_create(actor=crm.actor("sales"), title="Lead", owner_id=colleague.pk)
+    assert not Lead.objects.exists()
