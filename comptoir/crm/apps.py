@@ -9,10 +9,12 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         from comptoir.contacts.merge import merge_registry
-        from comptoir.crm import module
+        from comptoir.crm import demo, module
         from comptoir.crm.models import Lead, Opportunity
+        from comptoir.kernel import demo as demo_registry
 
         module.register()
+        demo_registry.register("crm", demo.load)
         # Merging two contacts re-points the CRM's links too (contacts does not import crm).
         merge_registry.register(Opportunity, "organization")
         merge_registry.register(Opportunity.people.through, "person", unique_with=("opportunity",))

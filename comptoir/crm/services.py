@@ -7,8 +7,9 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.contacts import selectors as contact_selectors
@@ -79,14 +80,16 @@ def pipeline_ensure_default(*, actor: Actor) -> Pipeline:
     found = Pipeline.objects.filter(company_id=actor.company_id, is_default=True).first()
     if found is not None:
         return found
-    pipeline = Pipeline.objects.create(company_id=actor.company_id, name=str(_("Sales pipeline")), is_default=True)
-    Stage.objects.bulk_create(
-        Stage(pipeline=pipeline, name=str(name), sequence=(i + 1) * 10, probability=probability, kind=kind)
-        for i, (name, probability, kind) in enumerate(DEFAULT_STAGES)
-    )
-    if not LostReason.objects.filter(company_id=actor.company_id).exists():
-        reasons = [LostReason(company_id=actor.company_id, name=str(n)) for n in DEFAULT_LOST_REASONS]  # type: ignore[misc]
-        LostReason.objects.bulk_create(reasons)
+    # Default names are company data, in the company's language, whoever opens the CRM first.
+    with translation.override(settings.LANGUAGE_CODE):
+        pipeline = Pipeline.objects.create(company_id=actor.company_id, name=str(_("Sales pipeline")), is_default=True)
+        Stage.objects.bulk_create(
+            Stage(pipeline=pipeline, name=str(name), sequence=(i + 1) * 10, probability=probability, kind=kind)
+            for i, (name, probability, kind) in enumerate(DEFAULT_STAGES)
+        )
+        if not LostReason.objects.filter(company_id=actor.company_id).exists():
+            reasons = [LostReason(company_id=actor.company_id, name=str(n)) for n in DEFAULT_LOST_REASONS]  # type: ignore[misc]
+            LostReason.objects.bulk_create(reasons)
     audit.record(actor, "pipeline.create", pipeline, changes={"name": [None, pipeline.name]})
     return pipeline
 

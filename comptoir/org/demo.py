@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
+from comptoir.kernel import demo as demo_registry
 from comptoir.kernel.authz import ROLES
 from comptoir.kernel.context import Actor, Channel, channel
 from comptoir.kernel.errors import Conflict
@@ -133,4 +134,6 @@ def load_demo() -> DemoResult:
                 services.user_set_roles(actor=actor, user_id=user.pk, roles=[*current, role])
 
         _switch_on_modules(actor)
+        # Each module fills its part of the demo (contacts, opportunities…), idempotently.
+        demo_registry.run_all(actor)
     return DemoResult(company=company, created=created, logins=[(role, demo_email(role)) for role in ROLES])

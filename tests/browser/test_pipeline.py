@@ -23,7 +23,7 @@ def test_drag_card_then_mark_won(page, personas: Personas) -> None:  # type: ign
     actor = personas.actor("sales")
     opp = services.opportunity_create(actor=actor, title="Four à pain", amount=Decimal("1000.00"))
     services.opportunity_create(actor=actor, title="Pétrin", amount=Decimal("500.00"))
-    proposal = Stage.objects.get(pipeline=opp.pipeline, name="Proposal")
+    proposal = Stage.objects.get(pipeline=opp.pipeline, probability=30)
 
     login(page, user.email, PASSWORD)
     page.goto("/crm/")

@@ -35,7 +35,7 @@ def test_default_pipeline_created_once(crm: Personas) -> None:
 
 def test_create_uses_first_open_stage_and_owner(crm: Personas) -> None:
     opp = _opp(crm, amount=Decimal("1234.56"))
-    assert opp.stage.name == "Qualification" and opp.probability == 10
+    assert opp.stage.sequence == 10 and opp.probability == 10
     assert opp.owner_id == crm.users["sales"].pk
     assert AuditEntry.objects.filter(action="opportunity.create", object_id=str(opp.pk)).exists()
 
@@ -57,7 +57,7 @@ def test_permission_denied_for_service_role(crm: Personas) -> None:
 
 def test_move_stage_records_time_and_event(crm: Personas) -> None:
     opp = _opp(crm)
-    proposal = Stage.objects.get(pipeline=opp.pipeline, name="Proposal")
+    proposal = Stage.objects.get(pipeline=opp.pipeline, probability=30)
     before = opp.stage_changed_at
     moved = services.opportunity_move_stage(actor=crm.actor("sales"), opportunity_id=opp.pk, stage_id=proposal.pk)
     assert moved.stage_id == proposal.pk and moved.probability == 30 and moved.stage_changed_at > before

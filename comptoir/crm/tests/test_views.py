@@ -44,7 +44,7 @@ def test_board_shows_totals_and_drop_moves(crm: Personas, client: Client) -> Non
     html = response.content.decode()
     assert "Pétrin" in html and 'data-move-url="/crm/opportunities/' in html and "crm/kanban.js" in html
     assert "<script>" not in html  # CSP: no inline script
-    proposal = Stage.objects.get(pipeline=opp.pipeline, name="Proposal")
+    proposal = Stage.objects.get(pipeline=opp.pipeline, probability=30)
     moved = client.post(f"/crm/opportunities/{opp.pk}/move/", {"stage_id": proposal.pk}, headers={"HX-Request": "true"})
     assert moved.status_code == 200
     fragment = moved.content.decode()

@@ -93,3 +93,27 @@ def test_demo_leaves_a_clean_integrity_report() -> None:
     report = run_all()
     assert report.ok, report.problems
     assert report.checked["audit_entries"] > 0
+
+
+def test_demo_fills_the_modules_once() -> None:
+    """Registered module loaders (contacts, CRM) add sample data at the first run only."""
+    from comptoir.contacts.models import Organization, Person
+    from comptoir.crm.models import Lead, Opportunity
+
+    company = load_demo().company
+    counts = (
+        Organization.objects.filter(company=company).count(),
+        Person.objects.filter(company=company).count(),
+        Opportunity.objects.filter(company=company).count(),
+        Lead.objects.filter(company=company).count(),
+    )
+    assert all(counts) and counts[0] >= 10 and counts[2] >= 8
+    assert Opportunity.objects.filter(company=company, status="won").exists()
+    assert Opportunity.objects.filter(company=company, status="lost").exists()
+    load_demo()
+    assert counts == (
+        Organization.objects.filter(company=company).count(),
+        Person.objects.filter(company=company).count(),
+        Opportunity.objects.filter(company=company).count(),
+        Lead.objects.filter(company=company).count(),
+    )
