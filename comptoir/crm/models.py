@@ -193,3 +193,55 @@ class Lead(Owned):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ActivityKind(models.TextChoices):
+    CALL = "call", _("Call")
+    MEETING = "meeting", _("Meeting")
+    EMAIL = "email", _("Email")
+    TASK = "task", _("Task")
+
+
+class Activity(ComptoirModel):
+    """A call, meeting, email or task to do, linked to contacts or an opportunity (or to nothing: personal)."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=10, choices=ActivityKind.choices, default=ActivityKind.TASK)
+    subject = models.CharField(_("subject"), max_length=200)
+    notes = models.TextField(_("notes"), blank=True)
+    due_at = models.DateTimeField(_("due at"))
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("assignee"),
+    )  # fmt: skip
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("owner"),
+    )  # fmt: skip
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team")
+    )
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    outcome = models.TextField(_("outcome"), blank=True)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+        verbose_name=_("organization"),
+    )  # fmt: skip
+    person = models.ForeignKey(
+        Person, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("person")
+    )
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="activities",
+        verbose_name=_("opportunity"),
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        ordering = ["due_at", "id"]
+        indexes = [
+            models.Index(fields=["company", "assignee", "done_at", "due_at"], name="crm_activity_my_day"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject

@@ -18,6 +18,7 @@ def register() -> None:
                 NavEntry(label=_("Pipeline"), url_name="crm:board", permission="crm.view_opportunity"),
                 NavEntry(label=_("Opportunities"), url_name="crm:opportunities", permission="crm.view_opportunity"),
                 NavEntry(label=_("Leads"), url_name="crm:leads", permission="crm.view_opportunity"),
+                NavEntry(label=_("My day"), url_name="crm:my_day", permission="crm.view_opportunity"),
                 NavEntry(
                     label=_("Pipeline settings"), url_name="crm:pipeline_settings", permission="crm.manage_pipelines"
                 ),

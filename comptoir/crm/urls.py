@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from comptoir.crm import views
+from comptoir.crm import views, views_activities
 
 
 class IdConverter:
@@ -37,4 +37,11 @@ urlpatterns = [
     path("settings/save/", views.settings_save, name="settings_save"),
     path("stages/<crmid:stage_id>/edit/", views.stage_edit, name="stage_edit"),
     path("stages/<crmid:stage_id>/delete/", views.stage_delete, name="stage_delete"),
+]
+
+urlpatterns += [
+    path("my-day/", views_activities.my_day, name="my_day"),
+    path("activities/new/", views_activities.activity_create, name="activity_create"),
+    path("activities/<crmid:activity_id>/edit/", views_activities.activity_edit, name="activity_edit"),
+    path("activities/<crmid:activity_id>/complete/", views_activities.activity_complete, name="activity_complete"),
 ]

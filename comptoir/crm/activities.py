@@ -1,0 +1,247 @@
+"""Activities (calls, meetings, emails, tasks): their writes and reads, and the "my day" selector.
+
+Record rules: an actor sees the activities assigned to them, plus those the opportunities' rule
+lets them see through owner and team (``crm.view_all_opportunities`` sees every one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from comptoir.contacts import selectors as contact_selectors
+from comptoir.crm import selectors
+from comptoir.crm.models import Activity, ActivityKind
+from comptoir.kernel import audit, events
+from comptoir.kernel.authz import require
+from comptoir.kernel.context import Actor
+from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
+from comptoir.org.models import Company, Membership, Team
+
+ACTIVITY_FIELDS = [
+    "kind", "subject", "notes", "due_at", "assignee_id", "owner_id", "team_id", "organization_id", "person_id",
+    "opportunity_id",
+]  # fmt: skip
+
+
+def _add(errors: dict[str, list[str]], name: str, message: Any) -> None:
+    errors.setdefault(name, []).append(str(message))
+
+
+# --- Reads ----------------------------------------------------------------------------
+
+
+def activity_rule(actor: Actor) -> Q:
+    rule = contact_selectors.record_rule(actor, "crm.view_all_opportunities")
+    if rule is None:
+        return Q()
+    return rule | Q(assignee_id=actor.user_id) if actor.user_id is not None else rule
+
+
+def activity_list(actor: Actor) -> QuerySet[Activity]:
+    require(actor, "crm.view_opportunity")
+    return (
+        Activity.objects.filter(company_id=actor.company_id)
+        .filter(activity_rule(actor))
+        .select_related("assignee", "owner", "team", "organization", "person", "opportunity")
+    )
+
+
+def activity_get(actor: Actor, activity_id: int) -> Activity:
+    found = activity_list(actor).filter(pk=activity_id).first()
+    if found is None:
+        raise NotFound("activity_not_found")
+    return found
+
+
+def company_zone(actor: Actor) -> zoneinfo.ZoneInfo:
+    name = Company.objects.filter(pk=actor.company_id).values_list("timezone", flat=True).first()
+    try:
+        return zoneinfo.ZoneInfo(name or "Europe/Paris")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("Europe/Paris")
+
+
+@dataclass
+class MyDay:
+    day: dt.date
+    overdue: list[Activity]
+    today: list[Activity]
+
+
+def my_day(actor: Actor, now: dt.datetime | None = None) -> MyDay:
+    """The actor's open activities due before today (overdue) and today, in the company's time zone."""
+    zone = company_zone(actor)
+    local = (now or timezone.now()).astimezone(zone)
+    start = dt.datetime.combine(local.date(), dt.time.min, tzinfo=zone)
+    end = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+    rows = list(
+        activity_list(actor)
+        .filter(assignee_id=actor.user_id, done_at__isnull=True, due_at__lt=end)
+        .order_by("due_at", "pk")
+    )
+    return MyDay(
+        day=local.date(),
+        overdue=[a for a in rows if a.due_at < start],
+        today=[a for a in rows if a.due_at >= start],
+    )
+
+
+# --- Writes ---------------------------------------------------------------------------
+
+
+def _text(value: Any, max_length: int, name: str, errors: dict[str, list[str]], required: bool = False) -> str:
+    text = str(value or "").strip()
+    if required and not text:
+        _add(errors, name, _("This field is required."))
+    elif len(text) > max_length:
+        _add(errors, name, _("At most %(n)s characters.") % {"n": max_length})
+    return text
+
+
+def _user_of_company(actor: Actor, user_id: Any) -> bool:
+    return Membership.objects.filter(company_id=actor.company_id, user_id=user_id).exists()
+
+
+def _clean(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, Any] = {}
+    for name in sorted(set(data) - set(ACTIVITY_FIELDS)):
+        _add(errors, name, _("Unknown field."))
+    if "kind" in data:
+        if data["kind"] not in ActivityKind.values:
+            _add(errors, "kind", _("Choose among: %(values)s.") % {"values": ", ".join(ActivityKind.values)})
+        cleaned["kind"] = data["kind"]
+    if "subject" in data:
+        cleaned["subject"] = _text(data["subject"], 200, "subject", errors, required=True)
+    if "notes" in data:
+        cleaned["notes"] = _text(data["notes"], 10_000, "notes", errors)
+    if "due_at" in data:
+        due_at = data["due_at"]
+        if not isinstance(due_at, dt.datetime):
+            _add(errors, "due_at", _("Enter a valid date and time."))
+        elif timezone.is_naive(due_at):
+            due_at = timezone.make_aware(due_at, company_zone(actor))
+        cleaned["due_at"] = due_at
+    for name in ("assignee_id", "owner_id"):
+        if name in data:
+            if data[name] is not None and not _user_of_company(actor, data[name]):
+                _add(errors, name, _("Choose a user of the company."))
+            cleaned[name] = data[name]
+    if "team_id" in data:
+        team_id = data["team_id"]
+        if team_id is not None and not Team.objects.filter(company_id=actor.company_id, pk=team_id).exists():
+            _add(errors, "team_id", _("Choose a team of the company."))
+        cleaned["team_id"] = team_id
+    links = {
+        "organization_id": (contact_selectors.visible_organizations, _("Choose an organization you can see.")),
+        "person_id": (contact_selectors.visible_people, _("Choose a person you can see.")),
+        "opportunity_id": (selectors.opportunity_list, _("Choose an opportunity you can see.")),
+    }
+    for name, (visible, message) in links.items():
+        if name in data:
+            value = data[name]
+            if value is not None and not (
+                contact_selectors.exists_id(value) and visible(actor).filter(pk=value).exists()
+            ):
+                _add(errors, name, message)
+            cleaned[name] = value
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return cleaned
+
+
+def _payload(activity: Activity) -> dict[str, Any]:
+    return {
+        "id": activity.pk,
+        "kind": activity.kind,
+        "subject": activity.subject,
+        "assignee_id": activity.assignee_id,
+        "opportunity_id": activity.opportunity_id,
+        "organization_id": activity.organization_id,
+        "person_id": activity.person_id,
+        "done_at": activity.done_at.isoformat() if activity.done_at else None,
+    }
+
+
+def _check_still_visible(actor: Actor, activity_id: int) -> None:
+    if not activity_list(actor).filter(pk=activity_id).exists():
+        message = _("You would no longer see this activity: assign it to yourself, a team member or your team.")
+        raise ValidationFailed(fields={"assignee_id": [str(message)]})
+
+
+@transaction.atomic
+def activity_create(*, actor: Actor, **data: Any) -> Activity:
+    require(actor, "crm.change_opportunity")
+    cleaned = _clean(actor, {"subject": "", "due_at": None, **data})
+    cleaned.setdefault("assignee_id", actor.user_id)
+    cleaned.setdefault("owner_id", actor.user_id)
+    activity = Activity.objects.create(company_id=actor.company_id, **cleaned)  # type: ignore[misc]
+    _check_still_visible(actor, activity.pk)
+    audit.record(actor, "activity.create", activity, changes=audit.diff({}, cleaned))
+    events.publish("crm.activity_created", company_id=actor.company_id, payload=_payload(activity))
+    return activity
+
+
+def _locked(actor: Actor, activity_id: int) -> Activity:
+    """Lock the activity if the actor sees it (404 otherwise), then require the change right."""
+    visible = activity_list(actor).filter(pk=activity_id).values("pk")
+    activity = Activity.objects.select_for_update().filter(pk__in=visible).first()
+    if activity is None:
+        raise NotFound("activity_not_found")
+    require(actor, "crm.change_opportunity")
+    return activity
+
+
+@transaction.atomic
+def activity_update(*, actor: Actor, activity_id: int, **data: Any) -> Activity:
+    activity = _locked(actor, activity_id)
+    if activity.done_at is not None:
+        raise Conflict("activity_done", _("Reopen the activity before changing it."))
+    cleaned = _clean(actor, data)
+    before = audit.snapshot(activity, list(cleaned))
+    for name, value in cleaned.items():
+        setattr(activity, name, value)
+    activity.save()
+    if {"assignee_id", "owner_id", "team_id"} & set(cleaned):
+        _check_still_visible(actor, activity.pk)
+    changes = audit.diff(before, cleaned)
+    if changes:
+        audit.record(actor, "activity.update", activity, changes=changes)
+    return activity
+
+
+@transaction.atomic
+def activity_complete(*, actor: Actor, activity_id: int, outcome: str = "") -> Activity:
+    activity = _locked(actor, activity_id)
+    if activity.done_at is not None:
+        raise Conflict("activity_done", _("This activity is already done."))
+    errors: dict[str, list[str]] = {}
+    activity.outcome = _text(outcome, 10_000, "outcome", errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    activity.done_at = timezone.now()
+    activity.save(update_fields=["done_at", "outcome", "updated_at"])
+    audit.record(actor, "activity.complete", activity, changes={"done_at": [None, activity.done_at.isoformat()]})
+    events.publish("crm.activity_completed", company_id=actor.company_id, payload=_payload(activity))
+    return activity
+
+
+@transaction.atomic
+def activity_reopen(*, actor: Actor, activity_id: int) -> Activity:
+    activity = _locked(actor, activity_id)
+    if activity.done_at is None:
+        raise Conflict("activity_not_done", _("This activity is not done."))
+    old = activity.done_at.isoformat()
+    activity.done_at = None
+    activity.save(update_fields=["done_at", "updated_at"])
+    audit.record(actor, "activity.reopen", activity, changes={"done_at": [old, None]})
+    events.publish("crm.activity_reopened", company_id=actor.company_id, payload=_payload(activity))
+    return activity
