@@ -10,7 +10,7 @@ class CrmConfig(AppConfig):
     def ready(self) -> None:
         from comptoir.contacts.merge import merge_registry
         from comptoir.crm import demo, module
-        from comptoir.crm.models import Lead, Opportunity
+        from comptoir.crm.models import Activity, Lead, Opportunity
         from comptoir.kernel import demo as demo_registry
 
         module.register()
@@ -20,3 +20,5 @@ class CrmConfig(AppConfig):
         merge_registry.register(Opportunity.people.through, "person", unique_with=("opportunity",))
         merge_registry.register(Lead, "organization")
         merge_registry.register(Lead, "person")
+        merge_registry.register(Activity, "organization")
+        merge_registry.register(Activity, "person")

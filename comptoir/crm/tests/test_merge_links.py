@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.utils import timezone
+
 from comptoir.contacts import merge
 from comptoir.contacts import services as contact_services
 from comptoir.crm import services
@@ -38,3 +40,19 @@ def test_merge_repoints_opportunities_and_leads(personas: Personas) -> None:
         Opportunity.people.through.objects.filter(opportunity=opportunity).values_list("person_id", flat=True)
     ) == [person_keep.pk]
     assert lead.organization_id == keep.pk and lead.person_id == person_keep.pk
+
+
+def test_merge_repoints_activities(personas: Personas) -> None:
+    from comptoir.crm.models import Activity
+
+    enable_modules(personas, "contacts", "crm")
+    boss = personas.actor("management")
+    keep = contact_services.organization_create(actor=boss, legal_name="Atelier Blanc")
+    other = contact_services.organization_create(actor=boss, legal_name="Atelier Blanc SARL")
+    activity = Activity.objects.create(
+        company=personas.company, kind="call", subject="Rappeler", organization=other, due_at=timezone.now(),
+        owner=personas.users["management"], assignee=personas.users["management"],
+    )  # fmt: skip
+    merge.organization_merge(actor=boss, survivor_id=keep.pk, other_id=other.pk, field_choices={})
+    activity.refresh_from_db()
+    assert activity.organization_id == keep.pk
