@@ -11,6 +11,7 @@ from comptoir.contacts.api_duplicates import router as contacts_duplicates_route
 from comptoir.contacts.api_import import router as contacts_import_router
 from comptoir.crm.api import router as crm_router
 from comptoir.crm.api_activities import router as crm_activities_router
+from comptoir.crm.api_notes import router as crm_notes_router
 from comptoir.kernel import apikit
 from comptoir.kernel.api import router as kernel_router
 from comptoir.org.api import actor_from_key, actor_from_session
@@ -37,6 +38,7 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     api.add_router("", contacts_import_router)
     api.add_router("", crm_router)
     api.add_router("", crm_activities_router)
+    api.add_router("", crm_notes_router)
     for prefix, router in extra_routers:
         api.add_router(prefix, router)
     return api

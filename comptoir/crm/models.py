@@ -245,3 +245,34 @@ class Activity(ComptoirModel):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class Note(ComptoirModel):
+    """A free-text note on an organization, a person or an opportunity; ``@mentions`` notify colleagues."""
+
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("author"),
+    )  # fmt: skip
+    body = models.TextField(_("text"))
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+",
+        verbose_name=_("organization"),
+    )  # fmt: skip
+    person = models.ForeignKey(
+        Person, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("person")
+    )
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="notes",
+        verbose_name=_("opportunity"),
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("note")
+        verbose_name_plural = _("notes")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["company", "opportunity", "-created_at"], name="crm_note_opportunity")]
+
+    def __str__(self) -> str:
+        return self.body[:60]

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from comptoir.crm import views, views_activities
+from comptoir.crm import views, views_activities, views_notes
 
 
 class IdConverter:
@@ -44,4 +44,8 @@ urlpatterns += [
     path("activities/new/", views_activities.activity_create, name="activity_create"),
     path("activities/<crmid:activity_id>/edit/", views_activities.activity_edit, name="activity_edit"),
     path("activities/<crmid:activity_id>/complete/", views_activities.activity_complete, name="activity_complete"),
+]
+
+urlpatterns += [
+    path("notes/opportunity/<crmid:opportunity_id>/", views_notes.opportunity_notes, name="opportunity_notes"),
 ]

@@ -1,4 +1,4 @@
-"""REST endpoints of the kernel: the audit trail (read only)."""
+"""REST endpoints of the kernel: the audit trail (read only) and the caller's notifications."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Schema
+from ninja import Field, Path, Query, Schema
 
-from comptoir.kernel import apikit, selectors
+from comptoir.kernel import apikit, notifications, selectors
 from comptoir.kernel.apikit import MAX_ID, ListParams, page_of, responses
 from comptoir.kernel.context import Channel
+from comptoir.kernel.models import Notification
 
 router = apikit.router(tags=["audit"])
 
@@ -62,3 +63,33 @@ def audit_entry_list(request: HttpRequest, params: Query[AuditFilters]) -> dict[
         q=params.q,
     )
     return apikit.paginate(entries, params, sort=AUDIT_SORT, default_sort="-at")
+
+
+class NotificationOut(Schema):
+    id: int
+    message: str
+    url: str
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+
+class NotificationFilters(ListParams):
+    unread: bool | None = Field(None, description="true: unread only; false: read only.")
+
+
+@router.get("/notifications", response=responses(page_of(NotificationOut)), summary="List my notifications")
+def notification_list(request: HttpRequest, params: Query[NotificationFilters]) -> dict[str, Any]:
+    """The caller's own notifications in the current company, newest first. Sort: `created_at`."""
+    rows = notifications.notification_list(apikit.actor(request))
+    if params.unread is not None:
+        rows = rows.filter(read_at__isnull=params.unread)
+    return apikit.paginate(rows, params, sort={"created_at": "created_at"}, default_sort="-created_at")
+
+
+@router.post(
+    "/notifications/{notification_id}/read", response=responses(NotificationOut), summary="Mark a notification read"
+)
+def notification_read(request: HttpRequest, notification_id: int = Path(..., ge=1, le=MAX_ID)) -> Notification:
+    actor = apikit.actor(request)
+    notifications.mark_read(actor, [notification_id])
+    return notifications.notification_get(actor, notification_id)

@@ -260,3 +260,24 @@ class ImportPreset(ComptoirModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Notification(models.Model):
+    """A message for one user of one company (a mention, ...), unread until they mark it read."""
+
+    company_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    message = models.CharField(_("message"), max_length=300)
+    url = models.CharField(_("link"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    objects = ComptoirManager()
+
+    class Meta:
+        verbose_name = _("notification")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user_id", "company_id", "read_at"], name="kernel_notification_unread")]
+
+    def __str__(self) -> str:
+        return self.message

@@ -12,6 +12,7 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     if actor is None or not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
     from comptoir.kernel.modules import enabled_codes, registry
+    from comptoir.kernel.notifications import unread_count
     from comptoir.org.models import Company
 
     enabled = enabled_codes(actor.company_id)
@@ -28,4 +29,5 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         "current_company": next((c for c in companies if c["id"] == actor.company_id), None),
         "can_view_settings": actor.has_perm("org.view_company"),
         "can_view_audit": actor.has_perm("kernel.view_audit"),
+        "unread_notifications": unread_count(actor),  # one COUNT query
     }

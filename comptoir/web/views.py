@@ -3,11 +3,12 @@
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
-from comptoir.kernel.errors import ValidationFailed
+from comptoir.kernel import notifications
+from comptoir.kernel.errors import NotFound, ValidationFailed
 from comptoir.org.forms_auth import SearchForm
 from comptoir.web.selectors import SEARCH_MIN_LENGTH, global_search, home_summary
 
@@ -33,6 +34,24 @@ def search(request: HttpRequest) -> HttpResponse:
     }
     template = "web/search.html#results" if request.htmx else "web/search.html"  # type: ignore[attr-defined]
     return render(request, template, context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The user's notifications; POST marks one (``id``) or all of them read."""
+    actor = request.actor  # type: ignore[attr-defined]
+    if request.method == "POST":
+        raw = request.POST.get("id", "")
+        if raw:
+            if not raw.isdigit() or len(raw) > 18:
+                raise NotFound("notification_not_found")
+            notifications.mark_read(actor, [int(raw)])
+        else:
+            notifications.mark_read(actor)
+        return redirect("web:notifications")
+    rows = list(notifications.notification_list(actor)[:200])
+    return render(request, "web/notifications.html", {"notifications": rows})
 
 
 @never_cache
