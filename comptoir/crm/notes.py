@@ -88,10 +88,16 @@ def note_list(actor: Actor, **target: Any) -> QuerySet[Note]:
     return Note.objects.filter(company_id=actor.company_id, **{name: value}).select_related("author")
 
 
+_DETAIL_PAGES = {
+    "opportunity_id": "crm:opportunity",
+    "organization_id": "contacts:organization_detail",
+    "person_id": "contacts:person_detail",
+}
+
+
 def _url(name: str, value: int) -> str:
-    if name == "opportunity_id":
-        return reverse("crm:opportunity", args=[value])
-    return ""
+    """The page the notification links to: the record the note is about."""
+    return reverse(_DETAIL_PAGES[name], args=[value])
 
 
 @transaction.atomic

@@ -188,3 +188,13 @@ def test_notes_page_needs_the_change_right_to_post(crm: Personas, client: Client
     assert response.status_code == 200 and 'id="note-form"' not in response.content.decode()
     assert client.post(f"/crm/notes/opportunity/{opp.pk}/", {"body": "x"}).status_code == 403
     assert not Note.objects.exists()
+
+
+def test_notifications_link_to_the_organization_or_person_noted(crm: Personas) -> None:
+    boss = crm.actor("management")
+    org = contact_services.organization_create(actor=boss, legal_name="Verrerie Charpentier")
+    person = contact_services.person_create(actor=boss, last_name="Charpentier", first_name="Yves")
+    notes.note_create(actor=boss, body="Appeler @sales", organization_id=org.pk)
+    notes.note_create(actor=boss, body="Relancer @sales", person_id=person.pk)
+    urls = set(Notification.objects.filter(user_id=crm.users["sales"].pk).values_list("url", flat=True))
+    assert urls == {f"/contacts/organizations/{org.pk}/", f"/contacts/people/{person.pk}/"}
