@@ -11,7 +11,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.contacts.models import Organization, Person
-from comptoir.kernel.models import ComptoirModel
+from comptoir.kernel.models import ComptoirManager, ComptoirModel
 from comptoir.kernel.money import MoneyField
 from comptoir.org.models import Company, Team
 
@@ -234,6 +234,10 @@ class Activity(ComptoirModel):
         Opportunity, on_delete=models.CASCADE, null=True, blank=True, related_name="activities",
         verbose_name=_("opportunity"),
     )  # fmt: skip
+    # When to remind the assignee (null: no reminder); ``reminded_at`` marks it sent, so it is sent
+    # once. Changing ``due_at`` or ``remind_at`` clears ``reminded_at``: the reminder is re-armed.
+    remind_at = models.DateTimeField(_("remind at"), null=True, blank=True)
+    reminded_at = models.DateTimeField(_("reminded at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("activity")
@@ -241,6 +245,16 @@ class Activity(ComptoirModel):
         ordering = ["due_at", "id"]
         indexes = [
             models.Index(fields=["company", "assignee", "done_at", "due_at"], name="crm_activity_my_day"),
+            # Activity panels of the 360° pages (500k activities): one index range per record.
+            models.Index(fields=["company", "organization", "due_at"], name="crm_activity_organization"),
+            models.Index(fields=["company", "person", "due_at"], name="crm_activity_person"),
+            models.Index(fields=["company", "opportunity", "due_at"], name="crm_activity_opportunity"),
+            # The reminder sweep reads only the few armed, unsent reminders.
+            models.Index(
+                fields=["remind_at"],
+                condition=models.Q(remind_at__isnull=False, reminded_at__isnull=True, done_at__isnull=True),
+                name="crm_activity_reminder_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -272,7 +286,74 @@ class Note(ComptoirModel):
         verbose_name = _("note")
         verbose_name_plural = _("notes")
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["company", "opportunity", "-created_at"], name="crm_note_opportunity")]
+        indexes = [
+            models.Index(fields=["company", "opportunity", "-created_at"], name="crm_note_opportunity"),
+            models.Index(fields=["company", "organization", "-created_at"], name="crm_note_organization"),
+            models.Index(fields=["company", "person", "-created_at"], name="crm_note_person"),
+        ]
 
     def __str__(self) -> str:
         return self.body[:60]
+
+
+class FollowUpKind(models.TextChoices):
+    NO_ACTIVITY = "no_activity", _("Open opportunity without activity → task for its owner")
+    STALE_STAGE = "stale_stage", _("Open opportunity stuck in a stage → alert to the manager")
+
+
+class FollowUpRule(ComptoirModel):
+    """A rule the hourly follow-up run applies to open opportunities.
+
+    ``no_activity``: no open activity and none done for ``days`` days → a task for the owner.
+    ``stale_stage``: in ``stage`` for more than ``days`` days → the owner's team manager is alerted.
+    """
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=20, choices=FollowUpKind.choices)
+    days = models.PositiveIntegerField(_("days"))
+    pipeline = models.ForeignKey(
+        Pipeline, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("pipeline"),
+        help_text=_("Leave empty to apply the rule to every pipeline."),
+    )  # fmt: skip
+    stage = models.ForeignKey(
+        Stage, on_delete=models.CASCADE, null=True, blank=True, related_name="+", verbose_name=_("stage")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("follow-up rule")
+        verbose_name_plural = _("follow-up rules")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="crm_followup_rule_unique_name"),
+            models.CheckConstraint(condition=models.Q(days__gte=1), name="crm_followup_rule_days_positive"),
+            models.CheckConstraint(
+                condition=~models.Q(kind="stale_stage") | models.Q(stage__isnull=False),
+                name="crm_followup_rule_stale_needs_stage",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FollowUpFiring(models.Model):
+    """A rule fired for an opportunity. ``key`` names the episode (the last-activity or
+    in-stage-since timestamp it fired for): the unique constraint makes re-runs and concurrent
+    runs fire once per episode, while a new episode (new activity, new stage) may fire again."""
+
+    rule = models.ForeignKey(FollowUpRule, on_delete=models.CASCADE, related_name="firings")
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    fired_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ComptoirManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "opportunity", "key"], name="crm_followup_firing_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}/{self.opportunity_id}/{self.key}"
