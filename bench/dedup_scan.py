@@ -17,20 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import resource
-import secrets
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 import tracemalloc
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+from _harness import peak_rss_mib, run_child, setup_django
 
 WORDS = (
     "boulangerie boucherie garage atelier cabinet pharmacie transports menuiserie plomberie imprimerie "
@@ -50,17 +41,6 @@ FIRST = (
 ).split()
 FORMS = ["SARL", "SAS", "SA", "EURL", ""]
 ACCENTS = str.maketrans("eaiouc", "éàîôûç")
-
-
-def _pg_url(dbname: str) -> str:
-    return f"{PG_ADMIN_URL.rpartition('/')[0]}/{dbname}"
-
-
-def _pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
 
 
 # --- generation -------------------------------------------------------------------------
@@ -215,13 +195,7 @@ def seed(orgs: int, people: int, dup_rate: float, seed_value: int) -> dict[str, 
 
 
 def child(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django()
     from comptoir.contacts import duplicates
 
     t0 = time.perf_counter()
@@ -254,39 +228,14 @@ def child(args: argparse.Namespace) -> None:
             "precision": round(hits / len(predicted), 3) if predicted else None,
             "recall": round(hits / len(expected), 3) if expected else None,
         }
-    results["max_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    results["max_rss_mib"] = round(peak_rss_mib(), 1)
     print(json.dumps(results))
 
 
 def run_engine(engine: str, args: argparse.Namespace) -> dict[str, object]:
-    data_dir = tempfile.mkdtemp(prefix="comptoir-bench-dedup-")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "comptoir.config.settings",
-        "COMPTOIR_DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "COMPTOIR_DATA_DIR": data_dir,
-        "COMPTOIR_DB_POOL": "0",
-    }
-    dbname = f"comptoir_bench_dedup_{os.getpid()}"
-    if engine == "postgres":
-        _pg_admin(f"DROP DATABASE IF EXISTS {dbname}")
-        _pg_admin(f"CREATE DATABASE {dbname}")
-        env["DATABASE_URL"] = _pg_url(dbname)
-    else:
-        env.pop("DATABASE_URL", None)
-    command = [sys.executable, __file__, "--child", engine, "--orgs", str(args.orgs), "--people", str(args.people)]
+    command = ["--child", engine, "--orgs", str(args.orgs), "--people", str(args.people)]
     command += ["--dup-rate", str(args.dup_rate), "--seed", str(args.seed)]
-    try:
-        out = subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True, text=True)
-        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-    except subprocess.CalledProcessError as exc:
-        print(exc.stdout, exc.stderr, file=sys.stderr)
-        raise
-    finally:
-        if engine == "postgres":
-            _pg_admin(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
-        shutil.rmtree(data_dir, ignore_errors=True)
+    return run_child(__file__, engine, "dedup", command)  # type: ignore[no-any-return]
 
 
 def main() -> None:

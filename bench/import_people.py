@@ -17,37 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import resource
-import secrets
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+from _harness import peak_rss_mib, run_child, setup_django
+
 ORGS = 1000
 HEADER = ["Identifiant", "Prénom", "Nom", "E-mail", "Téléphone", "Mobile", "Fonction", "Société"]
-
-
-def _pg_url(dbname: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{dbname}"
-
-
-def _pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write_file(path: Path, rows: int, *, dirty: bool, seed: int = 42) -> None:
@@ -86,14 +63,9 @@ def write_file(path: Path, rows: int, *, dirty: bool, seed: int = 42) -> None:
 
 
 def child(engine: str, rows: int) -> None:
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django()
     from django.conf import settings
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     from comptoir.contacts import imports
     from comptoir.contacts.models import Organization, Person
     from comptoir.kernel.models import ImportJob
@@ -123,7 +95,7 @@ def child(engine: str, rows: int) -> None:
             "engine": engine, "step": label, "rows": job.total_rows, "seconds": round(seconds, 2),
             "rows_per_s": round(job.total_rows / seconds), "status": job.status, "errors": len(job.errors),
             "warnings": len(job.warnings), "created": job.created_count, "updated": job.updated_count,
-            "peak_rss_mb": round(_peak_mb()),
+            "peak_rss_mb": round(peak_rss_mib()),
         })  # fmt: skip
         return job
 
@@ -138,38 +110,9 @@ def child(engine: str, rows: int) -> None:
 
 
 def run_engine(engine: str, rows: int) -> list[dict[str, object]]:
-    data_dir = tempfile.mkdtemp(prefix="comptoir-bench-import-")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "comptoir.config.settings",
-        "COMPTOIR_DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "COMPTOIR_DATA_DIR": data_dir,
-        "COMPTOIR_DB_POOL": "0",
-        "COMPTOIR_EVENTS_DISPATCH": "inline",
-        # The task runs in this process, so its time and memory are measured.
-        "COMPTOIR_TASKS_BACKEND": "immediate",
-    }
-    dbname = f"comptoir_bench_import_{os.getpid()}"
-    if engine == "postgres":
-        _pg_admin(f"DROP DATABASE IF EXISTS {dbname}")
-        _pg_admin(f"CREATE DATABASE {dbname}")
-        env["DATABASE_URL"] = _pg_url(dbname)
-    else:
-        env.pop("DATABASE_URL", None)
-    try:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", engine, "--rows", str(rows)],
-            env=env, cwd=ROOT, check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-    except subprocess.CalledProcessError as exc:
-        print(exc.stdout, exc.stderr, file=sys.stderr)
-        raise
-    finally:
-        if engine == "postgres":
-            _pg_admin(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
-        shutil.rmtree(data_dir, ignore_errors=True)
+    # The task runs in this process, so its time and memory are measured.
+    env = {"COMPTOIR_TASKS_BACKEND": "immediate"}
+    return run_child(__file__, engine, "import", ["--child", engine, "--rows", str(rows)], env)  # type: ignore[no-any-return]
 
 
 def main() -> None:

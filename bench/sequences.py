@@ -17,42 +17,12 @@ import argparse
 import json
 import multiprocessing
 import os
-import secrets
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-
-
-def _pg_url(dbname: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{dbname}"
-
-
-def _pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
+from _harness import run_child, setup_django
 
 # --- child: one engine ---------------------------------------------------------------
-
-
-def _setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 def _issue(kind: str, count: int, tag: str) -> int:
@@ -148,7 +118,7 @@ def _run(kind: str, writers: int, total: int, mode: str) -> dict[str, object]:
 
 
 def child(engine: str, total: int) -> None:
-    _setup_django()
+    setup_django()
     from comptoir.kernel.integrity import run_all
 
     plans = [(1, "threads"), (8, "threads")]
@@ -167,42 +137,8 @@ def child(engine: str, total: int) -> None:
 
 
 def run_engine(engine: str, total: int) -> list[dict[str, object]]:
-    data_dir = tempfile.mkdtemp(prefix="comptoir-bench-seq-")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "comptoir.config.settings",
-        # Production settings: with DEBUG on, every query is also timed and logged.
-        "COMPTOIR_DEBUG": "0",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "COMPTOIR_DATA_DIR": data_dir,
-        # One connection per writer, held for the whole run.
-        "COMPTOIR_DB_POOL": "0",
-        "COMPTOIR_EVENTS_DISPATCH": "inline",
-    }
-    dbname = f"comptoir_bench_seq_{os.getpid()}"
-    if engine == "postgres":
-        _pg_admin(f"DROP DATABASE IF EXISTS {dbname}")
-        _pg_admin(f"CREATE DATABASE {dbname}")
-        env["DATABASE_URL"] = _pg_url(dbname)
-    else:
-        env.pop("DATABASE_URL", None)
-    try:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", engine, "--numbers", str(total)],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return json.loads(out.stdout.strip().splitlines()[-1])
-    except subprocess.CalledProcessError as exc:
-        print(exc.stdout, exc.stderr, file=sys.stderr)
-        raise
-    finally:
-        if engine == "postgres":
-            _pg_admin(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
-        shutil.rmtree(data_dir, ignore_errors=True)
+    # One connection per writer, held for the whole run (the harness turns the pool off).
+    return run_child(__file__, engine, "seq", ["--child", engine, "--numbers", str(total)])  # type: ignore[no-any-return]
 
 
 def main() -> None:
