@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from ninja import NinjaAPI, Router
 
+from comptoir.accounting.api import router as accounting_router
 from comptoir.contacts.api import router as contacts_router
 from comptoir.contacts.api_duplicates import router as contacts_duplicates_router
 from comptoir.contacts.api_import import router as contacts_import_router
@@ -39,6 +40,7 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     api.add_router("", crm_router)
     api.add_router("", crm_activities_router)
     api.add_router("", crm_notes_router)
+    api.add_router("/accounting", accounting_router)
     for prefix, router in extra_routers:
         api.add_router(prefix, router)
     return api

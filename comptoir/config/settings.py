@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "comptoir.kernel",
     "comptoir.org",
     "comptoir.contacts",
+    "comptoir.accounting",
     "comptoir.crm",
     "comptoir.web",
 ]
@@ -197,6 +198,8 @@ EVENTS_DISPATCH = os.environ.get("COMPTOIR_EVENTS_DISPATCH", "inline" if (DEMO o
 
 # --- Email (Django 6.1 MAILERS) --------------------------------------------------------
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "comptoir@localhost")
+# The address users reach Comptoir at: links in emails (activity reminders) start with it.
+COMPTOIR_BASE_URL = os.environ.get("COMPTOIR_BASE_URL", "http://localhost:8000")
 if DEMO and "EMAIL_HOST" not in os.environ:
     # The demo writes mail to files in the data directory instead of needing a server.
     MAILERS = {

@@ -13,6 +13,7 @@ urlpatterns = [
     path("audit/", include("comptoir.kernel.urls")),
     path("contacts/", include("comptoir.contacts.urls")),
     path("crm/", include("comptoir.crm.urls")),
+    path("accounting/", include("comptoir.accounting.urls")),
     path("", include("comptoir.web.urls")),
 ]
 
