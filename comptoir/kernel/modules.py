@@ -32,6 +32,9 @@ class Module:
     # Search provider: (actor, query, limit) -> list of {"label", "url", "kind"}.
     search: Callable[..., list[dict[str, Any]]] | None = None
     core: bool = False
+    # Runs in the enabling transaction each time a company switches the module on, with the
+    # enabling actor: sets up the company's data (e.g. the chart of accounts). Idempotent.
+    on_enable: Callable[[Any], None] | None = None
 
 
 @dataclass

@@ -312,6 +312,8 @@ def module_set(*, actor: Actor, module: str, enabled: bool) -> None:
     if was == enabled:
         return
     ModuleActivation.objects.update_or_create(company_id=actor.company_id, module=module, defaults={"enabled": enabled})
+    if enabled and spec.on_enable is not None:
+        spec.on_enable(actor)
     audit.record(actor, "module.enable" if enabled else "module.disable", object_type="kernel.module", object_id=module,
                  changes={"enabled": [was, enabled]})  # fmt: skip
     events.publish("org.module_changed", company_id=actor.company_id, payload={"module": module, "enabled": enabled})
