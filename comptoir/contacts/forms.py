@@ -7,7 +7,8 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.contacts.models import Address, CompanySize, Consent, LifecycleStage
+from comptoir.contacts.models import Address, CompanySize, Consent, ContactPoint, LifecycleStage
+from comptoir.contacts.tags import split_names
 from comptoir.org.forms import BootstrapForm
 
 
@@ -28,6 +29,10 @@ class _PartyForm(BootstrapForm):
     owner_id = forms.ChoiceField(label=_("Owner"), required=False)
     team_id = forms.ChoiceField(label=_("Team"), required=False)
     tag_ids = forms.MultipleChoiceField(label=_("Tags"), required=False, widget=forms.CheckboxSelectMultiple)
+    tag_names = forms.CharField(
+        label=_("New tags"), max_length=500, required=False,
+        help_text=_("Names separated by commas; tags the company does not have yet are created."),
+    )  # fmt: skip
     do_not_contact = forms.BooleanField(label=_("Do not contact"), required=False)
     notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -36,6 +41,9 @@ class _PartyForm(BootstrapForm):
         _set_choices(self, "owner_id", _choices(owners, lambda u: u.full_name or u.email))
         _set_choices(self, "team_id", _choices(teams))
         _set_choices(self, "tag_ids", [(str(t.pk), t.name) for t in tags])
+
+    def clean_tag_names(self) -> list[str]:
+        return split_names(self.cleaned_data.get("tag_names") or "")
 
 
 class OrganizationForm(_PartyForm):
@@ -113,3 +121,17 @@ class SavedViewForm(BootstrapForm):
     name = forms.CharField(label=_("View name"), max_length=100)
     query = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
     shared = forms.BooleanField(label=_("Share with the company"), required=False)
+
+
+class TagForm(BootstrapForm):
+    name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    color = forms.CharField(
+        label=_("Colour"), max_length=7, initial="#6c757d", widget=forms.TextInput(attrs={"type": "color"})
+    )
+
+
+class ContactPointForm(BootstrapForm):
+    kind = forms.ChoiceField(label=_("Kind"), choices=ContactPoint.Kind.choices)
+    # Checked by the service (email or phone, by kind) so every field error shows at once.
+    value = forms.CharField(label=_("Email or phone"), max_length=254, required=False)
+    label = forms.CharField(label=_("Label"), max_length=40, required=False, help_text=_("e.g. personal, assistant"))

@@ -7,6 +7,7 @@ PERMISSIONS = {
     "contacts.import_contacts": _("Import contacts"),
     "contacts.export_contacts": _("Export contacts"),
     "contacts.merge_contacts": _("Merge duplicate contacts"),
+    "contacts.manage_tags": _("Rename and delete the company's tags"),
     "contacts.erase_personal_data": _("Export or erase a person's personal data (GDPR)"),
 }
 
@@ -14,7 +15,12 @@ _WORK_WITH_CONTACTS = ["contacts.view_contact", "contacts.change_contact", "cont
 
 MATRIX = {
     "sales": _WORK_WITH_CONTACTS,
-    "marketing": [*_WORK_WITH_CONTACTS, "contacts.view_all_contacts", "contacts.import_contacts"],
+    "marketing": [
+        *_WORK_WITH_CONTACTS,
+        "contacts.view_all_contacts",
+        "contacts.import_contacts",
+        "contacts.manage_tags",
+    ],
     "service": [*_WORK_WITH_CONTACTS, "contacts.view_all_contacts"],
     "finance": ["contacts.view_contact", "contacts.view_all_contacts", "contacts.export_contacts"],
     "operations": ["contacts.view_contact", "contacts.view_all_contacts"],
@@ -24,5 +30,6 @@ MATRIX = {
         "contacts.import_contacts",
         "contacts.merge_contacts",
         "contacts.erase_personal_data",
+        "contacts.manage_tags",
     ],
 }

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from comptoir.contacts import selectors, validators
+from comptoir.contacts import tags as tag_services
 from comptoir.contacts.models import Address, Affiliation, Consent, ContactPoint, Organization, Person, Tag
 from comptoir.contacts.normalize import search_text, web_domain
 from comptoir.kernel import audit, events
@@ -117,6 +118,21 @@ def _tags(actor: Actor, tag_ids: Iterable[Any], errors: dict[str, list[str]]) ->
     return tags
 
 
+def _named_tags(
+    actor: Actor, tags: list[Tag] | None, tag_names: Iterable[Any] | str, errors: dict[str, list[str]], obj: Any = None
+) -> list[Tag] | None:
+    """Add the tags called ``tag_names`` (created when missing) to ``tags``, or to the row's own.
+
+    Call it last: it creates tags only when no other field is wrong.
+    """
+    names = tag_services.split_names(tag_names) if isinstance(tag_names, str) else list(tag_names or ())
+    if not names:
+        return tags
+    named = tag_services.tags_named(actor, names, errors, field="tag_names")
+    base = tags if tags is not None else (list(obj.tags.all()) if obj is not None else [])
+    return list({t.pk: t for t in [*base, *named]}.values())
+
+
 def _unknown(data: dict[str, Any], allowed: Iterable[str], errors: dict[str, list[str]]) -> None:
     for name in sorted(set(data) - set(allowed)):
         errors[name] = [_("Unknown field.")]
@@ -152,8 +168,13 @@ def _check_org_identifiers(actor: Actor, cleaned: dict[str, Any], errors: dict[s
 
 
 @transaction.atomic
-def organization_create(*, actor: Actor, tag_ids: Iterable[Any] = (), **data: Any) -> Organization:
-    """Create an organization; its owner is the actor unless ``owner_id`` says otherwise."""
+def organization_create(
+    *, actor: Actor, tag_ids: Iterable[Any] = (), tag_names: Iterable[Any] | str = (), **data: Any
+) -> Organization:
+    """Create an organization; its owner is the actor unless ``owner_id`` says otherwise.
+
+    ``tag_names`` adds tags by name, creating the ones the company does not have yet.
+    """
     require(actor, CHANGE)
     company_id = _company_id(actor)
     errors: dict[str, list[str]] = {}
@@ -163,7 +184,7 @@ def organization_create(*, actor: Actor, tag_ids: Iterable[Any] = (), **data: An
     cleaned.update(_assignment(actor, {"owner_id": actor.user_id, **data}, errors))
     _check_still_visible(actor, cleaned.get("owner_id"), cleaned.get("team_id"), errors)
     _check_org_identifiers(actor, cleaned, errors, exclude=None)
-    tags = _tags(actor, tag_ids, errors)
+    tags = _named_tags(actor, _tags(actor, tag_ids, errors), tag_names, errors) or []
     if errors:
         raise ValidationFailed(fields=errors)
     org = Organization(company_id=company_id, **cleaned)
@@ -180,7 +201,12 @@ def organization_create(*, actor: Actor, tag_ids: Iterable[Any] = (), **data: An
 
 @transaction.atomic
 def organization_update(
-    *, actor: Actor, organization_id: int, tag_ids: Iterable[Any] | None = None, **data: Any
+    *,
+    actor: Actor,
+    organization_id: int,
+    tag_ids: Iterable[Any] | None = None,
+    tag_names: Iterable[Any] | str = (),
+    **data: Any,
 ) -> Organization:
     """Change the given fields only (a PATCH); ``tag_ids`` replaces the tags when given."""
     org = _organization_for_update(actor, organization_id)
@@ -201,6 +227,7 @@ def organization_update(
             errors["siret"] = [_("The SIRET must start with the organization's SIREN (%(siren)s).") % {"siren": siren}]
     _check_org_identifiers(actor, cleaned, errors, exclude=org.pk)
     tags = _tags(actor, tag_ids, errors) if tag_ids is not None else None
+    tags = _named_tags(actor, tags, tag_names, errors, org)
     if errors:
         raise ValidationFailed(fields=errors)
     before = audit.snapshot(org, list(cleaned))
@@ -264,7 +291,13 @@ def _check_person_identifiers(actor: Actor, cleaned: dict[str, Any], errors: dic
 
 @transaction.atomic
 def person_create(
-    *, actor: Actor, tag_ids: Iterable[Any] = (), organization_id: Any = None, role: str = "", **data: Any
+    *,
+    actor: Actor,
+    tag_ids: Iterable[Any] = (),
+    tag_names: Iterable[Any] | str = (),
+    organization_id: Any = None,
+    role: str = "",
+    **data: Any,
 ) -> Person:
     """Create a person; ``organization_id`` (one the actor sees) makes it their primary organization."""
     require(actor, CHANGE)
@@ -288,6 +321,7 @@ def person_create(
             errors["organization_id"] = [_("Choose an organization you can see.")]
     if len(role or "") > 100:
         errors["role"] = [_("At most %(n)s characters.") % {"n": 100}]
+    tags = _named_tags(actor, tags, tag_names, errors) or []
     if errors:
         raise ValidationFailed(fields=errors)
     person = Person(company_id=company_id, **cleaned)
@@ -305,7 +339,14 @@ def person_create(
 
 
 @transaction.atomic
-def person_update(*, actor: Actor, person_id: int, tag_ids: Iterable[Any] | None = None, **data: Any) -> Person:
+def person_update(
+    *,
+    actor: Actor,
+    person_id: int,
+    tag_ids: Iterable[Any] | None = None,
+    tag_names: Iterable[Any] | str = (),
+    **data: Any,
+) -> Person:
     person = _person_for_update(actor, person_id)
     errors: dict[str, list[str]] = {}
     _unknown(data, PERSON_FIELDS, errors)
@@ -317,6 +358,7 @@ def person_update(*, actor: Actor, person_id: int, tag_ids: Iterable[Any] | None
         _check_still_visible(actor, owner_id, team_id, errors)
     _check_person_identifiers(actor, cleaned, errors, exclude=person.pk)
     tags = _tags(actor, tag_ids, errors) if tag_ids is not None else None
+    tags = _named_tags(actor, tags, tag_names, errors, person)
     if errors:
         raise ValidationFailed(fields=errors)
     before = audit.snapshot(person, list(cleaned))
@@ -533,18 +575,11 @@ def tags_set(
         if organization_id is not None
         else _person_for_update(actor, person_id)  # type: ignore[arg-type]
     )
-    wanted: dict[str, str] = {}
-    for raw in names:
-        name = " ".join(str(raw).split())
-        if not name:
-            continue
-        if len(name) > 60:
-            raise ValidationFailed(fields={"tags": [_("A tag has at most 60 characters.")]})
-        wanted.setdefault(name.casefold(), name)
-    existing = {t.name.casefold(): t for t in Tag.objects.filter(company_id=obj.company_id)}
-    tags = [
-        existing.get(key) or Tag.objects.create(company_id=obj.company_id, name=name) for key, name in wanted.items()
-    ]
+    errors: dict[str, list[str]] = {}
+    # Matched ignoring accents and case; missing tags are created (and audited).
+    tags = tag_services.tags_named(actor, names, errors, field="tags")
+    if errors:
+        raise ValidationFailed(fields=errors)
     old = sorted(obj.tags.values_list("name", flat=True))
     obj.tags.set(tags)
     new = sorted(t.name for t in tags)
@@ -597,30 +632,68 @@ def consent_record(
     return consent
 
 
-@transaction.atomic
-def contact_point_add(*, actor: Actor, person_id: int, kind: str, value: str, label: str = "") -> ContactPoint:
-    person = _person_for_update(actor, person_id)
+PHONE_KINDS = (ContactPoint.Kind.PHONE, ContactPoint.Kind.MOBILE)
+
+
+def clean_contact_point(
+    person: Person, data: dict[str, Any], *, current: ContactPoint | None = None
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Kind, value (email in lower case, phone in E.164) and label, checked against the person's others.
+
+    ``data`` holds the fields given; with ``current`` (an edit) the missing ones keep its values.
+    A value the person already has — as a contact point or as their main email, phone or
+    mobile — is refused.
+    """
     errors: dict[str, list[str]] = {}
+    for name in sorted(set(data) - {"kind", "value", "label"}):
+        errors[name] = [_("Unknown field.")]
+    given = {k: data[k] for k in ("kind", "value", "label") if k in data}
+    for name, raw in given.items():
+        if raw is not None and not isinstance(raw, str):
+            errors[name] = [_("Enter text.")]
+    if errors:
+        return {}, errors
+    kind = given.get("kind", current.kind if current else "") or ""
+    value = given.get("value", current.value if current else "") or ""
+    label = (given.get("label", current.label if current else "") or "").strip()
     cleaned = ""
     try:
         if kind == ContactPoint.Kind.EMAIL:
             cleaned = validators.clean_email(value)
-        elif kind in (ContactPoint.Kind.PHONE, ContactPoint.Kind.MOBILE):
+        elif kind in PHONE_KINDS:
             cleaned = validators.clean_phone(value)
         else:
             errors["kind"] = [_("Choose among: %(values)s.") % {"values": ", ".join(ContactPoint.Kind.values)}]
     except ValueError as exc:
         errors["value"] = [str(exc)]
-    label = (label or "").strip()
     if len(label) > 40:
         errors["label"] = [_("At most %(n)s characters.") % {"n": 40}]
-    if not errors and ContactPoint.objects.filter(person=person, kind=kind, value=cleaned).exists():
-        errors["value"] = [_("This person already has this contact point.")]
+    if not errors:
+        kinds = [ContactPoint.Kind.EMAIL] if kind == ContactPoint.Kind.EMAIL else list(PHONE_KINDS)
+        main = [person.email.lower()] if kind == ContactPoint.Kind.EMAIL else [person.phone, person.mobile]
+        others = ContactPoint.objects.filter(person=person, kind__in=kinds, value=cleaned)
+        if current is not None:
+            others = others.exclude(pk=current.pk)
+        if cleaned in main or others.exists():
+            errors["value"] = [_("This person already has this contact point.")]
+    return {"kind": kind, "value": cleaned, "label": label}, errors
+
+
+@transaction.atomic
+def contact_point_add(*, actor: Actor, person_id: int, kind: str, value: str, label: str = "") -> ContactPoint:
+    person = _person_for_update(actor, person_id)
+    cleaned, errors = clean_contact_point(person, {"kind": kind, "value": value, "label": label})
     if errors:
         raise ValidationFailed(fields=errors)
-    point = ContactPoint.objects.create(person=person, kind=kind, value=cleaned, label=label)
-    audit.record(actor, "contacts.contact_point_add", person, changes={"kind": kind, "value": cleaned})
-    events.publish("contacts.contact_point_added", company_id=person.company_id, payload={"person_id": person.pk})
+    point = ContactPoint.objects.create(person=person, **cleaned)
+    audit.record(
+        actor, "contacts.contact_point_add", person,
+        changes={"contact_point": point.pk, "kind": point.kind, "value": point.value, "label": point.label},
+    )  # fmt: skip
+    events.publish(
+        "contacts.contact_point_added", company_id=person.company_id,
+        payload={"person_id": person.pk, "contact_point_id": point.pk},
+    )  # fmt: skip
     return point
 
 
