@@ -443,6 +443,15 @@ class InvoiceDocument:
         ]
 
     @property
+    def operation_date(self) -> dt.date:
+        """The date of the sale or service: given, else the period's end, else the issue date."""
+        if self.delivery_date:
+            return self.delivery_date
+        if self.billing_period:
+            return self.billing_period.end
+        return self.issue_date
+
+    @property
     def effective_due_date(self) -> dt.date | None:
         """BT-9: the due date, or the first installment's when payment is split."""
         if self.due_date:

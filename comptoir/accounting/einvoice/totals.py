@@ -52,7 +52,7 @@ class LineAmounts:
     """What a line contributes: the discount actually granted and the net amount BT-131."""
 
     line_id: str
-    gross: Decimal  # quantity × net price, exact (not rounded)
+    gross: Decimal  # quantity × net price, to the cent (the base of a percent discount)
     discount: Decimal  # BT-136, 2 decimals
     net: Decimal  # BT-131, 2 decimals
 
@@ -78,13 +78,18 @@ class Totals:
 
 
 def line_amounts(line: InvoiceLine) -> LineAmounts:
-    """BT-131 for one line: quantity × price less its discount, rounded once to the cent."""
-    gross = line.quantity * line.net_unit_price
+    """BT-131 for one line: quantity × price less its discount, rounded once to the cent.
+
+    A percent discount applies to quantity × price rounded to the cent, the base written
+    beside it in the XML (BT-137), so base × percent gives back the discount.
+    """
+    exact = line.quantity * line.net_unit_price
+    gross = quantize(exact)
     if line.discount_percent is not None:
         discount = quantize(gross * line.discount_percent / HUNDRED)
     else:
         discount = line.discount_amount
-    return LineAmounts(line_id=line.line_id, gross=gross, discount=discount, net=quantize(gross - discount))
+    return LineAmounts(line_id=line.line_id, gross=gross, discount=discount, net=quantize(exact - discount))
 
 
 def compute_totals(document: InvoiceDocument) -> Totals:

@@ -195,4 +195,7 @@ def test_each_line_net_is_quantity_times_price_less_discount_to_the_cent(lines):
         exact = line.quantity * line.net_unit_price
         assert abs(amounts.net - (exact - amounts.discount)) <= D("0.005")
         if line.discount_percent is not None:
-            assert abs(amounts.discount - exact * line.discount_percent / 100) <= D("0.005")
+            assert amounts.gross == exact.quantize(CENT, rounding="ROUND_HALF_UP")
+            assert amounts.discount == (amounts.gross * line.discount_percent / 100).quantize(
+                CENT, rounding="ROUND_HALF_UP"
+            )
