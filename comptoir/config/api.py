@@ -10,6 +10,7 @@ from comptoir.accounting.api import router as accounting_router
 from comptoir.contacts.api import router as contacts_router
 from comptoir.contacts.api_duplicates import router as contacts_duplicates_router
 from comptoir.contacts.api_import import router as contacts_import_router
+from comptoir.contacts.api_timeline import router as contacts_timeline_router
 from comptoir.crm.api import router as crm_router
 from comptoir.crm.api_activities import router as crm_activities_router
 from comptoir.crm.api_notes import router as crm_notes_router
@@ -35,6 +36,7 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     api.add_router("", kernel_router)
     # Fixed paths (/organizations/merge) before parametrised ones (/organizations/{id}).
     api.add_router("", contacts_duplicates_router)
+    api.add_router("", contacts_timeline_router)
     api.add_router("", contacts_router)
     api.add_router("", contacts_import_router)
     api.add_router("", crm_router)

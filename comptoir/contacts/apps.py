@@ -8,8 +8,9 @@ class ContactsConfig(AppConfig):
     verbose_name = _("Contacts")
 
     def ready(self) -> None:
-        from comptoir.contacts import demo, module
+        from comptoir.contacts import demo, module, timeline
         from comptoir.kernel import demo as demo_registry
 
         module.register()
         demo_registry.register("contacts", demo.load)
+        timeline.register_contacts_sources()

@@ -26,13 +26,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import OuterRef, Q, Subquery
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.contacts.models import Address, Organization, Person
 from comptoir.kernel import modules
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import ValidationFailed
+from comptoir.kernel.models import AuditEntry
+from comptoir.org.models import User
 
 ORGANIZATION = "organization"
 PERSON = "person"
@@ -71,10 +75,12 @@ class TimelineEntry:
 @dataclass(frozen=True)
 class KeyFigure:
     label: Any
-    value: Any
+    value: Any  # as shown on the page ("12 500,00 EUR", "3 mars 2025")
     url: str = ""
     code: str = ""
     tone: str = ""  # "" | "warning" | "danger" | "success"
+    # For the API: the value as data (int, decimal string, ISO date) or None for "nothing".
+    raw: Any = None
 
 
 @dataclass(frozen=True)
@@ -277,3 +283,81 @@ def key_figures(actor: Actor, subject: Subject) -> list[KeyFigure]:
 
 def panels(request: Any, actor: Actor, subject: Subject) -> list[tuple[str, SafeString]]:
     return registry.render_panels(request, actor, subject)
+
+
+# --- Contacts' own source: the changes of the record ---------------------------------
+
+_CHANGE_TITLES = {
+    "create": _("Created"),
+    "archive": _("Archived"),
+    "restore": _("Restored"),
+    "tags": _("Tags changed"),
+    "merged": _("A duplicate was merged into this record"),
+    "merged_into": _("Merged into another record"),
+    "erase": _("Personal data erased"),
+    "address_add": _("Address added"),
+    "address_remove": _("Address removed"),
+    "affiliation_set": _("Linked to an organization"),
+    "affiliation_remove": _("Unlinked from an organization"),
+    "consent_record": _("Consent recorded"),
+    "contact_point_add": _("Contact detail added"),
+    "contact_point_remove": _("Contact detail removed"),
+}
+# Actions whose changed fields are worth naming ("Changed: email, phone").
+_FIELD_ACTIONS = {"update": _("Changed: %(fields)s"), "address_update": _("Address changed: %(fields)s")}
+_CHANGE_ACTIONS = {
+    ORGANIZATION: ("contacts.organization", "organization_"),
+    PERSON: ("contacts.person", "person_"),
+}
+
+
+def _verb(action: str, prefix: str) -> str:
+    """``contacts.organization_update`` → ``update``; ``contacts.address_add`` → ``address_add``."""
+    verb = action.removeprefix("contacts.")
+    return verb.removeprefix(prefix)
+
+
+def _field_labels(model: Any, changes: Any) -> str:
+    """The changed fields by their names in the form — only names, never values."""
+    labels = []
+    for name in changes if isinstance(changes, dict) else ():
+        try:
+            field = model._meta.get_field(name.removesuffix("_id"))
+        except FieldDoesNotExist:  # a key that is not a field ("address", "created") is not shown
+            continue
+        if getattr(field, "editable", False):
+            labels.append(str(field.verbose_name))
+    return ", ".join(labels)
+
+
+def fetch_changes(actor: Actor, subject: Subject, before: Before | None, limit: int) -> list[TimelineEntry]:
+    """Audit entries of the organization or person itself (the page has already checked it is visible)."""
+    object_type, prefix = _CHANGE_ACTIONS[subject.kind]
+    model = Organization if subject.kind == ORGANIZATION else Person
+    rows = AuditEntry.objects.filter(
+        company_id=actor.company_id, object_type=object_type, object_id=str(subject.id)
+    ).annotate(actor_name=Subquery(User.objects.filter(pk=OuterRef("actor_id")).values("full_name")[:1]))
+    if before is not None:
+        rows = rows.filter(before.q("at"))
+    entries = []
+    for row in rows.order_by("-at", "-pk").values("pk", "at", "action", "changes", "actor_label", "actor_name")[:limit]:
+        verb = _verb(row["action"], prefix)
+        if verb in _FIELD_ACTIONS:
+            fields = _field_labels(Address if verb.startswith("address") else model, row["changes"])
+            title = str(_FIELD_ACTIONS[verb] % {"fields": fields}) if fields else str(_("Changed"))
+        else:
+            title = str(_CHANGE_TITLES.get(verb, _("Changed")))
+        entries.append(
+            TimelineEntry(
+                at=row["at"],
+                kind="change",
+                title=title,
+                actor=row["actor_name"] or row["actor_label"],
+                key=row["pk"],
+            )
+        )
+    return entries
+
+
+def register_contacts_sources(target: TimelineRegistry | None = None) -> None:
+    (target or registry).register_source("changes", _("Changes"), fetch_changes)

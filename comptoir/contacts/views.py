@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from comptoir.contacts import selectors, services
+from comptoir.contacts import selectors, services, views_timeline
 from comptoir.contacts.forms import (
     AddressForm,
     AffiliationForm,
@@ -31,6 +31,7 @@ from comptoir.contacts.forms import (
     SavedViewForm,
 )
 from comptoir.contacts.models import CompanySize, Consent, LifecycleStage, Organization, Person
+from comptoir.contacts.timeline import ORGANIZATION, PERSON, Subject
 from comptoir.contacts.validators import format_phone, format_siren, format_siret
 from comptoir.kernel.authz import require
 from comptoir.kernel.errors import NotFound, ValidationFailed
@@ -292,6 +293,7 @@ def organization_detail(request: HttpRequest, organization_id: int) -> HttpRespo
             "address_form": AddressForm(),
             "can_change": actor.has_perm("contacts.change_contact"),
             "size_label": dict(CompanySize.choices).get(org.size, ""),
+            **views_timeline.detail_context(request, actor, Subject(ORGANIZATION, org.pk)),
         },
     )
 
@@ -404,6 +406,7 @@ def person_detail(request: HttpRequest, person_id: int) -> HttpResponse:
             if can_change
             else None,
             "can_change": can_change,
+            **views_timeline.detail_context(request, actor, Subject(PERSON, person.pk)),
         },
     )
 

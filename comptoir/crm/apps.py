@@ -9,7 +9,9 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         from comptoir.contacts.merge import merge_registry
+        from comptoir.contacts.timeline import registry as timeline_registry
         from comptoir.crm import demo, module
+        from comptoir.crm import timeline as crm_timeline
         from comptoir.crm.models import Activity, Lead, Opportunity
         from comptoir.kernel import demo as demo_registry
 
@@ -22,3 +24,5 @@ class CrmConfig(AppConfig):
         merge_registry.register(Lead, "person")
         merge_registry.register(Activity, "organization")
         merge_registry.register(Activity, "person")
+        # The 360° pages of organizations and people show the CRM's history and figures.
+        crm_timeline.register(timeline_registry)

@@ -95,7 +95,7 @@ _DETAIL_PAGES = {
 }
 
 
-def _url(name: str, value: int) -> str:
+def detail_url(name: str, value: int) -> str:
     """The page the notification links to: the record the note is about."""
     return reverse(_DETAIL_PAGES[name], args=[value])
 
@@ -119,7 +119,7 @@ def note_create(*, actor: Actor, body: Any, **target: Any) -> Note:
             company_id=company_id,
             user_ids=mentioned,
             message=str(_("%(author)s mentioned you in a note.") % {"author": label}),
-            url=_url(name, value),
+            url=detail_url(name, value),
         )
     audit.record(actor, "note.create", note, changes={name: [None, value], "mentioned": [None, mentioned]})
     events.publish(

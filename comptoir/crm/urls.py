@@ -48,4 +48,6 @@ urlpatterns += [
 
 urlpatterns += [
     path("notes/opportunity/<crmid:opportunity_id>/", views_notes.opportunity_notes, name="opportunity_notes"),
+    path("notes/organization/<crmid:organization_id>/", views_notes.organization_notes, name="organization_notes"),
+    path("notes/person/<crmid:person_id>/", views_notes.person_notes, name="person_notes"),
 ]

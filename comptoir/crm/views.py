@@ -242,6 +242,8 @@ def opportunity_edit(request: HttpRequest, opportunity_id: int) -> HttpResponse:
 
 
 def _detail(request: HttpRequest, opp: Opportunity, lost_form: MarkLostForm | None = None, status: int = 200) -> Any:
+    from comptoir.crm.views_notes import notes_panel  # views_notes builds on this module
+
     actor = _actor(request)
     reasons = [(r.pk, r.name) for r in selectors.lost_reasons(actor)]
     return render(
@@ -254,6 +256,7 @@ def _detail(request: HttpRequest, opp: Opportunity, lost_form: MarkLostForm | No
             "lost_form": lost_form or MarkLostForm(reasons=reasons),
             "can_change": actor.has_perm("crm.change_opportunity") and opp.status == OpportunityStatus.OPEN,
             "stages": list(opp.pipeline.stages.all()),
+            "notes_panel": notes_panel(request, actor, "opportunity_id", opp.pk),
         },
         status=status,
     )
