@@ -33,7 +33,7 @@ Comptoir commands:
   demo             run the demo on SQLite in a data directory (migrate, demo data, worker, web server)
   serve            run the production web server (granian; needs SECRET_KEY)
   worker           run a background task worker (db_worker, or RQ with COMPTOIR_TASKS_BACKEND=rq)
-  scheduler        enqueue the nightly integrity check every day (run exactly one)
+  scheduler        enqueue periodic tasks (reminders, follow-ups) and the nightly integrity check (run one)
   check-integrity  check sequences, audit trail and outbox now (exit code 1 on problems)
   load-demo        create the demo company in the configured database (idempotent)
   create-admin     create a company and its first administrator
@@ -163,6 +163,26 @@ def _scheduler_for(at: dt.time) -> NightlyScheduler:
     return NightlyScheduler(at, zoneinfo.ZoneInfo(settings.TIME_ZONE))
 
 
+def _periodic_scheduler() -> Any:
+    """The apps' periodic tasks (``kernel.schedule``), registered when Django set up."""
+    from comptoir.kernel.schedule import PeriodicScheduler
+
+    return PeriodicScheduler()
+
+
+def scheduler_step(nightly: NightlyScheduler, periodic: Any, now: dt.datetime | None = None) -> list[str]:
+    """One turn of the scheduler loop: what it enqueued (the loop sleeps between turns)."""
+    from django.db import close_old_connections
+
+    now = now or dt.datetime.now(nightly.tz)
+    enqueued = ["kernel.check_integrity"] if nightly.tick(now) else []
+    try:
+        enqueued += periodic.tick(now)
+    finally:
+        close_old_connections()
+    return enqueued
+
+
 def _integrity_at_default() -> str:
     return os.environ.get("COMPTOIR_INTEGRITY_CHECK_AT", DEFAULT_INTEGRITY_AT)
 
@@ -267,6 +287,7 @@ def cmd_demo(args: list[str]) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, _raise_interrupt)
     scheduler = _scheduler_for(options.integrity_at)
+    periodic = _periodic_scheduler()
     try:
         # Own sessions: Ctrl-C reaches only this process, which then stops the children in order.
         processes.append(
@@ -296,7 +317,7 @@ def cmd_demo(args: list[str]) -> int:
                 code = proc.poll()
                 if code is not None:
                     raise CliError(f"the {name} stopped unexpectedly (exit code {code})")
-            scheduler.tick()
+            scheduler_step(scheduler, periodic)
             time.sleep(1)
     except KeyboardInterrupt:
         print("\nStopping the web server and the task worker …", flush=True)
@@ -356,7 +377,8 @@ def cmd_worker(args: list[str]) -> int:
 def cmd_scheduler(args: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="comptoir scheduler",
-        description="Enqueue the nightly integrity check once a day. Run exactly one, or use cron instead.",
+        description="Enqueue the periodic tasks (activity reminders every 5 minutes, follow-up rules every hour) "
+        "and the nightly integrity check. Run exactly one.",
     )
     parser.add_argument(
         "--integrity-at", type=_time_of_day, default=_integrity_at_default(),
@@ -365,12 +387,15 @@ def cmd_scheduler(args: list[str]) -> int:
     options = parser.parse_args(args)
     _setup_django()
     scheduler = _scheduler_for(options.integrity_at)
+    periodic = _periodic_scheduler()
     signal.signal(signal.SIGTERM, _raise_interrupt)
     print(f"Next integrity check enqueued at {scheduler.next_run:%Y-%m-%d %H:%M %Z}.", flush=True)
+    for task in periodic.tasks:
+        print(f"Periodic task {task.name}: every {task.every}.", flush=True)
     try:
         while True:
-            if scheduler.tick():
-                print(f"Integrity check enqueued; next at {scheduler.next_run:%Y-%m-%d %H:%M %Z}.", flush=True)
+            for name in scheduler_step(scheduler, periodic):
+                print(f"{dt.datetime.now(scheduler.tz):%Y-%m-%d %H:%M:%S} enqueued {name}.", flush=True)
             time.sleep(20)
     except KeyboardInterrupt:
         return 0

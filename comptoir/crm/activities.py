@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +28,31 @@ from comptoir.org.models import Company, Membership, Team
 
 ACTIVITY_FIELDS = [
     "kind", "subject", "notes", "due_at", "assignee_id", "owner_id", "team_id", "organization_id", "person_id",
-    "opportunity_id",
+    "opportunity_id", "remind_at",
 ]  # fmt: skip
+
+# What the activity form offers for a reminder: minutes before the due time (None: no reminder).
+REMINDER_CHOICES: list[tuple[str, Any]] = [
+    ("", _("No reminder")),
+    ("0", _("At due time")),
+    ("15", _("15 minutes before")),
+    ("60", _("1 hour before")),
+    ("1440", _("1 day before")),
+]
+
+
+def remind_at_for(due_at: dt.datetime | None, minutes_before: int | None) -> dt.datetime | None:
+    """The reminder time ``minutes_before`` the due time (None: no reminder)."""
+    if due_at is None or minutes_before is None:
+        return None
+    return due_at - dt.timedelta(minutes=minutes_before)
+
+
+def minutes_before(activity: Activity) -> int | None:
+    """The form's reminder choice for an existing activity (None when it has no reminder)."""
+    if activity.remind_at is None:
+        return None
+    return max(0, int((activity.due_at - activity.remind_at).total_seconds() // 60))
 
 
 def _add(errors: dict[str, list[str]], name: str, message: Any) -> None:
@@ -130,6 +154,13 @@ def _clean(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
         elif timezone.is_naive(due_at):
             due_at = timezone.make_aware(due_at, company_zone(actor))
         cleaned["due_at"] = due_at
+    if "remind_at" in data:
+        remind_at = data["remind_at"]
+        if remind_at is not None and not isinstance(remind_at, dt.datetime):
+            _add(errors, "remind_at", _("Enter a valid date and time."))
+        elif remind_at is not None and timezone.is_naive(remind_at):
+            remind_at = timezone.make_aware(remind_at, company_zone(actor))
+        cleaned["remind_at"] = remind_at
     for name in ("assignee_id", "owner_id"):
         if name in data:
             if data[name] is not None and not _user_of_company(actor, data[name]):
@@ -140,7 +171,7 @@ def _clean(actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
         if team_id is not None and not Team.objects.filter(company_id=actor.company_id, pk=team_id).exists():
             _add(errors, "team_id", _("Choose a team of the company."))
         cleaned["team_id"] = team_id
-    links = {
+    links: dict[str, tuple[Callable[[Actor], QuerySet[Any]], Any]] = {
         "organization_id": (contact_selectors.visible_organizations, _("Choose an organization you can see.")),
         "person_id": (contact_selectors.visible_people, _("Choose a person you can see.")),
         "opportunity_id": (selectors.opportunity_list, _("Choose an opportunity you can see.")),
@@ -177,10 +208,16 @@ def _check_still_visible(actor: Actor, activity_id: int) -> None:
         raise ValidationFailed(fields={"assignee_id": [str(message)]})
 
 
+def _check_reminder(due_at: Any, remind_at: Any) -> None:
+    if isinstance(due_at, dt.datetime) and isinstance(remind_at, dt.datetime) and remind_at > due_at:
+        raise ValidationFailed(fields={"remind_at": [str(_("The reminder must come before the due time."))]})
+
+
 @transaction.atomic
 def activity_create(*, actor: Actor, **data: Any) -> Activity:
     require(actor, "crm.change_opportunity")
     cleaned = _clean(actor, {"subject": "", "due_at": None, **data})
+    _check_reminder(cleaned["due_at"], cleaned.get("remind_at"))
     cleaned.setdefault("assignee_id", actor.user_id)
     cleaned.setdefault("owner_id", actor.user_id)
     activity = Activity.objects.create(company_id=actor.company_id, **cleaned)  # type: ignore[misc]
@@ -206,9 +243,16 @@ def activity_update(*, actor: Actor, activity_id: int, **data: Any) -> Activity:
     if activity.done_at is not None:
         raise Conflict("activity_done", _("Reopen the activity before changing it."))
     cleaned = _clean(actor, data)
+    if "due_at" in cleaned and "remind_at" not in cleaned and activity.remind_at is not None:
+        # Moving the due time moves the reminder with it ("15 minutes before" stays so).
+        cleaned["remind_at"] = cleaned["due_at"] - (activity.due_at - activity.remind_at)
+    _check_reminder(cleaned.get("due_at", activity.due_at), cleaned.get("remind_at", activity.remind_at))
     before = audit.snapshot(activity, list(cleaned))
+    rearm = any(name in cleaned and cleaned[name] != getattr(activity, name) for name in ("due_at", "remind_at"))
     for name, value in cleaned.items():
         setattr(activity, name, value)
+    if rearm:
+        activity.reminded_at = None  # a new time: the reminder will be sent again
     activity.save()
     if {"assignee_id", "owner_id", "team_id"} & set(cleaned):
         _check_still_visible(actor, activity.pk)

@@ -35,6 +35,8 @@ class ActivityOut(Schema):
     organization_id: int | None
     person_id: int | None
     opportunity_id: int | None
+    remind_at: dt.datetime | None
+    reminded_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -49,6 +51,7 @@ class ActivityCreateIn(InputSchema):
     organization_id: int | None = OptionalId
     person_id: int | None = OptionalId
     opportunity_id: int | None = OptionalId
+    remind_at: dt.datetime | None = Field(None, description="When to remind the assignee (in app and by email).")
 
 
 class ActivityUpdateIn(InputSchema):
@@ -64,6 +67,9 @@ class ActivityUpdateIn(InputSchema):
     organization_id: int | None = OptionalId
     person_id: int | None = OptionalId
     opportunity_id: int | None = OptionalId
+    remind_at: dt.datetime | None = Field(
+        None, description="Null: no reminder. Changing it or `due_at` sends the reminder again."
+    )
 
 
 class CompleteIn(InputSchema):

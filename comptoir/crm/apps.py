@@ -14,6 +14,7 @@ class CrmConfig(AppConfig):
         from comptoir.crm import timeline as crm_timeline
         from comptoir.crm.models import Activity, Lead, Opportunity
         from comptoir.kernel import demo as demo_registry
+        from comptoir.kernel import events
 
         module.register()
         demo_registry.register("crm", demo.load)
@@ -26,3 +27,7 @@ class CrmConfig(AppConfig):
         merge_registry.register(Activity, "person")
         # The 360° pages of organizations and people show the CRM's history and figures.
         crm_timeline.register(timeline_registry)
+        from comptoir.crm import followups, reminders, tasks  # noqa: F401 - tasks registers the periodic tasks
+
+        events.subscribe(reminders.EVENT, reminders.email_reminder, key="crm.reminders.email")
+        events.subscribe(followups.ALERT_EVENT, followups.email_alert, key="crm.followups.email")
