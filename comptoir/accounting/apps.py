@@ -8,6 +8,12 @@ class AccountingConfig(AppConfig):
     verbose_name = _("Accounting")
 
     def ready(self) -> None:
-        from comptoir.accounting import module
+        from comptoir.accounting import demo, module
+        from comptoir.accounting.chain import CHAIN_KIND
+        from comptoir.kernel import demo as demo_registry
+        from comptoir.kernel.sequences import register_kind
 
         module.register()
+        demo_registry.register("accounting", demo.load)
+        # The company-wide posting order: 1, 2, 3… never restarting.
+        register_kind(CHAIN_KIND, "", "{n}", yearly=False)

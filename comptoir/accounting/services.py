@@ -1,0 +1,902 @@
+"""Every write of the ledger: chart, partner accounts, journals, fiscal years, lock date, entries.
+
+Entries are drafts until posted. Posting (``entry_post``) is the legal validation: it takes
+the journal's display number and the company-wide posting number from ``kernel.sequences``
+in the posting transaction, chains the entry's hash to the previous posted entry, and
+freezes the entry for good. Corrections are reversals (``entry_reverse``).
+
+Higher-level accounting services (invoices, payments) build entries through the same
+private helpers (``create_entry``/``post_entry``) after checking their own permission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from comptoir.accounting import chain, pcg
+from comptoir.accounting.models import (
+    Account,
+    AccountingSettings,
+    AccountType,
+    EntryState,
+    FiscalYear,
+    FiscalYearState,
+    Journal,
+    JournalEntry,
+    JournalKind,
+    JournalLine,
+    PartnerAccount,
+    PartnerKind,
+)
+from comptoir.contacts.models import Organization
+from comptoir.kernel import audit, events
+from comptoir.kernel.authz import require
+from comptoir.kernel.context import Actor
+from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
+from comptoir.kernel.models import DocumentSequence
+from comptoir.kernel.sequences import next_number
+
+JOURNAL_NUMBER_FORMAT = "{prefix}-{year}-{n:05}"
+PARTNER_KINDS: dict[str, tuple[str, str]] = {PartnerKind.CUSTOMER: ("accounting.partner.customer", "C"),
+                 PartnerKind.SUPPLIER: ("accounting.partner.supplier", "F")}  # fmt: skip
+MAX_LINES = 500
+# Larger amounts are refused: a sum of MAX_LINES of them still fits a bigint of cents.
+MAX_AMOUNT = Decimal("1e13")
+_ACCOUNT_CODE = re.compile(r"^[1-8][0-9]{2,19}$")
+_JOURNAL_CODE = re.compile(r"^[A-Z0-9]{1,10}$")
+_CENT = Decimal("0.01")
+ENTRY_FIELDS = ("journal_id", "date", "ref", "label")
+LINE_FIELDS = ("account_id", "partner_account_id", "label", "debit", "credit", "due_date")
+
+
+def _add(errors: dict[str, list[str]], name: str, message: Any) -> None:
+    errors.setdefault(name, []).append(str(message))
+
+
+def _required_text(errors: dict[str, list[str]], name: str, value: Any, max_length: int, required: bool) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        _add(errors, name, _("Enter text."))
+        return ""
+    text = value.strip()
+    if required and not text:
+        _add(errors, name, _("This field is required."))
+    elif len(text) > max_length:
+        _add(errors, name, _("At most %(n)s characters.") % {"n": max_length})
+    elif "\x00" in text:
+        _add(errors, name, _("Null characters are not allowed."))
+    return text
+
+
+def _parse_date(errors: dict[str, list[str]], name: str, value: Any, required: bool = True) -> dt.date | None:
+    if value in (None, ""):
+        if required:
+            _add(errors, name, _("This field is required."))
+        return None
+    if isinstance(value, dt.datetime):
+        _add(errors, name, _("Enter a date, not a date and time."))
+        return None
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    _add(errors, name, _("Enter a valid date (YYYY-MM-DD)."))
+    return None
+
+
+def _parse_amount(errors: dict[str, list[str]], name: str, value: Any) -> Decimal:
+    """A non-negative amount with at most 2 decimals; empty means zero. Floats are refused."""
+    if value is None or value == "":
+        return Decimal(0)
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        _add(errors, name, _("Enter an amount as a decimal string, e.g. 1250.50."))
+        return Decimal(0)
+    try:
+        amount = Decimal(value.strip().replace(",", ".") if isinstance(value, str) else value)
+    except ArithmeticError:
+        _add(errors, name, _("Enter a number."))
+        return Decimal(0)
+    if not amount.is_finite():
+        _add(errors, name, _("Enter a number."))
+    elif amount < 0:
+        _add(errors, name, _("Enter a positive amount; use the other column for the opposite side."))
+    elif amount >= MAX_AMOUNT:
+        _add(errors, name, _("This amount is too large."))
+    elif amount != amount.quantize(_CENT):
+        _add(errors, name, _("Use at most 2 decimal places."))
+    else:
+        return amount.quantize(_CENT)
+    return Decimal(0)
+
+
+def _parse_id(errors: dict[str, list[str]], name: str, value: Any, required: bool) -> int | None:
+    if value in (None, ""):
+        if required:
+            _add(errors, name, _("This field is required."))
+        return None
+    if isinstance(value, bool):
+        _add(errors, name, _("Choose a valid value."))
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        _add(errors, name, _("Choose a valid value."))
+        return None
+    if not 0 < number < 2**63:
+        _add(errors, name, _("Choose a valid value."))
+        return None
+    return number
+
+
+def _unknown(errors: dict[str, list[str]], data: dict[str, Any], allowed: Iterable[str], prefix: str = "") -> None:
+    for name in set(data) - set(allowed):
+        _add(errors, f"{prefix}{name}", _("Unknown field."))
+
+
+def _settings(company_id: int, *, lock: bool = False) -> AccountingSettings:
+    AccountingSettings.objects.bulk_create([AccountingSettings(company_id=company_id)], ignore_conflicts=True)
+    queryset = AccountingSettings.objects.select_for_update() if lock else AccountingSettings.objects
+    return queryset.get(company_id=company_id)
+
+
+def _journal_sequence_kind(journal_id: int) -> str:
+    return f"accounting.journal.{journal_id}"
+
+
+def _ensure_sequences(company_id: int, journals: Iterable[Journal] = ()) -> None:
+    """Counter rows for the posting chain and the journals' numbers (year 0: the template
+    whose prefix and format the yearly counters copy, see ``kernel.sequences.next_number``)."""
+    rows = [DocumentSequence(company_id=company_id, kind=chain.CHAIN_KIND, year=0, prefix="", format="{n}")]
+    rows += [
+        DocumentSequence(
+            company_id=company_id, kind=_journal_sequence_kind(j.pk), year=0, prefix=j.code,
+            format=JOURNAL_NUMBER_FORMAT,
+        )
+        for j in journals
+    ]  # fmt: skip
+    DocumentSequence.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+def _serialise_with_posting(company_id: int) -> None:
+    """Take the posting chain's counter lock: lock-date changes and postings then happen
+    one after the other, so no entry is posted into a period locked meanwhile."""
+    _ensure_sequences(company_id)
+    list(
+        DocumentSequence.objects.select_for_update()
+        .filter(company_id=company_id, kind=chain.CHAIN_KIND, year=0)
+        .values_list("pk", flat=True)
+    )
+
+
+# --- Company setup --------------------------------------------------------------------
+
+
+@transaction.atomic
+def setup_company_accounting(*, actor: Actor, company_id: int | None = None) -> dict[str, int]:
+    """Load the PCG SME chart, the standard journals, the settings and the current fiscal
+    year for a company. Idempotent: existing rows (maybe edited by the company) are kept.
+
+    Runs when the module is switched on (the enabling already checked its permission) and
+    from the demo loader.
+    """
+    company_id = company_id if company_id is not None else actor.company_id
+    assert company_id is not None
+    _settings(company_id)
+    existing = set(Account.objects.filter(company_id=company_id).values_list("code", flat=True))
+    new_accounts = [
+        Account(company_id=company_id, code=a.code, name=a.name, type=a.type, reconcilable=a.reconcilable)
+        for a in pcg.ACCOUNTS
+        if a.code not in existing
+    ]
+    Account.objects.bulk_create(new_accounts, ignore_conflicts=True)
+    accounts = dict(Account.objects.filter(company_id=company_id).values_list("code", "pk"))
+    known_journals = set(Journal.objects.filter(company_id=company_id).values_list("code", flat=True))
+    new_journals = [
+        Journal(
+            company_id=company_id, code=j.code, name=j.name, kind=j.kind,
+            default_account_id=accounts.get(j.default_account) if j.default_account else None,
+        )
+        for j in pcg.JOURNALS
+        if j.code not in known_journals
+    ]  # fmt: skip
+    Journal.objects.bulk_create(new_journals, ignore_conflicts=True)
+    _ensure_sequences(company_id, Journal.objects.filter(company_id=company_id))
+    created_year = 0
+    if not FiscalYear.objects.filter(company_id=company_id).exists():
+        year = timezone.localdate().year
+        FiscalYear.objects.create(
+            company_id=company_id, name=str(year), start_date=dt.date(year, 1, 1), end_date=dt.date(year, 12, 31)
+        )
+        created_year = 1
+    created = {"accounts": len(new_accounts), "journals": len(new_journals), "fiscal_years": created_year}
+    if any(created.values()):
+        audit.record(actor, "accounting.setup", object_type="accounting.chart", object_id=company_id,
+                     changes=created, company_id=company_id)  # fmt: skip
+    return created
+
+
+def on_module_enabled(actor: Actor) -> None:
+    setup_company_accounting(actor=actor)
+
+
+# --- Chart of accounts ----------------------------------------------------------------
+
+ACCOUNT_FIELDS = ("code", "name", "type", "reconcilable")
+
+
+def _account_clean(actor: Actor, data: dict[str, Any], account: Account | None = None) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    _unknown(errors, data, ACCOUNT_FIELDS)
+    cleaned: dict[str, Any] = {}
+    if "code" in data or account is None:
+        code = _required_text(errors, "code", data.get("code"), 20, True)
+        if code and not _ACCOUNT_CODE.match(code):
+            _add(errors, "code", _("Enter 3 to 20 digits starting with the class (1 to 8), e.g. 4110001."))
+        elif (
+            code
+            and Account.objects.filter(company_id=actor.company_id, code=code)
+            .exclude(pk=getattr(account, "pk", None))
+            .exists()
+        ):
+            _add(errors, "code", _("Another account already has this number."))
+        elif (
+            account is not None and code != account.code
+            and JournalLine.objects.filter(company_id=actor.company_id, account=account).exists()
+        ):  # fmt: skip
+            _add(errors, "code", _("The number of an account with entries cannot change."))
+        cleaned["code"] = code
+    if "name" in data or account is None:
+        cleaned["name"] = _required_text(errors, "name", data.get("name"), 200, True)
+    if "type" in data or account is None:
+        kind = data.get("type") or AccountType.OTHER
+        if kind not in AccountType.values:
+            _add(errors, "type", _("Choose among: %(values)s.") % {"values": ", ".join(AccountType.values)})
+        cleaned["type"] = kind
+    if "reconcilable" in data:
+        if not isinstance(data["reconcilable"], bool):
+            _add(errors, "reconcilable", _("Enter true or false."))
+        cleaned["reconcilable"] = data["reconcilable"]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return cleaned
+
+
+@transaction.atomic
+def account_create(*, actor: Actor, **data: Any) -> Account:
+    require(actor, "accounting.manage_chart")
+    cleaned = _account_clean(actor, data)
+    account = Account.objects.create(company_id=actor.company_id, **cleaned)
+    audit.record(actor, "account.create", account, changes=audit.diff({}, cleaned))
+    return account
+
+
+def _account_locked(actor: Actor, account_id: int) -> Account:
+    account = Account.objects.select_for_update().filter(company_id=actor.company_id, pk=account_id).first()
+    if account is None:
+        raise NotFound("account_not_found")
+    return account
+
+
+@transaction.atomic
+def account_update(*, actor: Actor, account_id: int, **data: Any) -> Account:
+    require(actor, "accounting.manage_chart")
+    account = _account_locked(actor, account_id)
+    before = audit.snapshot(account, list(ACCOUNT_FIELDS))
+    cleaned = _account_clean(actor, data, account)
+    for name, value in cleaned.items():
+        setattr(account, name, value)
+    account.save()
+    audit.record(actor, "account.update", account, changes=audit.diff(before, audit.snapshot(account, list(cleaned))))
+    return account
+
+
+@transaction.atomic
+def account_set_active(*, actor: Actor, account_id: int, active: bool) -> Account:
+    """Deactivate (or reactivate) an account: kept in reports, refused on new lines."""
+    require(actor, "accounting.manage_chart")
+    account = _account_locked(actor, account_id)
+    if not active and PartnerAccount.objects.filter(account=account).exists():
+        raise Conflict("account_has_partners", _("Customer or supplier accounts are booked on this account."))
+    if account.is_active != active:
+        account.is_active = active
+        account.save(update_fields=["is_active", "updated_at"])
+        audit.record(actor, "account.activate" if active else "account.deactivate", account,
+                     changes={"is_active": [not active, active]})  # fmt: skip
+    return account
+
+
+# --- Partner (auxiliary) accounts -----------------------------------------------------
+
+
+def _require_any(actor: Actor, *codenames: str) -> None:
+    if not any(actor.has_perm(c) for c in codenames):
+        require(actor, codenames[0])
+
+
+@transaction.atomic
+def partner_account_ensure(*, actor: Actor, organization_id: int, kind: str) -> PartnerAccount:
+    """The customer or supplier account of an organization, created on first use
+    (code C000001 / F000001 from a per-company counter, booked on 411 / 401)."""
+    _require_any(actor, "accounting.post_entries", "accounting.manage_chart")
+    assert actor.company_id is not None
+    if kind not in PARTNER_KINDS:
+        raise ValidationFailed(
+            fields={"kind": [str(_("Choose among: %(values)s.") % {"values": "customer, supplier"})]}
+        )
+    organization = Organization.objects.filter(company_id=actor.company_id, pk=organization_id).first()
+    if organization is None:
+        raise ValidationFailed(fields={"organization_id": [str(_("Unknown organization."))]})
+    found = PartnerAccount.objects.filter(organization=organization, kind=kind).first()
+    if found is not None:
+        return found
+    # Serialise first uses of the same organization: the second finds the first's account.
+    Organization.objects.select_for_update().filter(pk=organization.pk).exists()
+    found = PartnerAccount.objects.filter(organization=organization, kind=kind).first()
+    if found is not None:
+        return found
+    collective_code = pcg.CUSTOMERS_ACCOUNT if kind == PartnerKind.CUSTOMER else pcg.SUPPLIERS_ACCOUNT
+    collective = Account.objects.filter(company_id=actor.company_id, code=collective_code).first()
+    if collective is None:
+        raise Conflict("collective_account_missing",
+                       _("Account %(code)s is missing from the chart.") % {"code": collective_code})  # fmt: skip
+    sequence_kind, prefix = PARTNER_KINDS[kind]
+    DocumentSequence.objects.bulk_create(
+        [DocumentSequence(company_id=actor.company_id, kind=sequence_kind, year=0, prefix=prefix,
+                          format="{prefix}{n:06}")],
+        ignore_conflicts=True,
+    )  # fmt: skip
+    issued = next_number(company_id=actor.company_id, kind=sequence_kind, on_date=timezone.localdate(),
+                         object_type="contacts.organization", object_id=organization.pk)  # fmt: skip
+    partner = PartnerAccount.objects.create(
+        company_id=actor.company_id, organization=organization, kind=kind, code=issued.number,
+        label=(organization.legal_name or organization.trade_name)[:200], account=collective,
+    )  # fmt: skip
+    audit.record(actor, "partner_account.create", partner, changes={"code": [None, partner.code]})
+    return partner
+
+
+# --- Journals -------------------------------------------------------------------------
+
+JOURNAL_FIELDS = ("code", "name", "kind", "default_account_id")
+
+
+def _journal_clean(actor: Actor, data: dict[str, Any], journal: Journal | None = None) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    _unknown(errors, data, JOURNAL_FIELDS)
+    cleaned: dict[str, Any] = {}
+    if "code" in data or journal is None:
+        code = _required_text(errors, "code", data.get("code"), 10, True).upper()
+        if code and not _JOURNAL_CODE.match(code):
+            _add(errors, "code", _("Use 1 to 10 letters or digits, e.g. BQ2."))
+        elif (
+            code
+            and Journal.objects.filter(company_id=actor.company_id, code=code)
+            .exclude(pk=getattr(journal, "pk", None))
+            .exists()
+        ):
+            _add(errors, "code", _("Another journal already has this code."))
+        elif (
+            journal is not None and code != journal.code
+            and JournalEntry.objects.filter(company_id=actor.company_id, journal=journal).exists()
+        ):  # fmt: skip
+            _add(errors, "code", _("The code of a journal with entries cannot change."))
+        cleaned["code"] = code
+    if "name" in data or journal is None:
+        cleaned["name"] = _required_text(errors, "name", data.get("name"), 100, True)
+    if "kind" in data or journal is None:
+        if data.get("kind") not in JournalKind.values:
+            _add(errors, "kind", _("Choose among: %(values)s.") % {"values": ", ".join(JournalKind.values)})
+        cleaned["kind"] = data.get("kind")
+    if "default_account_id" in data:
+        account_id = _parse_id(errors, "default_account_id", data["default_account_id"], False)
+        if (
+            account_id is not None
+            and not Account.objects.filter(company_id=actor.company_id, pk=account_id, is_active=True).exists()
+        ):
+            _add(errors, "default_account_id", _("Unknown or inactive account."))
+        cleaned["default_account_id"] = account_id
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return cleaned
+
+
+@transaction.atomic
+def journal_create(*, actor: Actor, **data: Any) -> Journal:
+    require(actor, "accounting.manage_chart")
+    cleaned = _journal_clean(actor, data)
+    journal = Journal.objects.create(company_id=actor.company_id, **cleaned)
+    _ensure_sequences(actor.company_id or 0, [journal])
+    audit.record(actor, "journal.create", journal, changes=audit.diff({}, cleaned))
+    return journal
+
+
+@transaction.atomic
+def journal_update(*, actor: Actor, journal_id: int, **data: Any) -> Journal:
+    require(actor, "accounting.manage_chart")
+    journal = Journal.objects.select_for_update().filter(company_id=actor.company_id, pk=journal_id).first()
+    if journal is None:
+        raise NotFound("journal_not_found")
+    before = audit.snapshot(journal, list(JOURNAL_FIELDS))
+    cleaned = _journal_clean(actor, data, journal)
+    for name, value in cleaned.items():
+        setattr(journal, name, value)
+    journal.save()
+    if "code" in cleaned:
+        DocumentSequence.objects.filter(company_id=actor.company_id, kind=_journal_sequence_kind(journal.pk)).update(
+            prefix=journal.code
+        )
+    audit.record(actor, "journal.update", journal, changes=audit.diff(before, audit.snapshot(journal, list(cleaned))))
+    return journal
+
+
+@transaction.atomic
+def journal_set_active(*, actor: Actor, journal_id: int, active: bool) -> Journal:
+    require(actor, "accounting.manage_chart")
+    journal = Journal.objects.select_for_update().filter(company_id=actor.company_id, pk=journal_id).first()
+    if journal is None:
+        raise NotFound("journal_not_found")
+    if journal.is_active != active:
+        journal.is_active = active
+        journal.save(update_fields=["is_active", "updated_at"])
+        audit.record(actor, "journal.activate" if active else "journal.deactivate", journal,
+                     changes={"is_active": [not active, active]})  # fmt: skip
+    return journal
+
+
+# --- Fiscal years and lock date -------------------------------------------------------
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, candidate)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+@transaction.atomic
+def fiscal_year_create(*, actor: Actor, start_date: Any, end_date: Any, name: str = "") -> FiscalYear:
+    """A fiscal year adjacent to the existing ones, of at most 24 months (a first or a
+    transition year may be shorter or longer than 12 months)."""
+    require(actor, "accounting.manage_chart")
+    errors: dict[str, list[str]] = {}
+    start = _parse_date(errors, "start_date", start_date)
+    end = _parse_date(errors, "end_date", end_date)
+    label = _required_text(errors, "name", name, 40, False)
+    if start and end:
+        if end < start:
+            _add(errors, "end_date", _("The end must be after the start."))
+        elif end >= _add_months(start, 24):
+            _add(errors, "end_date", _("A fiscal year lasts at most 24 months."))
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert start is not None and end is not None
+    # Company row lock: two creations at once cannot both pass the overlap check.
+    from comptoir.org.models import Company
+
+    Company.objects.select_for_update().filter(pk=actor.company_id).exists()
+    years = FiscalYear.objects.filter(company_id=actor.company_id)
+    if years.filter(start_date__lte=end, end_date__gte=start).exists():
+        raise ValidationFailed(fields={"start_date": [str(_("This period overlaps another fiscal year."))]})
+    bounds = years.order_by("start_date").values_list("start_date", "end_date")
+    if bounds:
+        first_start, last_end = bounds[0][0], list(bounds)[-1][1]
+        if start != last_end + dt.timedelta(days=1) and end != first_start - dt.timedelta(days=1):
+            raise ValidationFailed(fields={"start_date": [str(
+                _("Fiscal years follow each other: start on %(day)s.") % {"day": last_end + dt.timedelta(days=1)}
+            )]})  # fmt: skip
+    year = FiscalYear.objects.create(
+        company_id=actor.company_id, start_date=start, end_date=end,
+        name=label or (str(end.year) if start.year == end.year else f"{start.year}-{end.year}"),
+    )  # fmt: skip
+    audit.record(actor, "fiscal_year.create", year,
+                 changes={"start_date": [None, start], "end_date": [None, end]})  # fmt: skip
+    return year
+
+
+@transaction.atomic
+def lock_date_set(*, actor: Actor, lock_date: Any) -> AccountingSettings:
+    """Lock every entry dated on or before ``lock_date``. The lock only moves forward."""
+    require(actor, "accounting.lock_periods")
+    errors: dict[str, list[str]] = {}
+    day = _parse_date(errors, "lock_date", lock_date)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    assert day is not None and actor.company_id is not None
+    config = _settings(actor.company_id, lock=True)
+    if config.lock_date and day < config.lock_date:
+        raise ValidationFailed(fields={"lock_date": [str(
+            _("The lock date cannot move back (currently %(day)s).") % {"day": config.lock_date}
+        )]})  # fmt: skip
+    if day > timezone.localdate():
+        raise ValidationFailed(fields={"lock_date": [str(_("The lock date cannot be in the future."))]})
+    _serialise_with_posting(actor.company_id)
+    drafts = JournalEntry.objects.filter(company_id=actor.company_id, state=EntryState.DRAFT, date__lte=day).count()
+    if drafts:
+        raise ValidationFailed(fields={"lock_date": [str(
+            _("%(n)s draft entries are dated on or before this day: post or delete them first.") % {"n": drafts}
+        )]})  # fmt: skip
+    before = config.lock_date
+    if before != day:
+        config.lock_date = day
+        config.save(update_fields=["lock_date", "updated_at"])
+        audit.record(actor, "accounting.lock_date", config, changes={"lock_date": [before, day]})
+        events.publish("accounting.lock_date_changed", company_id=actor.company_id,
+                       payload={"lock_date": day.isoformat()})  # fmt: skip
+    return config
+
+
+@transaction.atomic
+def fiscal_year_close(*, actor: Actor, fiscal_year_id: int) -> FiscalYear:
+    """Close a fiscal year for good: no draft may remain in it, earlier years first; the lock
+    date moves to its end. (Closing entries and carry-forward come with year-end closing.)"""
+    require(actor, "accounting.lock_periods")
+    assert actor.company_id is not None
+    year = FiscalYear.objects.select_for_update().filter(company_id=actor.company_id, pk=fiscal_year_id).first()
+    if year is None:
+        raise NotFound("fiscal_year_not_found")
+    if year.state == FiscalYearState.CLOSED:
+        raise Conflict("fiscal_year_closed", _("This fiscal year is already closed."))
+    if year.end_date > timezone.localdate():
+        raise Conflict("fiscal_year_not_ended", _("A fiscal year can be closed once it has ended."))
+    earlier = FiscalYear.objects.filter(
+        company_id=actor.company_id, state=FiscalYearState.OPEN, start_date__lt=year.start_date
+    )
+    if earlier.exists():
+        raise Conflict("earlier_year_open", _("Close the earlier fiscal years first."))
+    config = _settings(actor.company_id, lock=True)
+    _serialise_with_posting(actor.company_id)
+    drafts = JournalEntry.objects.filter(
+        company_id=actor.company_id, state=EntryState.DRAFT, date__gte=year.start_date, date__lte=year.end_date
+    ).count()
+    if drafts:
+        raise Conflict("drafts_in_year",
+                       _("%(n)s draft entries are dated in this fiscal year: post or delete them first.")
+                       % {"n": drafts})  # fmt: skip
+    year.state = FiscalYearState.CLOSED
+    year.closed_at = timezone.now()
+    year.closed_by_id = actor.user_id
+    year.save(update_fields=["state", "closed_at", "closed_by", "updated_at"])
+    if config.lock_date is None or config.lock_date < year.end_date:
+        config.lock_date = year.end_date
+        config.save(update_fields=["lock_date", "updated_at"])
+    audit.record(actor, "fiscal_year.close", year, changes={"state": ["open", "closed"]})
+    events.publish("accounting.fiscal_year_closed", company_id=actor.company_id,
+                   payload={"fiscal_year_id": year.pk, "end_date": year.end_date.isoformat()})  # fmt: skip
+    return year
+
+
+def _period_errors(company_id: int, day: dt.date, *, for_posting: bool) -> list[str]:
+    """Why an entry may not be dated ``day`` (empty when it may)."""
+    config = AccountingSettings.objects.filter(company_id=company_id).values_list("lock_date", flat=True).first()
+    if config and day <= config:
+        return [str(_("The period up to %(day)s is locked.") % {"day": config})]
+    year = FiscalYear.objects.filter(company_id=company_id, start_date__lte=day, end_date__gte=day).first()
+    if year is not None and year.state == FiscalYearState.CLOSED:
+        return [str(_("Fiscal year %(name)s is closed.") % {"name": year.name})]
+    if year is None and for_posting:
+        return [str(_("No open fiscal year contains this date: create the fiscal year first."))]
+    return []
+
+
+# --- Journal entries ------------------------------------------------------------------
+
+
+def _clean_entry(
+    actor: Actor, data: dict[str, Any], entry: JournalEntry | None
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """Validate an entry's fields and lines; every problem is reported at once, per field."""
+    assert actor.company_id is not None
+    errors: dict[str, list[str]] = {}
+    _unknown(errors, data, (*ENTRY_FIELDS, "lines"))
+    cleaned: dict[str, Any] = {}
+    if "journal_id" in data or entry is None:
+        journal_id = _parse_id(errors, "journal_id", data.get("journal_id"), True)
+        if journal_id is not None:
+            journal = Journal.objects.filter(company_id=actor.company_id, pk=journal_id, is_active=True).first()
+            if journal is None:
+                _add(errors, "journal_id", _("Unknown or inactive journal."))
+            cleaned["journal_id"] = journal_id
+    if "date" in data or entry is None:
+        day = _parse_date(errors, "date", data.get("date"))
+        if day is not None:
+            for message in _period_errors(actor.company_id, day, for_posting=False):
+                _add(errors, "date", message)
+            cleaned["date"] = day
+    if "label" in data or entry is None:
+        cleaned["label"] = _required_text(errors, "label", data.get("label"), 200, True)
+    if "ref" in data:
+        cleaned["ref"] = _required_text(errors, "ref", data.get("ref"), 100, False)
+    lines = None
+    if "lines" in data or entry is None:
+        lines = _clean_lines(actor.company_id, data.get("lines"), errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return cleaned, lines
+
+
+def _clean_lines(company_id: int, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if not isinstance(raw, (list, tuple)):
+        _add(errors, "lines", _("Enter the lines of the entry."))
+        return []
+    if len(raw) < 2:
+        _add(errors, "lines", _("An entry has at least two lines."))
+    if len(raw) > MAX_LINES:
+        _add(errors, "lines", _("An entry has at most %(n)s lines.") % {"n": MAX_LINES})
+        return []
+    parsed: list[dict[str, Any]] = []
+    for index, line in enumerate(raw):
+        prefix = f"lines.{index}."
+        if not isinstance(line, dict):
+            _add(errors, f"lines.{index}", _("Enter a line."))
+            parsed.append({})
+            continue
+        _unknown(errors, line, LINE_FIELDS, prefix)
+        parsed.append({
+            "account_id": _parse_id(errors, prefix + "account_id", line.get("account_id"), True),
+            "partner_account_id": _parse_id(errors, prefix + "partner_account_id",
+                                            line.get("partner_account_id"), False),
+            "label": _required_text(errors, prefix + "label", line.get("label"), 200, False),
+            "debit": _parse_amount(errors, prefix + "debit", line.get("debit")),
+            "credit": _parse_amount(errors, prefix + "credit", line.get("credit")),
+            "due_date": _parse_date(errors, prefix + "due_date", line.get("due_date"), required=False),
+        })  # fmt: skip
+    account_ids = {p["account_id"] for p in parsed if p.get("account_id")}
+    partner_ids = {p["partner_account_id"] for p in parsed if p.get("partner_account_id")}
+    accounts = Account.objects.filter(company_id=company_id, pk__in=account_ids).in_bulk()
+    partners = PartnerAccount.objects.filter(company_id=company_id, pk__in=partner_ids).in_bulk()
+    debit_total = credit_total = Decimal(0)
+    for index, line in enumerate(parsed):
+        if not line:
+            continue
+        prefix = f"lines.{index}."
+        debit, credit = line["debit"], line["credit"]
+        if debit and credit:
+            _add(errors, prefix + "credit", _("A line is either a debit or a credit, not both."))
+        elif not debit and not credit and prefix + "debit" not in errors and prefix + "credit" not in errors:
+            _add(errors, prefix + "debit", _("Enter a debit or a credit."))
+        debit_total += debit
+        credit_total += credit
+        account = accounts.get(line["account_id"]) if line["account_id"] else None
+        if line["account_id"] and (account is None or not account.is_active):
+            _add(errors, prefix + "account_id", _("Unknown or inactive account."))
+        partner = partners.get(line["partner_account_id"]) if line["partner_account_id"] else None
+        if line["partner_account_id"] and partner is None:
+            _add(errors, prefix + "partner_account_id", _("Unknown customer or supplier account."))
+        if account is not None and account.is_active:
+            third_party = account.type in (AccountType.RECEIVABLE, AccountType.PAYABLE)
+            if partner is not None and not third_party:
+                _add(errors, prefix + "partner_account_id",
+                     _("Only customer and supplier accounts take a partner account."))  # fmt: skip
+            elif partner is not None and partner.account_id != account.pk:
+                _add(errors, prefix + "partner_account_id",
+                     _("This partner account is booked on another account."))  # fmt: skip
+            elif partner is None and not line["partner_account_id"] and third_party and account.reconcilable:
+                _add(
+                    errors,
+                    prefix + "partner_account_id",
+                    _("Choose the customer or supplier of this line (account %(code)s).") % {"code": account.code},
+                )
+    if len(parsed) >= 2 and not any(k.startswith("lines.") and k.endswith(("debit", "credit")) for k in errors):
+        if debit_total != credit_total:
+            _add(errors, "lines", _("The entry is not balanced: debits %(debit)s, credits %(credit)s.")
+                 % {"debit": debit_total, "credit": credit_total})  # fmt: skip
+    return parsed
+
+
+def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]]) -> None:
+    JournalLine.objects.filter(entry=entry).delete()
+    JournalLine.objects.bulk_create(
+        JournalLine(
+            entry=entry, company_id=entry.company_id, sequence=index + 1, date=entry.date,
+            journal_id=entry.journal_id, is_posted=False, **line,
+        )
+        for index, line in enumerate(lines)
+    )  # fmt: skip
+    entry.total = sum((line["debit"] for line in lines), Decimal(0))  # type: ignore[assignment]
+
+
+def create_entry(actor: Actor, *, lines: Any, source_type: str = "", source_id: str = "", **data: Any) -> JournalEntry:
+    """Create a draft entry (no permission check: callers check theirs)."""
+    assert actor.company_id is not None
+    cleaned, clean_lines = _clean_entry(actor, {**data, "lines": lines}, None)
+    entry = JournalEntry(company_id=actor.company_id, created_by_id=actor.user_id, source_type=source_type,
+                         source_id=str(source_id), **cleaned)  # fmt: skip
+    entry.save()
+    _write_lines(entry, clean_lines or [])
+    entry.save(update_fields=["total"])
+    audit.record(actor, "entry.create", entry, changes={"journal_id": [None, entry.journal_id],
+                 "date": [None, entry.date], "total": [None, entry.total]})  # fmt: skip
+    return entry
+
+
+@transaction.atomic
+def entry_create(*, actor: Actor, lines: Any, **data: Any) -> JournalEntry:
+    require(actor, "accounting.post_entries")
+    return create_entry(actor, lines=lines, **data)
+
+
+def _entry_locked(actor: Actor, entry_id: int) -> JournalEntry:
+    entry = (
+        JournalEntry.objects.select_for_update(of=("self",))
+        .select_related("journal")
+        .filter(company_id=actor.company_id, pk=entry_id)
+        .first()
+    )
+    if entry is None:
+        raise NotFound("entry_not_found")
+    return entry
+
+
+def _refuse_posted(entry: JournalEntry) -> None:
+    if entry.state != EntryState.DRAFT:
+        raise Conflict("entry_posted", _("A posted entry cannot be changed; reverse it instead."))
+
+
+@transaction.atomic
+def entry_update(*, actor: Actor, entry_id: int, **data: Any) -> JournalEntry:
+    """Change a draft: the fields sent, and all its lines when ``lines`` is sent."""
+    require(actor, "accounting.post_entries")
+    entry = _entry_locked(actor, entry_id)
+    _refuse_posted(entry)
+    before = audit.snapshot(entry, ["journal_id", "date", "ref", "label", "total"])
+    cleaned, lines = _clean_entry(actor, data, entry)
+    for name, value in cleaned.items():
+        setattr(entry, name, value)
+    if lines is not None:
+        _write_lines(entry, lines)
+    elif {"date", "journal_id"} & set(cleaned):
+        JournalLine.objects.filter(entry=entry).update(date=entry.date, journal_id=entry.journal_id)
+    entry.save()
+    audit.record(actor, "entry.update", entry,
+                 changes=audit.diff(before, audit.snapshot(entry, list(before))) | (
+                     {"lines": [None, len(lines)]} if lines is not None else {}))  # fmt: skip
+    return entry
+
+
+@transaction.atomic
+def entry_delete(*, actor: Actor, entry_id: int) -> None:
+    require(actor, "accounting.post_entries")
+    entry = _entry_locked(actor, entry_id)
+    _refuse_posted(entry)
+    audit.record(actor, "entry.delete", entry, changes={"label": [entry.label, None], "total": [entry.total, None]})
+    entry.delete()
+
+
+def _post_errors(entry: JournalEntry, lines: list[JournalLine]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if len(lines) < 2:
+        _add(errors, "lines", _("An entry has at least two lines."))
+    debit = sum((line.debit for line in lines), Decimal(0))
+    credit = sum((line.credit for line in lines), Decimal(0))
+    if debit != credit or debit == 0:
+        _add(errors, "lines", _("The entry is not balanced: debits %(debit)s, credits %(credit)s.")
+             % {"debit": debit, "credit": credit})  # fmt: skip
+    for index, line in enumerate(lines):
+        if not line.account.is_active:
+            _add(errors, f"lines.{index}.account_id", _("Account %(code)s is inactive.") % {"code": line.account.code})
+    if not entry.journal.is_active:
+        _add(errors, "journal_id", _("This journal is inactive."))
+    for message in _period_errors(entry.company_id, entry.date, for_posting=True):
+        _add(errors, "date", message)
+    return errors
+
+
+def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
+    """Post a locked draft (no permission check: callers check theirs). Must run in a transaction.
+
+    Everything is read and checked before the numbers are taken; the posting counter (the
+    company's busiest lock) is taken last, so it is held for a few short statements only.
+    """
+    _refuse_posted(entry)
+    lines = list(
+        JournalLine.objects.filter(entry=entry).select_related("account", "partner_account").order_by("sequence", "id")
+    )
+    errors = _post_errors(entry, lines)
+    if errors:
+        raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields=errors)
+    year = FiscalYear.objects.get(company_id=entry.company_id, start_date__lte=entry.date, end_date__gte=entry.date)
+    lines_hash = chain.lines_digest([
+        {"sequence": line.sequence, "account_code": line.account.code,
+         "partner_code": line.partner_account.code if line.partner_account else "", "label": line.label,
+         "debit": line.debit, "credit": line.credit, "due_date": line.due_date}
+        for line in lines
+    ])  # fmt: skip
+    object_id = str(entry.pk)
+    number = next_number(company_id=entry.company_id, kind=_journal_sequence_kind(entry.journal_id),
+                         on_date=year.end_date, object_type="accounting.journalentry", object_id=object_id)  # fmt: skip
+    posting = next_number(company_id=entry.company_id, kind=chain.CHAIN_KIND, on_date=entry.date,
+                          object_type="accounting.journalentry", object_id=object_id)  # fmt: skip
+    # Now serialised with lock-date changes (same counter row): check the period again.
+    late = _period_errors(entry.company_id, entry.date, for_posting=True)
+    if late:
+        raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields={"date": late})
+    previous_hash = chain.GENESIS
+    if posting.value > 1:
+        found = (
+            JournalEntry.objects.filter(company_id=entry.company_id, chain_number=posting.value - 1)
+            .values_list("hash", flat=True)
+            .first()
+        )
+        if found is None:
+            raise Conflict("chain_broken", _("The previous posted entry is missing: run the ledger verification."))
+        previous_hash = found
+    entry.state = EntryState.POSTED
+    entry.number = number.number
+    entry.chain_number = posting.value
+    entry.fiscal_year = year
+    entry.ref = entry.ref or number.number
+    entry.posted_at = timezone.now()
+    entry.posted_by_id = actor.user_id
+    entry.previous_hash = previous_hash
+    entry.lines_hash = lines_hash
+    header = {
+        "company_id": entry.company_id, "chain_number": entry.chain_number, "number": entry.number,
+        "journal_code": entry.journal.code, "date": entry.date, "ref": entry.ref, "label": entry.label,
+        "total": entry.total, "posted_at": entry.posted_at, "reversal_of_id": entry.reversal_of_id,
+        "source_type": entry.source_type, "source_id": entry.source_id,
+    }  # fmt: skip
+    entry.hash = chain.entry_digest(header, lines_hash, previous_hash)
+    JournalEntry.objects.filter(pk=entry.pk, state=EntryState.DRAFT).update(
+        state=entry.state, number=entry.number, chain_number=entry.chain_number, fiscal_year=year, ref=entry.ref,
+        posted_at=entry.posted_at, posted_by_id=entry.posted_by_id, previous_hash=previous_hash,
+        lines_hash=lines_hash, hash=entry.hash, updated_at=entry.posted_at,
+    )  # fmt: skip
+    JournalLine.objects.filter(entry=entry).update(is_posted=True)
+    entry._loaded_posted = True
+    audit.record(actor, "entry.post", entry, changes={"number": [None, entry.number],
+                 "chain_number": [None, entry.chain_number], "hash": [None, entry.hash]})  # fmt: skip
+    events.publish("accounting.entry_posted", company_id=entry.company_id, payload={
+        "entry_id": entry.pk, "number": entry.number, "chain_number": entry.chain_number,
+        "journal": entry.journal.code, "date": entry.date.isoformat(), "total": str(entry.total),
+        "source_type": entry.source_type, "source_id": entry.source_id,
+    })  # fmt: skip
+    return entry
+
+
+@transaction.atomic
+def entry_post(*, actor: Actor, entry_id: int) -> JournalEntry:
+    require(actor, "accounting.post_entries")
+    return post_entry(actor, _entry_locked(actor, entry_id))
+
+
+@transaction.atomic
+def entry_reverse(*, actor: Actor, entry_id: int, date: Any, label: str = "") -> JournalEntry:
+    """Cancel a posted entry by a new posted entry with debits and credits swapped."""
+    require(actor, "accounting.post_entries")
+    original = _entry_locked(actor, entry_id)
+    if original.state != EntryState.POSTED:
+        raise Conflict("entry_not_posted", _("Only a posted entry is reversed; delete or edit a draft."))
+    if JournalEntry.objects.filter(reversal_of=original).exists():
+        raise Conflict("entry_already_reversed", _("This entry has already been reversed."))
+    with translation.override(settings.LANGUAGE_CODE):
+        default_label = str(_("Reversal of %(number)s") % {"number": original.number})
+    lines = [
+        {"account_id": line["account_id"], "partner_account_id": line["partner_account_id"],
+         "label": line["label"], "debit": line["credit"], "credit": line["debit"], "due_date": line["due_date"]}
+        for line in JournalLine.objects.filter(entry=original).order_by("sequence", "id").values(*LINE_FIELDS)
+    ]  # fmt: skip
+    reversal = create_entry(
+        actor, journal_id=original.journal_id, date=date, label=(label or default_label)[:200], ref=original.number,
+        lines=lines, source_type=original.source_type, source_id=original.source_id,
+    )  # fmt: skip
+    JournalEntry.objects.filter(pk=reversal.pk).update(reversal_of=original)
+    reversal = post_entry(actor, _entry_locked(actor, reversal.pk))
+    audit.record(actor, "entry.reverse", original, changes={"reversed_by": [None, reversal.number]})
+    return reversal

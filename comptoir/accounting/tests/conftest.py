@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from comptoir.accounting.models import Account, Journal, PartnerAccount, PartnerKind
+from comptoir.accounting.services import partner_account_ensure
+from comptoir.contacts.models import Organization
+from comptoir.kernel.context import Actor
+from comptoir.org.testing import Personas, enable_modules
+
+
+@dataclass
+class Ledger:
+    """Personas with accounting on, the PCG chart loaded, and helpers to write lines."""
+
+    personas: Personas
+    accounts: dict[str, int]
+    journals: dict[str, int]
+    customer: PartnerAccount
+    supplier: PartnerAccount
+
+    @property
+    def company_id(self) -> int:
+        return self.personas.company.pk
+
+    def actor(self, role: str = "finance", channel: str = "ui") -> Actor:
+        return self.personas.actor(role, channel)
+
+    def line(self, code: str, debit: Any = "", credit: Any = "", **extra: Any) -> dict[str, Any]:
+        line = {"account_id": self.accounts[code], "debit": debit, "credit": credit}
+        if code == "411" and "partner_account_id" not in extra:
+            line["partner_account_id"] = self.customer.pk
+        if code == "401" and "partner_account_id" not in extra:
+            line["partner_account_id"] = self.supplier.pk
+        return line | extra
+
+    def sale(self, amount: str = "120.00") -> list[dict[str, Any]]:
+        from decimal import Decimal
+
+        total = Decimal(amount)
+        net = (total / Decimal("1.2")).quantize(Decimal("0.01"))
+        return [self.line("411", debit=amount), self.line("706", credit=str(net)),
+                self.line("44571", credit=str(total - net))]  # fmt: skip
+
+    def entry_data(self, journal: str = "VT", date: dt.date | None = None, **extra: Any) -> dict[str, Any]:
+        return {"journal_id": self.journals[journal], "date": date or dt.date.today(), "label": "Facture",
+                "lines": self.sale()} | extra  # fmt: skip
+
+
+def make_ledger(personas: Personas) -> Ledger:
+    enable_modules(personas, "contacts", "accounting")
+    company = personas.company
+    org_customer = Organization.objects.create(company=company, legal_name="Boulangerie Martin")
+    org_supplier = Organization.objects.create(company=company, legal_name="Papeterie Leroy")
+    admin = personas.actor("admin")
+    return Ledger(
+        personas=personas,
+        accounts=dict(Account.objects.filter(company=company).values_list("code", "pk")),
+        journals=dict(Journal.objects.filter(company=company).values_list("code", "pk")),
+        customer=partner_account_ensure(actor=admin, organization_id=org_customer.pk, kind=PartnerKind.CUSTOMER),
+        supplier=partner_account_ensure(actor=admin, organization_id=org_supplier.pk, kind=PartnerKind.SUPPLIER),
+    )
+
+
+@pytest.fixture
+def ledger(personas: Personas) -> Ledger:
+    return make_ledger(personas)
