@@ -8,11 +8,13 @@ from ninja import NinjaAPI, Router
 
 from comptoir.accounting.api import router as accounting_router
 from comptoir.contacts.api import router as contacts_router
+from comptoir.contacts.api_details import router as contacts_details_router
 from comptoir.contacts.api_duplicates import router as contacts_duplicates_router
 from comptoir.contacts.api_import import router as contacts_import_router
 from comptoir.contacts.api_timeline import router as contacts_timeline_router
 from comptoir.crm.api import router as crm_router
 from comptoir.crm.api_activities import router as crm_activities_router
+from comptoir.crm.api_followups import router as crm_followups_router
 from comptoir.crm.api_notes import router as crm_notes_router
 from comptoir.kernel import apikit
 from comptoir.kernel.api import router as kernel_router
@@ -37,10 +39,12 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     # Fixed paths (/organizations/merge) before parametrised ones (/organizations/{id}).
     api.add_router("", contacts_duplicates_router)
     api.add_router("", contacts_timeline_router)
+    api.add_router("", contacts_details_router)
     api.add_router("", contacts_router)
     api.add_router("", contacts_import_router)
     api.add_router("", crm_router)
     api.add_router("", crm_activities_router)
+    api.add_router("", crm_followups_router)
     api.add_router("", crm_notes_router)
     api.add_router("/accounting", accounting_router)
     for prefix, router in extra_routers:

@@ -27,6 +27,7 @@ def register() -> None:
                     label=_("Organizations"), url_name="contacts:organizations", permission="contacts.view_contact"
                 ),
                 NavEntry(label=_("People"), url_name="contacts:people", permission="contacts.view_contact"),
+                NavEntry(label=_("Tags"), url_name="contacts:tags", permission="contacts.view_contact"),
                 NavEntry(label=_("Duplicates"), url_name="contacts:duplicates", permission="contacts.merge_contacts"),
                 NavEntry(label=_("Import"), url_name="contacts:import_start", permission="contacts.import_contacts"),
             ),
