@@ -12,7 +12,7 @@ class CrmConfig(AppConfig):
         from comptoir.contacts.timeline import registry as timeline_registry
         from comptoir.crm import demo, module
         from comptoir.crm import timeline as crm_timeline
-        from comptoir.crm.models import Activity, Lead, Opportunity
+        from comptoir.crm.models import Activity, Lead, Note, Opportunity
         from comptoir.kernel import demo as demo_registry
         from comptoir.kernel import events
 
@@ -25,6 +25,8 @@ class CrmConfig(AppConfig):
         merge_registry.register(Lead, "person")
         merge_registry.register(Activity, "organization")
         merge_registry.register(Activity, "person")
+        merge_registry.register(Note, "organization")
+        merge_registry.register(Note, "person")
         # The 360° pages of organizations and people show the CRM's history and figures.
         crm_timeline.register(timeline_registry)
         from comptoir.crm import followups, reminders, tasks  # noqa: F401 - tasks registers the periodic tasks
