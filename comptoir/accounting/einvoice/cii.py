@@ -32,7 +32,6 @@ from comptoir.accounting.einvoice.model import (
     AllowanceCharge,
     InvoiceDocument,
     InvoiceLine,
-    NoteSubject,
     Party,
     Period,
     PostalAddress,
@@ -356,15 +355,3 @@ class _Writer:
             _el(allowance, "ram:Reason", line.discount_reason)
         summation = _el(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation")
         _el(summation, "ram:LineTotalAmount", amount(amounts.net))
-
-
-def note_subjects_present(xml: bytes) -> list[str]:
-    """The subject codes of the document notes (a helper for tests and checks)."""
-    root = etree.fromstring(xml, parser=etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
-    return [
-        str(code)
-        for code in root.xpath("//rsm:ExchangedDocument/ram:IncludedNote/ram:SubjectCode/text()", namespaces=NSMAP)
-    ]
-
-
-__all__ = ["NSMAP", "NoteSubject", "Profile", "build_cii"]
