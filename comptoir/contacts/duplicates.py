@@ -1,14 +1,16 @@
 """Duplicate detection: exact keys (SIREN, SIRET, email, phone, web domain) plus name similarity.
 
 The as-you-type check (``find_duplicates``) and the background scan (``scan``) score pairs
-with the same ``compare``. Exact keys are searched through indexed columns; names are
-compared with rapidfuzz only inside small blocks (shared name prefix or suffix), never the
-whole base against itself.
+with the same rules. Exact keys are searched through indexed columns (and, for people,
+their extra emails and phones); names are compared with rapidfuzz only inside small blocks
+(shared name prefix or suffix; for people also a shared name word with the same initial of
+another one), never the whole base against itself.
 
 Scores combine independent signals as a "noisy OR": each signal is the probability that two
 rows are the same entity, and the score is 100 × (1 − Π(1 − p)). Same SIRET/SIREN/email
-alone is ≥ 95; a name, however similar, alone stays ≤ 85; two different SIRENs cap the
-score (two legal entities, whatever their names). Reasons are stored as codes and turned
+alone is ≥ 95; a name, however similar, alone stays ≤ 85, and ≤ 60 for a person whose
+first or last name is missing or only an initial (many people share "J. Martin"); two
+different SIRENs cap the score (two legal entities, whatever their names). Reasons are stored as codes and turned
 into text when shown, so they follow the reader's language.
 """
 
@@ -29,7 +31,7 @@ from django.utils.translation import gettext as _
 from rapidfuzz import fuzz
 
 from comptoir.contacts import selectors
-from comptoir.contacts.models import DuplicateCandidate, DuplicateScan, Organization, Person
+from comptoir.contacts.models import ContactPoint, DuplicateCandidate, DuplicateScan, Organization, Person
 from comptoir.contacts.normalize import digits, fold, web_domain
 from comptoir.kernel import audit
 from comptoir.kernel.authz import require
@@ -47,6 +49,8 @@ THRESHOLD = 50
 KEY_WEIGHTS = {"siret": 0.98, "siren": 0.97, "email": 0.95, "phone": 0.85, "domain": 0.6}
 # Two different SIRENs: different legal entities, however alike their names.
 CONFLICT_CAP = 40
+# A person's name with a missing part or a first name reduced to an initial.
+INCOMPLETE_NAME_WEIGHT = 0.6
 
 # Shared by many unrelated organizations: an email at these domains says nothing.
 FREE_MAIL_DOMAINS = frozenset(
@@ -121,6 +125,9 @@ class Profile:
     emails: frozenset[str] = frozenset()
     phones: frozenset[str] = frozenset()
     domains: frozenset[str] = frozenset()
+    # People only: the name's parts, compared one with the other (initials, a part missing).
+    first: str = ""
+    last: str = ""
 
 
 def _nonempty(values: Iterable[str]) -> frozenset[str]:
@@ -151,11 +158,18 @@ def org_profile(data: Mapping[str, Any]) -> Profile:
 
 
 def person_profile(data: Mapping[str, Any]) -> Profile:
-    full = name_key(f"{data.get('first_name') or ''} {data.get('last_name') or ''}")
+    """Profile of a person; ``extra_emails``/``extra_phones`` are their contact points, if known."""
+    first, last = name_key(data.get("first_name")), name_key(data.get("last_name"))
+    full = f"{first} {last}".strip()
     return Profile(
         names=(full,) if full else (),
-        emails=_nonempty([email_key(data.get("email"))]),
-        phones=_nonempty([phone_key(data.get("phone")), phone_key(data.get("mobile"))]),
+        emails=_nonempty([email_key(data.get("email")), *(email_key(e) for e in data.get("extra_emails", ()))]),
+        phones=_nonempty(
+            [phone_key(data.get(key)) for key in ("phone", "mobile")]
+            + [phone_key(value) for value in data.get("extra_phones", ())]
+        ),
+        first=first,
+        last=last,
     )
 
 
@@ -163,13 +177,40 @@ def profile(kind: str, data: Mapping[str, Any]) -> Profile:
     return org_profile(data) if kind == ORG else person_profile(data)
 
 
+def _similarity(xs: Iterable[str], ys: Iterable[str]) -> float:
+    best = 0.0
+    for x in xs:
+        for y in ys:
+            best = max(best, fuzz.ratio(x, y), fuzz.token_sort_ratio(x, y))
+    return best
+
+
 def name_similarity(a: Profile, b: Profile) -> int:
     """Best similarity (0–100) between any name of ``a`` and any name of ``b``; word order ignored."""
-    best = 0.0
-    for x in a.names:
-        for y in b.names:
-            best = max(best, fuzz.ratio(x, y), fuzz.token_sort_ratio(x, y))
-    return round(best)
+    return round(_similarity(a.names, b.names))
+
+
+def _initials(first: str) -> str:
+    return "".join(word[0] for word in first.split())
+
+
+def person_name_match(first_a: str, last_a: str, first_b: str, last_b: str, full_similarity: float) -> tuple[int, str]:
+    """Similarity of two people's names and, when a name is incomplete, why it counts less.
+
+    ``full_similarity`` compares the whole names (word order ignored). A first name given as
+    initials ("J.", "J-P") is compared by its initials, the last names as usual; a missing
+    part leaves the whole-name comparison. Returns (similarity, "" | "initial" | "partial_name").
+    """
+    if not (first_a and last_a and first_b and last_b):
+        return round(full_similarity), "partial_name"
+    short_a, short_b = (all(len(word) == 1 for word in first.split()) for first in (first_a, first_b))
+    if not (short_a or short_b):
+        return round(full_similarity), ""
+    initials_a, initials_b = _initials(first_a), _initials(first_b)
+    if not (initials_a.startswith(initials_b) or initials_b.startswith(initials_a)):
+        return round(full_similarity), "initial"
+    # "J. Martin" and "Jean Martin": as similar as their last names.
+    return round(max(full_similarity, fuzz.ratio(last_a, last_b))), "initial"
 
 
 def name_weight(similarity: float) -> float:
@@ -198,17 +239,27 @@ def shared_keys(a: Profile, b: Profile) -> list[str]:
     return keys
 
 
-def combine(keys: Iterable[str], similarity: int, *, conflict: bool = False) -> tuple[int, list[dict[str, Any]]]:
-    """Score 0–100 and reason codes from the shared keys and the name similarity."""
+def combine(
+    keys: Iterable[str], similarity: int, *, conflict: bool = False, name_note: str = ""
+) -> tuple[int, list[dict[str, Any]]]:
+    """Score 0–100 and reason codes from the shared keys and the name similarity.
+
+    ``name_note`` ("initial", "partial_name") says the name is incomplete: it weighs less.
+    """
     keys = list(keys)
     miss = 1.0
     for key in keys:
         miss *= 1 - KEY_WEIGHTS[key]
-    miss *= 1 - name_weight(similarity)
+    weight = name_weight(similarity)
+    if name_note:
+        weight = min(weight, INCOMPLETE_NAME_WEIGHT)
+    miss *= 1 - weight
     score = round(100 * (1 - miss))
     reasons: list[dict[str, Any]] = [{"code": key} for key in keys]
     if similarity >= 75:
         reasons.append({"code": "name", "similarity": similarity})
+        if name_note and name_weight(similarity) > INCOMPLETE_NAME_WEIGHT:
+            reasons.append({"code": name_note})  # it lowered the score: say why
     if conflict:
         score = min(score, CONFLICT_CAP)
         reasons.append({"code": "different_siren"})
@@ -217,7 +268,10 @@ def combine(keys: Iterable[str], similarity: int, *, conflict: bool = False) -> 
 
 def compare(a: Profile, b: Profile) -> tuple[int, list[dict[str, Any]]]:
     conflict = bool(a.siren and b.siren and a.siren != b.siren)
-    return combine(shared_keys(a, b), name_similarity(a, b), conflict=conflict)
+    similarity, note = name_similarity(a, b), ""
+    if a.names and b.names and (a.first or a.last) and (b.first or b.last):
+        similarity, note = person_name_match(a.first, a.last, b.first, b.last, similarity)
+    return combine(shared_keys(a, b), similarity, conflict=conflict, name_note=note)
 
 
 def reason_text(reason: Mapping[str, Any]) -> str:
@@ -231,6 +285,8 @@ def reason_text(reason: Mapping[str, Any]) -> str:
         "phone": _("same phone number"),
         "domain": _("same web domain"),
         "different_siren": _("different SIREN"),
+        "initial": _("first name given as an initial"),
+        "partial_name": _("first or last name missing"),
     }
     return texts.get(str(code), str(code))
 
@@ -309,6 +365,9 @@ def find_duplicates(
         block |= Q(phone__in=phone_values)
         if kind == PERSON:
             block |= Q(mobile__in=phone_values)
+    if kind == PERSON and (wanted.emails or phone_values):
+        # Someone's extra email or phone (a contact point) is theirs too.
+        block |= Q(pk__in=ContactPoint.objects.filter(value__in=wanted.emails | phone_values).values("person_id"))
     for prefix in _name_prefixes(wanted.names):
         block |= Q(search_text__contains=prefix)
     if not block:
@@ -317,7 +376,10 @@ def find_duplicates(
     if exclude_id is not None:
         rows = rows.exclude(pk=exclude_id)
     found = []
-    for row in rows.order_by("-id").values(*fields_of(kind))[:CHECK_BLOCK_LIMIT]:
+    candidates = list(rows.order_by("-id").values(*fields_of(kind))[:CHECK_BLOCK_LIMIT])
+    if kind == PERSON and candidates:
+        _add_contact_points(candidates)
+    for row in candidates:
         score, reasons = compare(wanted, profile(kind, row))
         if score >= threshold:
             found.append(
@@ -331,6 +393,16 @@ def find_duplicates(
             )
     found.sort(key=lambda item: (-item["score"], item["id"]))
     return found[:limit]
+
+
+def _add_contact_points(rows: list[dict[str, Any]]) -> None:
+    """Give each person row its extra emails and phones (one query), as ``person_profile`` reads them."""
+    by_id = {row["id"]: row for row in rows}
+    for row in rows:
+        row["extra_emails"], row["extra_phones"] = [], []
+    points = ContactPoint.objects.filter(person_id__in=by_id).order_by().values_list("person_id", "kind", "value")
+    for person_id, kind, value in points:
+        by_id[person_id]["extra_emails" if kind == ContactPoint.Kind.EMAIL else "extra_phones"].append(value)
 
 
 # --- Background scan ------------------------------------------------------------------
@@ -367,8 +439,49 @@ def _exact_key_pairs(base: QuerySet, column: str, key: str) -> Iterator[tuple[in
                     yield left, right, key
 
 
-def _name_blocks(names: dict[int, tuple[str, ...]]) -> Iterator[list[int]]:
-    """Blocks of ids whose compact names share their first or last six characters."""
+def _contact_point_pairs(base: QuerySet) -> Iterator[tuple[int, int, str]]:
+    """People sharing an email or a phone through their extra contact points.
+
+    Contact points are few (most people have none): they are read whole, then the main
+    columns are searched for their values only.
+    """
+    owners: dict[tuple[str, str], set[int]] = defaultdict(set)
+    points = ContactPoint.objects.filter(person__in=base.values("id")).order_by()
+    for person_id, kind, value in points.values_list("person_id", "kind", "value").iterator(chunk_size=5000):
+        if kind == ContactPoint.Kind.EMAIL:
+            owners[("email", email_key(value))].add(person_id)
+        elif value:
+            owners[("phone", value)].add(person_id)
+    emails = [value for key, value in owners if key == "email"]
+    phones = [value for key, value in owners if key == "phone"]
+    for start in range(0, len(emails), 500):
+        chunk = emails[start : start + 500]
+        keyed = base.annotate(dup_key=Lower("email")).filter(dup_key__in=chunk).order_by()
+        for pk, value in keyed.values_list("id", "dup_key"):
+            owners[("email", value)].add(pk)
+    for start in range(0, len(phones), 500):
+        chunk = phones[start : start + 500]
+        for pk, *numbers in (
+            base.filter(Q(phone__in=chunk) | Q(mobile__in=chunk)).order_by().values_list("id", "phone", "mobile")
+        ):
+            for number in numbers:
+                if ("phone", number) in owners:
+                    owners[("phone", number)].add(pk)
+    for (key, _value), people in owners.items():
+        if 1 < len(people) <= MAX_KEY_GROUP:
+            ids = sorted(people)
+            for i, left in enumerate(ids):
+                for right in ids[i + 1 :]:
+                    yield left, right, key
+
+
+def _name_blocks(names: dict[int, tuple[str, ...]], *, words: bool = False) -> Iterator[list[int]]:
+    """Blocks of ids whose compact names share their first or last six characters.
+
+    With ``words`` (people), also blocks of names sharing a word and the initial of another
+    word: "Lary Slape" meets "Lara Slape" and "J. Slape" although their compact names
+    differ within their first and last six characters.
+    """
     blocks: dict[str, list[int]] = defaultdict(list)
     for pk, row_names in names.items():
         for name in row_names:
@@ -377,6 +490,14 @@ def _name_blocks(names: dict[int, tuple[str, ...]]) -> Iterator[list[int]]:
                 continue
             blocks["p" + compact[:6]].append(pk)
             blocks["s" + compact[-6:]].append(pk)
+            if words:
+                tokens = set(name.split())
+                for word in tokens:
+                    if len(word) < 2:
+                        continue
+                    others = {other[0] for other in tokens if other != word}
+                    for initial in others or {""}:
+                        blocks[f"w{word} {initial}"].append(pk)
     for ids in blocks.values():
         if len(ids) > 1:
             yield sorted(set(ids))
@@ -391,6 +512,8 @@ def scan(company_id: int, kind: str, *, threshold: int = THRESHOLD) -> ScanResul
     # by ~100 bytes a row, never with the number of pairs compared.
     names: dict[int, tuple[str, ...]] = {}
     sirens: dict[int, str] = {}
+    # People: where the first name ends in the full name (0: no first name).
+    first_len: dict[int, int] = {}
     fetch = ("id", "legal_name", "trade_name", "siren") if kind == ORG else ("id", "first_name", "last_name")
     for row in base.order_by().values(*fetch).iterator(chunk_size=5000):
         result.checked += 1
@@ -399,8 +522,10 @@ def scan(company_id: int, kind: str, *, threshold: int = THRESHOLD) -> ScanResul
             if row["siren"]:
                 sirens[row["id"]] = row["siren"]
         else:
-            full = name_key(f"{row['first_name']} {row['last_name']}")
+            first, last = name_key(row["first_name"]), name_key(row["last_name"])
+            full = f"{first} {last}".strip()
             names[row["id"]] = (full,) if full else ()
+            first_len[row["id"]] = len(first)
 
     exact: dict[tuple[int, int], set[str]] = defaultdict(set)
     columns = (
@@ -411,25 +536,33 @@ def scan(company_id: int, kind: str, *, threshold: int = THRESHOLD) -> ScanResul
     for column, key in columns:
         for left, right, found_key in _exact_key_pairs(base, column, key):
             exact[(left, right)].add(found_key)
+    if kind == PERSON:
+        for left, right, found_key in _contact_point_pairs(base):
+            exact[(left, right)].add(found_key)
+
+    def parts(pk: int) -> tuple[str, str]:
+        full, cut = names[pk][0] if names[pk] else "", first_len[pk]
+        return (full, "") if cut >= len(full) else (full[:cut], full[cut:].lstrip())
 
     def score_pair(left: int, right: int) -> None:
         a, b = names.get(left, ()), names.get(right, ())
-        similarity = 0.0
-        for x in a:
-            for y in b:
-                similarity = max(similarity, fuzz.ratio(x, y), fuzz.token_sort_ratio(x, y))
+        similarity: float = _similarity(a, b)
+        note = ""
+        if kind == PERSON and a and b:
+            similarity, note = person_name_match(*parts(left), *parts(right), similarity)
         keys = exact.get((left, right), set())
         if not keys and similarity < 85:
             return  # a name this far apart cannot reach the threshold alone
         siren_a, siren_b = sirens.get(left, ""), sirens.get(right, "")
         ordered = [k for k in KEY_WEIGHTS if k in keys]
-        score, reasons = combine(ordered, round(similarity), conflict=bool(siren_a and siren_b and siren_a != siren_b))
+        conflict = bool(siren_a and siren_b and siren_a != siren_b)
+        score, reasons = combine(ordered, round(similarity), conflict=conflict, name_note=note)
         if score >= threshold:
             result.pairs[(left, right)] = (score, reasons)
 
     for left, right in list(exact):
         score_pair(left, right)
-    for ids in _name_blocks(names):
+    for ids in _name_blocks(names, words=kind == PERSON):
         if len(ids) <= MAX_NAME_BLOCK:
             for i, left in enumerate(ids):
                 for right in ids[i + 1 :]:

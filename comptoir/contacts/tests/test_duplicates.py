@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from comptoir.contacts import duplicates
 from comptoir.contacts.duplicates import ORG, PERSON, compare, org_profile, person_profile
-from comptoir.contacts.models import DuplicateCandidate, DuplicateScan
+from comptoir.contacts.models import ContactPoint, DuplicateCandidate, DuplicateScan
 from comptoir.contacts.tests.dup_helpers import org, person
 from comptoir.kernel.context import Actor, Channel
 from comptoir.kernel.errors import NotFound, PermissionDenied
@@ -91,6 +91,53 @@ def test_people_names_accents_case_and_order() -> None:
     assert compare(jean, marie)[0] < duplicates.THRESHOLD
 
 
+def _person_score(a: tuple[str, str], b: tuple[str, str]) -> tuple[int, list[str]]:
+    score, reasons = compare(
+        person_profile({"first_name": a[0], "last_name": a[1]}), person_profile({"first_name": b[0], "last_name": b[1]})
+    )
+    return score, [r["code"] for r in reasons]
+
+
+@pytest.mark.parametrize("initials", ["J.", "j", "J.-P.", "J. P."])
+def test_a_first_name_given_as_initials_matches_but_weighs_less(initials: str) -> None:
+    full = "Jean-Pierre" if "P" in initials.upper() else "Jean"
+    score, codes = _person_score((initials, "Martin"), (full, "Martin"))
+    assert duplicates.THRESHOLD <= score <= 60 and codes == ["name", "initial"]
+    assert _person_score((initials, "Martin"), (full, "Martn"))[0] >= duplicates.THRESHOLD  # and a typo
+    # Other initials, or another last name: not the same person.
+    assert _person_score((initials, "Martin"), ("Paul", "Martin"))[0] < duplicates.THRESHOLD
+    assert _person_score((initials, "Martin"), (full, "Moreau"))[0] < duplicates.THRESHOLD
+
+
+def test_a_name_with_a_missing_part_weighs_less_than_a_full_name() -> None:
+    alone, codes = _person_score(("", "Martin"), ("", "Martin"))
+    assert duplicates.THRESHOLD <= alone <= 60 and codes == ["name", "partial_name"]
+    assert _person_score(("Jean", ""), ("Jean", ""))[0] <= 60
+    assert _person_score(("Jean", "Martin"), ("Jean", "Martin")) == (85, ["name"])
+    # A last name alone is not a duplicate of every person with that last name.
+    assert _person_score(("", "Martin"), ("Jean", "Martin"))[0] < duplicates.THRESHOLD
+    # The cap only shows when it lowered the score.
+    assert _person_score(("", "Martin"), ("", "Martinez"))[1] == ["name"]
+
+
+def test_reasons_explain_an_incomplete_name() -> None:
+    from django.utils import translation
+
+    with translation.override("en"):
+        assert duplicates.reasons_text([{"code": "initial"}, {"code": "partial_name"}]) == [
+            "first name given as an initial",
+            "first or last name missing",
+        ]
+
+
+def test_people_extra_emails_and_phones_are_keys() -> None:
+    main = person_profile({"last_name": "Curie", "email": "marie@curie.fr"})
+    other = person_profile({"last_name": "Sklodowska", "extra_emails": ["MARIE@curie.fr"]})
+    assert compare(main, other) == (95, [{"code": "email"}])
+    by_phone = person_profile({"last_name": "Sklodowska", "extra_phones": ["+33612345678"]})
+    assert compare(person_profile({"last_name": "Curie", "mobile": "06 12 34 56 78"}), by_phone)[0] >= 85
+
+
 def test_reasons_are_text_in_the_readers_language() -> None:
     from django.utils import translation
 
@@ -134,6 +181,25 @@ def test_find_duplicates_of_people_by_phone_in_another_format(contacts_on: Perso
     found = duplicates.find_duplicates(p.actor("management"), PERSON, {"last_name": "Sklodowska",
                                                                        "phone": "06 12 34 56 78"})  # fmt: skip
     assert [f["id"] for f in found] == [marie.pk]
+
+
+def test_find_duplicates_of_people_by_their_extra_emails_and_phones(
+    contacts_on: Personas, django_assert_max_num_queries
+) -> None:
+    p = contacts_on
+    marie = person(p.company, "Marie", "Curie")
+    ContactPoint.objects.create(person=marie, kind=ContactPoint.Kind.EMAIL, value="marie@curie.fr")
+    ContactPoint.objects.create(person=marie, kind=ContactPoint.Kind.MOBILE, value="+33612345678")
+    other = person(p.other_company, "Marie", "Curie")
+    ContactPoint.objects.create(person=other, kind=ContactPoint.Kind.EMAIL, value="marie@sorbonne.fr")
+    actor = p.actor("management")
+    with django_assert_max_num_queries(3):
+        found = duplicates.find_duplicates(actor, PERSON, {"last_name": "Sklodowska", "email": "Marie@Curie.fr"})
+    assert [(f["id"], f["reason_codes"]) for f in found] == [(marie.pk, [{"code": "email"}])]
+    found = duplicates.find_duplicates(actor, PERSON, {"last_name": "Sklodowska", "phone": "06 12 34 56 78"})
+    assert [f["id"] for f in found] == [marie.pk]
+    # Another company's contact points are never found.
+    assert duplicates.find_duplicates(actor, PERSON, {"last_name": "X", "email": "marie@sorbonne.fr"}) == []
 
 
 def test_find_duplicates_follows_the_record_rules(contacts_on: Personas) -> None:
@@ -217,6 +283,43 @@ def test_scan_finds_pairs_and_is_idempotent(contacts_on: Personas) -> None:
     assert scan.organizations_checked == 4 and scan.people_checked == 3 and scan.pairs_found == 4
     assert not DuplicateCandidate.objects.filter(company=p.other_company).exists()
     assert AuditEntry.objects.filter(action="contacts.duplicate_scan_done").count() == 2
+
+
+def test_scan_blocks_people_by_name_words_and_weighs_incomplete_names(contacts_on: Personas) -> None:
+    p = contacts_on
+    hugo, typo = person(p.company, "Hugo", "Petit"), person(p.company, "Hugo", "Patit")
+    jp, initials = person(p.company, "Jean-Pierre", "Rousseau"), person(p.company, "J.-P.", "Rousseau")
+    person(p.company, "Paul", "Rousseau")
+    # "hugopetit" and "hugopatit" differ within their first and last six characters: only
+    # the word block ("hugo" + initial "p") brings them together.
+    assert not any({hugo.pk, typo.pk} <= set(ids) for ids in duplicates._name_blocks(
+        {hugo.pk: ("hugo petit",), typo.pk: ("hugo patit",)}))  # fmt: skip
+    found = duplicates.scan(p.company.pk, PERSON).pairs
+    assert set(found) == {(hugo.pk, typo.pk), (jp.pk, initials.pk)}
+    assert found[(hugo.pk, typo.pk)] == (54, [{"code": "name", "similarity": 90}])
+    assert found[(jp.pk, initials.pk)] == (60, [{"code": "name", "similarity": 100}, {"code": "initial"}])
+
+
+def test_scan_finds_people_sharing_an_extra_email_or_phone(contacts_on: Personas) -> None:
+    p = contacts_on
+    curie = person(p.company, "Marie", "Curie", email="marie@curie.fr")
+    sklodowska = person(p.company, "Maria", "Sklodowska")
+    ContactPoint.objects.create(person=sklodowska, kind=ContactPoint.Kind.EMAIL, value="marie@curie.fr")
+    one, two = person(p.company, "Pierre", "Dupont"), person(p.company, "Paul", "Durand", phone="+33142720000")
+    ContactPoint.objects.create(person=one, kind=ContactPoint.Kind.PHONE, value="+33142720000")
+    three = person(p.company, "Louise", "Bernard")
+    ContactPoint.objects.create(person=three, kind=ContactPoint.Kind.MOBILE, value="+33612345678")
+    four = person(p.company, "Anne", "Girard")
+    ContactPoint.objects.create(person=four, kind=ContactPoint.Kind.PHONE, value="+33612345678")
+    # A merged person's points are no longer theirs to match.
+    merged = person(p.company, "Jeanne", "Moreau", merged_into=curie)
+    ContactPoint.objects.create(person=merged, kind=ContactPoint.Kind.EMAIL, value="marie@curie.fr")
+    found = duplicates.scan(p.company.pk, PERSON).pairs
+    assert found == {
+        (curie.pk, sklodowska.pk): (95, [{"code": "email"}]),
+        (one.pk, two.pk): (85, [{"code": "phone"}]),
+        (three.pk, four.pk): (85, [{"code": "phone"}]),
+    }
 
 
 def test_dismissed_pairs_stay_dismissed_and_fixed_pairs_go(contacts_on: Personas) -> None:
