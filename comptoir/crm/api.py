@@ -176,6 +176,9 @@ class OpportunityFilters(ListParams):
     stage_id: int | None = OptionalId
     status: Literal["open", "won", "lost"] | None = None
     owner_id: int | None = OptionalId
+    scope: Literal["mine", "team", "all"] | None = Field(
+        None, description="mine: owned by you; team: your teams' (as member or manager); all: needs view-all."
+    )
 
 
 class LeadFilters(ListParams):
@@ -240,7 +243,7 @@ def opportunity_list(request: HttpRequest, params: Query[OpportunityFilters]) ->
     """Sort: `title`, `amount`, `expected_close_date`, `probability`, `created_at`, `stage_changed_at`."""
     actor = apikit.actor(request)
     show_amounts = selectors.can_see_amounts(actor)
-    rows = selectors.opportunity_list(actor).prefetch_related("people")
+    rows = selectors.opportunity_list(actor, params.scope).prefetch_related("people")
     if params.q:
         rows = selectors.opportunity_search(rows, params.q)
     for name in ("pipeline_id", "stage_id", "status", "owner_id"):

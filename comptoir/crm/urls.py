@@ -23,6 +23,7 @@ app_name = "crm"
 
 urlpatterns = [
     path("", views.board, name="board"),
+    path("board/stages/<crmid:stage_id>/cards/", views.board_cards, name="board_cards"),
     path("opportunities/", views.opportunities, name="opportunities"),
     path("opportunities/new/", views.opportunity_create, name="opportunity_create"),
     path("opportunities/<crmid:opportunity_id>/", views.opportunity, name="opportunity"),

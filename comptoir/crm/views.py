@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -68,13 +68,26 @@ def _page_number(request: HttpRequest) -> int:
 # --- Kanban ---------------------------------------------------------------------------
 
 
-def _board_context(request: HttpRequest, pipeline_id: int | None) -> dict[str, Any]:
+def _scope(request: HttpRequest, source: Any = None) -> str:
+    """The scope asked for ("mine", "team", "all"), or the actor's widest one when absent or not allowed."""
+    actor = _actor(request)
+    asked = (source if source is not None else request.GET).get("scope", "")
+    return asked if asked in selectors.scope_choices(actor) else selectors.default_scope(actor)
+
+
+def _scope_options(request: HttpRequest) -> list[tuple[str, Any]]:
+    labels = {selectors.MINE: _("Mine"), selectors.TEAM: _("My team"), selectors.ALL: _("All")}
+    return [(code, labels[code]) for code in selectors.scope_choices(_actor(request))]
+
+
+def _board_context(request: HttpRequest, pipeline_id: int | None, scope: str) -> dict[str, Any]:
     actor = _actor(request)
     pipeline = selectors.pipeline_get(actor, pipeline_id)
     return {
-        "board": selectors.kanban(actor, pipeline),
+        "board": selectors.kanban(actor, pipeline, scope=scope),
         "pipelines": list(selectors.pipeline_list(actor)),
         "can_change": actor.has_perm("crm.change_opportunity"),
+        "scopes": _scope_options(request),
     }
 
 
@@ -82,7 +95,32 @@ def _board_context(request: HttpRequest, pipeline_id: int | None) -> dict[str, A
 @require_GET
 def board(request: HttpRequest) -> HttpResponse:
     services.pipeline_ensure_default(actor=_actor(request))  # the first use of the CRM creates it
-    return render(request, "crm/board.html", _board_context(request, _int(request.GET.get("pipeline"))))
+    context = _board_context(request, _int(request.GET.get("pipeline")), _scope(request))
+    return render(request, "crm/board.html", context)
+
+
+@crm_page
+@require_GET
+def board_cards(request: HttpRequest, stage_id: int) -> HttpResponse:
+    """ "Load more" of a column: its next cards, and the button for the ones after them."""
+    actor = _actor(request)
+    pipeline = selectors.pipeline_get(actor, _int(request.GET.get("pipeline")))
+    if not any(s.pk == stage_id and s.kind == "open" for s in pipeline.stages.all()):
+        raise NotFound("stage_not_found")
+    offset = min(_int(request.GET.get("offset")) or 0, 10**6)
+    scope = _scope(request)
+    per_column = selectors.kanban_cards_per_column()
+    cards = selectors.kanban_cards(actor, pipeline, stage_id, offset=offset, scope=scope, limit=per_column + 1)
+    context = {
+        "cards": cards[:per_column],
+        "next_offset": offset + per_column if len(cards) > per_column else None,
+        "stage_id": stage_id,
+        "pipeline": pipeline,
+        "scope": scope,
+        "show_amounts": selectors.can_see_amounts(actor),
+        "can_change": actor.has_perm("crm.change_opportunity"),
+    }
+    return render(request, "crm/_board_cards.html", context)
 
 
 @crm_page
@@ -99,7 +137,9 @@ def move(request: HttpRequest, opportunity_id: int) -> HttpResponse:
         # The detail page's plain form (keyboard users): back to the opportunity.
         messages.success(request, _("Opportunity moved to “%(stage)s”.") % {"stage": opp.stage.name})
         return redirect("crm:opportunity", opp.pk)
-    return render(request, "crm/board.html#board", _board_context(request, opp.pipeline_id))
+    return render(
+        request, "crm/board.html#board", _board_context(request, opp.pipeline_id, _scope(request, request.POST))
+    )
 
 
 # --- Opportunity list -----------------------------------------------------------------
@@ -125,8 +165,10 @@ SORT_CHOICES = [
 
 def _filtered(request: HttpRequest, show_amounts: bool) -> tuple[QuerySet[Opportunity], dict[str, Any]]:
     actor = _actor(request)
-    rows = selectors.opportunity_list(actor)
+    scope = _scope(request)
+    rows = selectors.opportunity_list(actor, scope)
     filters: dict[str, Any] = {
+        "scope": scope,
         "q": request.GET.get("q", "").strip()[:200],
         "status": request.GET.get("status", ""),
         "stage": _int(request.GET.get("stage")),
@@ -143,7 +185,13 @@ def _filtered(request: HttpRequest, show_amounts: bool) -> tuple[QuerySet[Opport
         rows = rows.filter(owner_id=filters["owner"])
     sorts = {**SORTS, "amount": "amount"} if show_amounts else SORTS
     order = parse_sort(filters["sort"], sorts, "-created_at")
-    return rows.order_by(*order, "-pk"), filters
+    # As on the board: undated rows last whatever the direction, ties by id in the same direction.
+    keys = [
+        (F(key.lstrip("-")).desc(nulls_last=True) if key.startswith("-") else F(key).asc(nulls_last=True))
+        if key.lstrip("-") == "expected_close_date" else key
+        for key in order
+    ]  # fmt: skip
+    return rows.order_by(*keys, "-pk" if order[0].startswith("-") else "pk"), filters
 
 
 def _export_columns(show_amounts: bool) -> list[tuple[Any, Any]]:
@@ -184,6 +232,7 @@ def opportunities(request: HttpRequest) -> HttpResponseBase:
         "show_amounts": show_amounts,
         "statuses": OpportunityStatus.choices,
         "owners": selectors.owner_choices(actor),
+        "scopes": _scope_options(request),
         "sort_choices": [(v, label) for v, label in SORT_CHOICES if show_amounts or "amount" not in v],
         "can_change": actor.has_perm("crm.change_opportunity"),
     }

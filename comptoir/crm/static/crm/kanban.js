@@ -43,7 +43,8 @@
     var card = dragged;
     if (card.closest("[data-stage-id]") === col) return;
     var board = document.getElementById("board");
-    var body = new URLSearchParams({ stage_id: col.dataset.stageId });
+    // The refreshed board keeps the scope shown ("Mine / My team / All").
+    var body = new URLSearchParams({ stage_id: col.dataset.stageId, scope: board.dataset.scope || "" });
     fetch(card.dataset.moveUrl, {
       method: "POST",
       body: body,
