@@ -29,6 +29,7 @@ from lxml import etree
 
 from comptoir.accounting.einvoice import mentions
 from comptoir.accounting.einvoice.model import (
+    INVOICE_NUMBER_RE,
     AllowanceCharge,
     InvoiceDocument,
     InvoiceLine,
@@ -68,6 +69,8 @@ VAT_ON_DEBITS_CODE = "5"
 
 def build_cii(document: InvoiceDocument, profile: Profile = Profile.EN16931, *, language: str = "fr") -> bytes:
     """The CII XML of ``document``. ``language`` is the language of the mention notes."""
+    if not INVOICE_NUMBER_RE.match(document.number):
+        raise ValueError(f"invoice number must be 1-35 letters, digits or + - _ / (BR-FR-01/02): {document.number!r}")
     totals = compute_totals(document)
     with translation.override(language):
         root = _Writer(document, totals, profile).root()

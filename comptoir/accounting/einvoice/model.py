@@ -398,8 +398,9 @@ class InvoiceDocument:
     extra_legal_mentions: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if not INVOICE_NUMBER_RE.match(self.number):
-            raise ValueError(f"invoice number must be 1-35 letters, digits or + - _ /, got {self.number!r}")
+        # The French format rule for BT-1 applies to what we issue: ``build_cii`` checks it,
+        # received invoices from abroad may number their documents otherwise.
+        _required(self.number, "invoice number")
         if not self.lines:
             raise ValueError("an invoice has at least one line (BR-16)")
         if len({line.line_id for line in self.lines}) != len(self.lines):

@@ -22,11 +22,6 @@ def pdf_text(reader: PdfReader) -> str:
     return re.sub(r"\s+", " ", text.replace("\u00a0", " ").replace("\u202f", " "))
 
 
-@pytest.fixture(scope="module")
-def standard_pdf() -> bytes:
-    return facturx_pdf(samples.standard_invoice(), "en")
-
-
 def test_pdf_embeds_a_valid_en16931_xml_as_factur_x(standard_pdf):
     reader = PdfReader(io.BytesIO(standard_pdf))
     assert list(reader.attachments) == ["factur-x.xml"]

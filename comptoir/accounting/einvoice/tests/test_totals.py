@@ -148,7 +148,7 @@ def adjustments(draw: st.DrawFn) -> list[AllowanceCharge]:
     return result
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     lines=invoice_lines(), extras=adjustments(), prepaid=st.decimals(min_value=D("0"), max_value=D("1000"), places=2)
 )
@@ -187,7 +187,7 @@ def test_totals_satisfy_the_en16931_calculation_rules(lines, extras, prepaid):
     assert len(keys) == len(set(keys))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(lines=invoice_lines())
 def test_each_line_net_is_quantity_times_price_less_discount_to_the_cent(lines):
     totals = compute(lines)
