@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from comptoir.crm import views, views_activities, views_notes
+from comptoir.crm import views, views_activities, views_followups, views_notes
 
 
 class IdConverter:
@@ -51,4 +51,12 @@ urlpatterns += [
     path("notes/opportunity/<crmid:opportunity_id>/", views_notes.opportunity_notes, name="opportunity_notes"),
     path("notes/organization/<crmid:organization_id>/", views_notes.organization_notes, name="organization_notes"),
     path("notes/person/<crmid:person_id>/", views_notes.person_notes, name="person_notes"),
+]
+
+urlpatterns += [
+    path("settings/followups/", views_followups.rules, name="followup_rules"),
+    path("settings/followups/run/", views_followups.rules_run, name="followup_rules_run"),
+    path("settings/followups/<crmid:rule_id>/edit/", views_followups.rule_edit, name="followup_rule_edit"),
+    path("settings/followups/<crmid:rule_id>/toggle/", views_followups.rule_toggle, name="followup_rule_toggle"),
+    path("settings/followups/<crmid:rule_id>/delete/", views_followups.rule_delete, name="followup_rule_delete"),
 ]
