@@ -18,7 +18,24 @@ def register() -> None:
             requires=("contacts",),
             on_enable=on_module_enabled,
             nav=(
-                NavEntry(label=_("Journal entries"), url_name="accounting:home", permission="accounting.view_ledger"),
+                NavEntry(
+                    label=_("Journal entries"), url_name="accounting:entries", permission="accounting.view_ledger"
+                ),
+                NavEntry(
+                    label=_("Trial balance"), url_name="accounting:trial_balance", permission="accounting.view_ledger"
+                ),
+                NavEntry(
+                    label=_("Chart of accounts"), url_name="accounting:accounts", permission="accounting.view_ledger"
+                ),
+                NavEntry(label=_("Journals"), url_name="accounting:journals", permission="accounting.view_ledger"),
+                NavEntry(
+                    label=_("Fiscal years and lock date"),
+                    url_name="accounting:periods",
+                    permission="accounting.view_ledger",
+                ),
+                NavEntry(
+                    label=_("Ledger verification"), url_name="accounting:verify", permission="accounting.view_ledger"
+                ),
             ),
         )
     )
