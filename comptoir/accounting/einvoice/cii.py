@@ -92,8 +92,7 @@ def amount(value: Decimal) -> str:
 
 def number(value: Decimal) -> str:
     """A quantity or unit price, without exponent or trailing zeros beyond what matters."""
-    text = f"{value.normalize():f}"
-    return text
+    return f"{value.normalize():f}"
 
 
 def price(value: Decimal) -> str:

@@ -50,7 +50,13 @@ from comptoir.accounting.einvoice.model import (
     VatCategory,
 )
 from comptoir.accounting.einvoice.totals import Totals, compute_totals
-from comptoir.accounting.einvoice.validate import profile_level, safe_parser, schematron_problems, xsd_problems
+from comptoir.accounting.einvoice.validate import (
+    SCHEMATRON_FILES,
+    profile_level,
+    safe_parser,
+    schematron_problems,
+    xsd_problems,
+)
 from comptoir.kernel.errors import ValidationFailed
 
 MAX_XML_BYTES = 5 * 1024 * 1024
@@ -185,8 +191,6 @@ def parse_cii(xml: bytes, *, source: Literal["pdf", "xml"] = "xml", check_rules:
         )
     if check_rules:
         clean = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
-        from comptoir.accounting.einvoice.validate import SCHEMATRON_FILES
-
         for problem in schematron_problems(clean, SCHEMATRON_FILES[level]):
             warnings.append(ParseWarning("rule", f"{problem.rule}: {problem.message}"))
     return ParsedInvoice(

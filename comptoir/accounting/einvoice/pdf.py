@@ -40,7 +40,11 @@ def refuse_url(url: str, *args: Any, **kwargs: Any) -> NoReturn:
 
 
 def render_html(document: InvoiceDocument, language: str, totals: Totals | None = None) -> str:
-    """The invoice page as HTML in ``language`` (also usable as an on-screen preview)."""
+    """The invoice page as HTML in ``language``.
+
+    It carries its stylesheet inline (WeasyPrint fetches nothing), so it is not meant to be
+    served inside the application's pages, whose CSP forbids inline styles.
+    """
     totals = totals or compute_totals(document)
     with translation.override(language):
         return render_to_string(TEMPLATE, _context(document, totals, language))
