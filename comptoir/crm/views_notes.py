@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -52,8 +53,13 @@ def _context(actor: Actor, target: str, value: int, body: str = "", errors: list
 
 
 def notes_panel(request: HttpRequest, actor: Actor, target: str, value: int) -> str:
-    """The panel's HTML, for a detail page that renders it server-side."""
-    return render_to_string("crm/notes/_notes.html", _context(actor, target, value), request=request)
+    """The panel's HTML, for a detail page that renders it server-side.
+
+    Rendered without the request (its context processors already ran for the page around it):
+    the form needs only the CSRF token.
+    """
+    context = {**_context(actor, target, value), "csrf_token": get_token(request)}
+    return render_to_string("crm/notes/_notes.html", context)
 
 
 def _notes(request: HttpRequest, target: str, value: int) -> HttpResponse:
