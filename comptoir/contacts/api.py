@@ -101,6 +101,11 @@ class PartyIn(InputSchema):
     owner_id: int | None = Field(None, ge=1, le=MAX_ID)
     team_id: int | None = Field(None, ge=1, le=MAX_ID)
     tag_ids: list[int] = Field(None, description="Replaces the tags.")  # type: ignore[assignment,arg-type]
+    tag_names: list[str] = Field(
+        None,  # type: ignore[arg-type]
+        max_length=50,
+        description="Adds tags by name (accents and case ignored), creating missing ones.",
+    )
     do_not_contact: bool = Field(None)  # type: ignore[assignment]
     external_id: str = Field(None, max_length=100)  # type: ignore[assignment]
     notes: str = Field(None, max_length=10_000)  # type: ignore[assignment]
@@ -166,6 +171,8 @@ def _given(payload: InputSchema) -> dict[str, Any]:
     data = payload.model_dump(exclude_unset=True)
     if data.get("tag_ids", ()) is None:
         data.pop("tag_ids")  # null means "leave the tags alone"
+    if data.get("tag_names", ()) is None:
+        data.pop("tag_names")
     if isinstance(data.get("lifecycle_stage"), LifecycleStage):
         data["lifecycle_stage"] = data["lifecycle_stage"].value
     return data

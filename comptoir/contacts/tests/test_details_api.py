@@ -175,3 +175,19 @@ def test_openapi_lists_the_new_paths(client: Client, p: Personas) -> None:
     ):  # fmt: skip
         assert path in paths, path
     assert set(paths["/api/v1/addresses/{address_id}"]) == {"get", "patch", "delete"}
+
+
+def test_contacts_take_tags_by_name(client: Client, p: Personas) -> None:
+    secret = key(p, "sales")
+    tags.tag_create(actor=p.actor("sales"), name="Client")
+    created = call(
+        client, "post", f"{API}/organizations", secret, {"legal_name": "Acme", "tag_names": ["client", "Neuf"]}
+    )
+    assert created.status_code == 201, created.content
+    assert sorted(t["name"] for t in created.json()["tags"]) == ["Client", "Neuf"]
+    bad = error(call(client, "post", f"{API}/people", secret, {"last_name": "", "tag_names": ["Autre"]}), 422)
+    assert list(bad["fields"]) == ["last_name"]
+    assert sorted(Tag.objects.values_list("name", flat=True)) == ["Client", "Neuf"]
+    person = call(client, "post", f"{API}/people", secret, {"last_name": "Martin", "tag_names": ["neuf"]}).json()
+    patched = call(client, "patch", f"{API}/people/{person['id']}", secret, {"tag_names": ["Salon"]})
+    assert sorted(t["name"] for t in patched.json()["tags"]) == ["Neuf", "Salon"]
