@@ -127,6 +127,8 @@ def lines_for_service(formset: Any) -> tuple[list[dict[str, Any]], list[int]]:
 def apply_entry_errors(form: EntryForm, formset: Any, positions: list[int], exc: ValidationFailed) -> None:
     """Put ``lines.2.debit`` next to the debit of the form that line came from."""
     header: dict[str, list[str]] = {}
+    if any(name.startswith("lines.") for name in exc.fields):
+        header["__all__"] = [str(_("Some lines have errors: see below."))]
     for name, messages in (exc.fields or {"__all__": [exc.message]}).items():
         parts = name.split(".")
         if len(parts) == 3 and parts[0] == "lines" and parts[1].isdigit() and int(parts[1]) < len(positions):

@@ -5,17 +5,12 @@ PERMISSIONS = {
     "accounting.post_entries": _("Write draft journal entries, post and reverse them"),
     "accounting.manage_chart": _("Manage the chart of accounts, journals and fiscal years"),
     "accounting.lock_periods": _("Set the lock date and close fiscal years"),
-    "accounting.export": _("Export the trial balance and the general ledger"),
+    "accounting.export": _("Export the trial balance, the general ledger and the journals"),
 }
 
-# Locking a period is irreversible: the bookkeeper prepares, management (or the
-# administrator) locks, so one person alone cannot both write and seal the books.
+# Finance keeps the books: it posts, locks and exports (issue 4). Management reads the
+# ledger, exports it and may lock a period too (e.g. after the accountant's review).
 MATRIX = {
-    "finance": [
-        "accounting.view_ledger",
-        "accounting.post_entries",
-        "accounting.manage_chart",
-        "accounting.export",
-    ],
+    "finance": list(PERMISSIONS),
     "management": ["accounting.view_ledger", "accounting.lock_periods", "accounting.export"],
 }
