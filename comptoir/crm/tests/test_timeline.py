@@ -281,9 +281,9 @@ def test_five_thousand_activities_fetch_one_page_only(crm: Personas) -> None:
     html = page.content.decode()
     assert html.count("data-source=") == 30 and 'id="timeline-more"' in html
     activity_reads = [q["sql"] for q in queries.captured_queries if 'FROM "crm_activity"' in q["sql"]]
-    timeline_read = [sql for sql in activity_reads if "ORDER BY" in sql and "LIMIT" in sql]
+    timeline_read = [sql for sql in activity_reads if "COALESCE" in sql]
     assert len(timeline_read) == 1 and re.search(r"LIMIT 31\b", timeline_read[0])
-    # The figures are aggregates: no row of the 5,000 travels.
+    # The figures are aggregates, the panels read pages: no query reads all 5,000 rows.
     assert all("COUNT(" in sql or "MAX(" in sql or "LIMIT" in sql for sql in activity_reads)
 
 
