@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -98,24 +98,107 @@ class MyDay:
     day: dt.date
     overdue: list[Activity]
     today: list[Activity]
+    done: list[Activity] = field(default_factory=list)  # done today
 
 
 def my_day(actor: Actor, now: dt.datetime | None = None) -> MyDay:
-    """The actor's open activities due before today (overdue) and today, in the company's time zone."""
+    """The actor's open activities due before today (overdue) and today, and those done today,
+    in the company's time zone."""
     zone = company_zone(actor)
     local = (now or timezone.now()).astimezone(zone)
     start = dt.datetime.combine(local.date(), dt.time.min, tzinfo=zone)
     end = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
     rows = list(
         activity_list(actor)
-        .filter(assignee_id=actor.user_id, done_at__isnull=True, due_at__lt=end)
+        .filter(assignee_id=actor.user_id)
+        .filter(Q(done_at__isnull=True, due_at__lt=end) | Q(done_at__gte=start, done_at__lt=end))
         .order_by("due_at", "pk")
     )
+    to_do = [a for a in rows if a.done_at is None]
     return MyDay(
         day=local.date(),
-        overdue=[a for a in rows if a.due_at < start],
-        today=[a for a in rows if a.due_at >= start],
+        overdue=[a for a in to_do if a.due_at < start],
+        today=[a for a in to_do if a.due_at >= start],
+        done=[a for a in rows if a.done_at is not None],
     )
+
+
+def manages_a_team(actor: Actor) -> bool:
+    managed = Team.objects.filter(company_id=actor.company_id, manager=actor.user_id)
+    return actor.user_id is not None and managed.exists()
+
+
+def can_see_team_day(actor: Actor) -> bool:
+    """The "My team" tab: team managers, and those who see every opportunity."""
+    return actor.has_perm("crm.view_opportunity") and (
+        actor.has_perm("crm.view_all_opportunities") or manages_a_team(actor)
+    )
+
+
+@dataclass
+class MemberDay:
+    user: Any
+    overdue: list[Activity]
+    today: list[Activity]
+
+
+@dataclass
+class TeamDay:
+    day: dt.date
+    members: list[MemberDay]
+    truncated: bool
+
+
+TEAM_DAY_MAX = 500
+
+
+def team_day(actor: Actor, now: dt.datetime | None = None) -> TeamDay:
+    """Open activities due by tonight of the actor's team (the teams they manage; everyone for
+    those who see every opportunity), grouped by assignee. The record rules still apply."""
+    require(actor, "crm.view_opportunity")
+    zone = company_zone(actor)
+    local = (now or timezone.now()).astimezone(zone)
+    start = dt.datetime.combine(local.date(), dt.time.min, tzinfo=zone)
+    end = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
+    managed = Team.objects.filter(company_id=actor.company_id, manager=actor.user_id)
+    if managed.exists() or not actor.has_perm("crm.view_all_opportunities"):
+        members = Membership.objects.filter(company_id=actor.company_id, user__teams__in=managed.values("pk")).values(
+            "user_id"
+        )
+    else:
+        members = Membership.objects.filter(company_id=actor.company_id).values("user_id")
+    rows = list(
+        activity_list(actor)
+        .filter(assignee_id__in=members, done_at__isnull=True, due_at__lt=end)
+        .exclude(assignee_id=actor.user_id)
+        .order_by("assignee__full_name", "assignee_id", "due_at", "pk")[: TEAM_DAY_MAX + 1]
+    )
+    grouped: dict[int, MemberDay] = {}
+    for activity in rows[:TEAM_DAY_MAX]:
+        member = grouped.setdefault(activity.assignee_id or 0, MemberDay(activity.assignee, [], []))
+        (member.overdue if activity.due_at < start else member.today).append(activity)
+    return TeamDay(day=local.date(), members=list(grouped.values()), truncated=len(rows) > TEAM_DAY_MAX)
+
+
+PANEL_TARGETS = ("organization_id", "person_id", "opportunity_id")
+
+
+@dataclass
+class Panel:
+    open: list[Activity]
+    done: list[Activity]
+    more_open: bool
+
+
+def panel_activities(actor: Actor, target: str, value: int, open_max: int = 20, done_max: int = 5) -> Panel:
+    """A record's open activities (soonest first) and its last done ones: two queries, whatever
+    the number of activities (indexes on company, record, due time)."""
+    if target not in PANEL_TARGETS:
+        raise ValueError(target)
+    rows = activity_list(actor).filter(**{target: value})
+    found = list(rows.filter(done_at__isnull=True).order_by("due_at", "pk")[: open_max + 1])
+    done = list(rows.filter(done_at__isnull=False).order_by("-done_at", "-pk")[:done_max])
+    return Panel(open=found[:open_max], done=done, more_open=len(found) > open_max)
 
 
 # --- Writes ---------------------------------------------------------------------------

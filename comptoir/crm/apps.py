@@ -30,6 +30,9 @@ class CrmConfig(AppConfig):
         # The 360° pages of organizations and people show the CRM's history and figures.
         crm_timeline.register(timeline_registry)
         from comptoir.crm import followups, reminders, tasks  # noqa: F401 - tasks registers the periodic tasks
+        from comptoir.crm.views_activities import render_timeline_panel
+
+        timeline_registry.register_panel("activities", 10, render_timeline_panel, module="crm")
 
         events.subscribe(reminders.EVENT, reminders.email_reminder, key="crm.reminders.email")
         events.subscribe(followups.ALERT_EVENT, followups.email_alert, key="crm.followups.email")

@@ -42,6 +42,8 @@ urlpatterns = [
 
 urlpatterns += [
     path("my-day/", views_activities.my_day, name="my_day"),
+    path("my-day/team/", views_activities.team_day, name="team_day"),
+    path("activities/panel/<str:target>/<crmid:target_id>/", views_activities.panel, name="activities_panel"),
     path("activities/new/", views_activities.activity_create, name="activity_create"),
     path("activities/<crmid:activity_id>/edit/", views_activities.activity_edit, name="activity_edit"),
     path("activities/<crmid:activity_id>/complete/", views_activities.activity_complete, name="activity_complete"),

@@ -291,7 +291,8 @@ def opportunity_edit(request: HttpRequest, opportunity_id: int) -> HttpResponse:
 
 
 def _detail(request: HttpRequest, opp: Opportunity, lost_form: MarkLostForm | None = None, status: int = 200) -> Any:
-    from comptoir.crm.views_notes import notes_panel  # views_notes builds on this module
+    from comptoir.crm.views_activities import activities_panel  # both build on this module
+    from comptoir.crm.views_notes import notes_panel
 
     actor = _actor(request)
     reasons = [(r.pk, r.name) for r in selectors.lost_reasons(actor)]
@@ -306,6 +307,7 @@ def _detail(request: HttpRequest, opp: Opportunity, lost_form: MarkLostForm | No
             "can_change": actor.has_perm("crm.change_opportunity") and opp.status == OpportunityStatus.OPEN,
             "stages": list(opp.pipeline.stages.all()),
             "notes_panel": notes_panel(request, actor, "opportunity_id", opp.pk),
+            "activities_panel": activities_panel(request, actor, opportunity_id=opp.pk),
         },
         status=status,
     )
