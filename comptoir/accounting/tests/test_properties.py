@@ -4,6 +4,7 @@ one never posts; the chain verifies whatever was posted."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -34,7 +35,7 @@ def balanced_lines(draw: st.DrawFn) -> list[tuple[str, str, int]]:
     total = sum(debits)
     cuts = sorted(draw(st.lists(st.integers(1, total - 1), max_size=4, unique=True))) if total > 1 else []
     bounds = [0, *cuts, total]
-    credits = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    credits = [b - a for a, b in itertools.pairwise(bounds)]
     lines = [("debit", draw(st.sampled_from(CODES)), amount) for amount in debits]
     lines += [("credit", draw(st.sampled_from(CODES)), amount) for amount in credits]
     return draw(st.permutations(lines))
