@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _g
@@ -202,13 +202,18 @@ def encode_text(text: str, encoding: str = ENCODING) -> bytes:
             out.append(char.encode(encoding))
         except UnicodeEncodeError:
             ascii_form = unicodedata.normalize("NFKD", char).encode("ascii", "ignore")
-            out.append(ascii_form or b"?")
+            # A fullwidth ｜ decomposes to |: it must not become a separator.
+            out.append(ascii_form.replace(b"|", b" ") or b"?")
     return b"".join(out)
+
+
+class BinaryWriter(Protocol):
+    def write(self, data: bytes, /) -> object: ...
 
 
 def write_fec(
     rows: Iterable[FecRow],
-    stream: IO[bytes],
+    stream: BinaryWriter,
     *,
     separator: str = SEPARATOR,
     encoding: str = ENCODING,
@@ -493,7 +498,7 @@ def _records(stream: IO[bytes], chunk_size: int = 1 << 16) -> Iterator[tuple[byt
             break
         pieces = (carry + chunk).splitlines(keepends=True)
         carry = pieces.pop()
-        if carry.endswith(b"\n") and not carry.endswith(b"\r"):
+        if carry.endswith(b"\n"):
             pieces.append(carry)
             carry = b""
         for piece in pieces:

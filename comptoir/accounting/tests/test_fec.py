@@ -131,6 +131,7 @@ def test_writer_formats() -> None:
 
 
 def test_writer_pipe_utf8_lf_and_refusals() -> None:
+    assert written([_row(label="a｜b")], separator="|").splitlines()[1].split(b"|")[col("EcritureLib")] == b"a b"
     data = written([_row(label="Ő € ’")], separator="|", encoding="utf-8", line_ending="\n")
     assert not data.startswith(b"\xef\xbb\xbf")
     assert data.decode("utf-8").splitlines()[1].split("|")[col("EcritureLib")] == "Ő € ’"
@@ -179,7 +180,9 @@ def test_writer_then_checker_is_clean() -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(
-    texts=st.lists(st.text(min_size=1, max_size=30).filter(lambda s: s.strip()), min_size=4, max_size=4),
+    texts=st.lists(
+        st.text(min_size=1, max_size=30).filter(lambda s: any(c.isalnum() for c in s)), min_size=4, max_size=4
+    ),
     cents=st.integers(min_value=1, max_value=10**12),
     separator=st.sampled_from(["\t", "|"]),
     encoding=st.sampled_from(["iso-8859-15", "utf-8"]),
@@ -521,16 +524,13 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 # --- Constant memory ------------------------------------------------------------------
 
 
-class Sink(io.RawIOBase):
+class Sink:
     """A binary stream that only counts what it is given."""
 
     def __init__(self) -> None:
         self.size = 0
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
+    def write(self, data: bytes) -> int:
         self.size += len(data)
         return len(data)
 
