@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "comptoir.kernel",
     "comptoir.org",
     "comptoir.contacts",
+    "comptoir.catalog",
     "comptoir.accounting",
     "comptoir.crm",
     "comptoir.web",

@@ -13,6 +13,7 @@ urlpatterns = [
     path("audit/", include("comptoir.kernel.urls")),
     path("contacts/", include("comptoir.contacts.urls")),
     path("crm/", include("comptoir.crm.urls")),
+    path("catalog/", include("comptoir.catalog.urls")),
     path("accounting/", include("comptoir.accounting.urls")),
     path("", include("comptoir.web.urls")),
 ]

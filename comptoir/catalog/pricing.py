@@ -1,0 +1,388 @@
+"""The price of a product for a customer, a quantity and a date, with its explanation.
+
+``price_for`` returns a ``PriceQuote``: the unit price excluding VAT and the steps that led
+to it, e.g. "List price 100.00; group “Wholesale” −10 %; from 10 u −5 % → 85.50".
+
+Which rule applies (the first difference decides):
+
+1. **Whose price list**: one for this customer, then one for the customer's group, then one
+   for everyone. Only active lists in the asked currency, valid on the date, count.
+2. **What the rule targets**: this product, then its category (the deepest category first,
+   a rule on a category covers its subcategories), then all products.
+3. **Quantity breaks**: the highest minimum quantity the asked quantity reaches (quantities
+   compared in the product's sale unit, after an exact conversion).
+4. The price list's **priority** (higher first), then the oldest rule.
+
+A rule gives a fixed price, a percentage off the list price (the product's sale price), or
+a percentage off what another price list gives for the same product, quantity and date (its
+own best rule, or the list price when none applies): the steps of that list come first.
+
+Arithmetic is exact (``Decimal`` for percentages, ``Fraction`` for unit conversions). The
+price is rounded **once**: the net price per sale unit, to the currency's 2 decimals, after
+the last step. Asked in another unit of the same category, that rounded price is converted
+exactly and rounded to ``UNIT_PRICE_PLACES`` decimals (unit prices may carry more decimals
+than amounts, EN 16931). ``total`` is quantity × unit price rounded to 2 decimals.
+
+Line and document discounts belong to quotes and invoices; they use ``apply_discount``,
+``apply_discounts`` and ``line_amount`` from here so the rounding rule is the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from fractions import Fraction
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from comptoir.catalog import units
+from comptoir.catalog.models import (
+    CustomerGroupMember,
+    PriceList,
+    PriceListRule,
+    Product,
+    RuleMethod,
+    RuleTarget,
+    Uom,
+)
+from comptoir.kernel.authz import require
+from comptoir.kernel.context import Actor
+from comptoir.kernel.errors import NotFound, ValidationFailed
+from comptoir.kernel.money import quantize, to_decimal
+
+CURRENCY_PLACES = 2
+UNIT_PRICE_PLACES = 6
+# A price list based on a price list based on… stops here (services refuse cycles already).
+MAX_DEPTH = 8
+MINUS = "\u2212"
+
+
+# --- Discount helpers (exact) -----------------------------------------------------------
+
+
+def apply_discount(price: Decimal, percent: Decimal) -> Decimal:
+    """``price`` less ``percent`` % (negative: a surcharge), exactly: no rounding."""
+    price, percent = to_decimal(price), to_decimal(percent)
+    with localcontext() as ctx:
+        ctx.prec = 80  # far above any digits a price and a 3-decimal percentage can produce
+        return price * (Decimal(100) - percent) / Decimal(100)
+
+
+def apply_discounts(price: Decimal, percents: Iterable[Decimal]) -> Decimal:
+    """Successive discounts (10 % then 5 % is 14.5 % off), exactly."""
+    for percent in percents:
+        price = apply_discount(price, percent)
+    return price
+
+
+def line_amount(quantity: Decimal, unit_price: Decimal, discount_percent: Decimal = Decimal(0)) -> Decimal:
+    """A document line's net amount: quantity × unit price less the line discount, rounded once."""
+    with localcontext() as ctx:
+        ctx.prec = 80
+        gross = to_decimal(quantity) * to_decimal(unit_price)
+    return quantize(apply_discount(gross, discount_percent), CURRENCY_PLACES)
+
+
+# --- Quote ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a price: it sets the price (``amount``), takes a percentage off it
+    (``percent``), or rounds or converts it (``places``, ``ratio``). ``price`` is the result."""
+
+    label: str
+    price: Decimal
+    amount: Decimal | None = None
+    percent: Decimal | None = None
+    ratio: Fraction | None = None
+    places: int | None = None
+
+    def apply(self, running: Decimal | None) -> Decimal:
+        """Recompute this step's price from the previous one (tests check the chain adds up)."""
+        if self.amount is not None:
+            return self.amount
+        assert running is not None
+        if self.percent is not None:
+            return apply_discount(running, self.percent)
+        if self.ratio is not None:
+            assert self.places is not None
+            return units.to_decimal(Fraction(running) * self.ratio, self.places)
+        assert self.places is not None
+        return units.to_decimal(running, self.places)
+
+
+@dataclass(frozen=True)
+class PriceQuote:
+    unit_price: Decimal
+    currency: str
+    quantity: Decimal
+    uom_id: int
+    total: Decimal
+    steps: tuple[Step, ...]
+    explanation: str
+    price_list_id: int | None = None
+    rule_id: int | None = None
+
+    def recompute(self) -> Decimal:
+        running: Decimal | None = None
+        for step in self.steps:
+            running = step.apply(running)
+        assert running is not None
+        return running
+
+
+def _number(value: Decimal) -> str:
+    """10.000 → "10", 5.500 → "5.5"."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def _money(value: Decimal) -> str:
+    places = max(CURRENCY_PLACES, -value.normalize().as_tuple().exponent)  # type: ignore[operator]
+    return format(value.quantize(Decimal(1).scaleb(-places)), "f")
+
+
+def _percent_label(percent: Decimal) -> str:
+    sign = MINUS if percent >= 0 else "+"
+    return f"{sign}{_number(abs(percent))} %"
+
+
+def _quantity_label(quantity: Decimal, uom: Uom) -> str:
+    return _("from %(n)s %(unit)s") % {"n": _number(quantity), "unit": uom.symbol}
+
+
+def _list_label(price_list: PriceList) -> str:
+    if price_list.customer_id is not None:
+        return _("customer price list “%(name)s”") % {"name": price_list.name}
+    if price_list.customer_group is not None:
+        return _("group “%(name)s”") % {"name": price_list.customer_group.name}
+    return _("price list “%(name)s”") % {"name": price_list.name}
+
+
+# --- Rule selection ---------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    product: Product
+    quantity: Fraction  # in the product's sale unit
+    on_date: dt.date
+    currency: str
+    depth: int = 0
+
+
+def _valid_on(on_date: dt.date) -> Q:
+    return (Q(valid_from__isnull=True) | Q(valid_from__lte=on_date)) & (
+        Q(valid_to__isnull=True) | Q(valid_to__gte=on_date)
+    )
+
+
+def _rules(ctx: _Context, lists: Q) -> list[PriceListRule]:
+    """Rules of the matching lists that apply to the product, quantity and date, in one query."""
+    product = ctx.product
+    targets = Q(target=RuleTarget.ALL) | Q(target=RuleTarget.PRODUCT, product_id=product.pk)
+    if product.category is not None:
+        targets |= Q(target=RuleTarget.CATEGORY, category_id__in=product.category.ancestor_ids)
+    rows = (
+        PriceListRule.objects.filter(targets, _valid_on(ctx.on_date))
+        .filter(price_list__in=PriceList.objects.filter(lists))
+        .select_related("price_list__customer_group", "category", "base_price_list")
+    )
+    quantity = ctx.quantity
+    return [
+        rule
+        for rule in rows
+        if Fraction(rule.min_quantity) <= quantity
+        # A percentage off the list price needs the list price in the list's currency.
+        and not (rule.method == RuleMethod.DISCOUNT and rule.price_list.currency != product.currency)
+    ]
+
+
+def _scope_rank(price_list: PriceList) -> int:
+    if price_list.customer_id is not None:
+        return 0
+    return 1 if price_list.customer_group_id is not None else 2
+
+
+def _target_rank(rule: PriceListRule) -> tuple[int, int]:
+    if rule.target == RuleTarget.PRODUCT:
+        return (0, 0)
+    if rule.target == RuleTarget.CATEGORY and rule.category is not None:
+        return (1, -rule.category.depth)  # deepest category first
+    return (2, 0)
+
+
+def best_rule(rules: Iterable[PriceListRule]) -> PriceListRule | None:
+    """The rule that wins, by the order documented at the top of this module."""
+    return min(
+        rules,
+        key=lambda r: (_scope_rank(r.price_list), _target_rank(r), -r.min_quantity, -r.price_list.priority, r.pk),
+        default=None,
+    )
+
+
+# --- Evaluation -------------------------------------------------------------------------
+
+
+def _evaluate(ctx: _Context, rule: PriceListRule | None) -> tuple[list[Step], Decimal]:
+    """The steps and exact price per sale unit that ``rule`` gives (None: the list price)."""
+    product = ctx.product
+    list_price_step = Step(_("List price %(price)s") % {"price": _money(product.sale_price)}, product.sale_price,
+                           amount=product.sale_price)  # fmt: skip
+    if rule is None:
+        if ctx.currency != product.currency:
+            message = _("No price list gives this product a price in %(currency)s.") % {"currency": ctx.currency}
+            raise ValidationFailed("no_price", fields={"currency": [message]})
+        return [list_price_step], product.sale_price
+    price_list = rule.price_list
+    who = (
+        _quantity_label(rule.min_quantity, product.sale_uom)
+        if rule.min_quantity > 0
+        else _list_label(price_list)
+    )
+    if rule.method == RuleMethod.FIXED:
+        assert rule.fixed_price is not None
+        label = _("%(who)s: price %(price)s") % {"who": who, "price": _money(rule.fixed_price)}
+        return [Step(label, rule.fixed_price, amount=rule.fixed_price)], rule.fixed_price
+    if rule.method == RuleMethod.PRICE_LIST and rule.base_price_list is not None:
+        if ctx.depth >= MAX_DEPTH:
+            message = _("Price lists are based on each other in a loop.")
+            raise ValidationFailed("price_list_loop", fields={"price_list": [message]})
+        base_ctx = _Context(product, ctx.quantity, ctx.on_date, ctx.currency, ctx.depth + 1)
+        base_rule = best_rule(_rules(base_ctx, Q(pk=rule.base_price_list_id)))
+        steps, running = _evaluate(base_ctx, base_rule)
+    else:
+        steps, running = [list_price_step], product.sale_price
+    price = apply_discount(running, rule.discount_percent)
+    steps.append(Step(f"{who} {_percent_label(rule.discount_percent)}", price, percent=rule.discount_percent))
+    return steps, price
+
+
+def _customer_group(company_id: int, customer_id: int | None) -> int | None:
+    if customer_id is None:
+        return None
+    return (
+        CustomerGroupMember.objects.filter(company_id=company_id, organization_id=customer_id)
+        .values_list("group_id", flat=True)
+        .first()
+    )
+
+
+def price_for(
+    actor: Actor,
+    *,
+    product: Product | int,
+    quantity: Decimal | int | str = 1,
+    uom: Uom | int | None = None,
+    customer_id: int | None = None,
+    customer_group_id: int | None = None,
+    on_date: dt.date | None = None,
+    currency: str | None = None,
+) -> PriceQuote:
+    """The unit price (excl. VAT) of ``quantity`` ``uom`` of ``product`` for a customer on a date.
+
+    ``customer_id`` is a contacts.Organization id, resolved by the caller; its group comes
+    from ``CustomerGroupMember`` unless ``customer_group_id`` is given (simulating a group).
+    """
+    require(actor, "catalog.view_product")
+    errors: dict[str, list[str]] = {}
+    # Read again with the joins the engine needs (a caller's instance may lack them).
+    found = (
+        Product.objects.select_related("sale_uom", "category")
+        .filter(company_id=actor.company_id, pk=product.pk if isinstance(product, Product) else product)
+        .first()
+    )
+    if found is None:
+        raise NotFound("product_not_found")
+    product = found
+    try:
+        asked = to_decimal(quantity)
+        if not asked.is_finite() or asked <= 0 or asked >= Decimal("1e12"):
+            raise ValueError
+    except (TypeError, ValueError, ArithmeticError):
+        errors["quantity"] = [_("Enter a quantity greater than zero.")]
+        asked = Decimal(1)
+    sale_uom = product.sale_uom
+    if uom is None:
+        unit = sale_uom
+    elif isinstance(uom, Uom):
+        unit = uom
+    else:
+        found_uom = Uom.objects.filter(company_id=actor.company_id, pk=uom).first()
+        if found_uom is None:
+            errors["uom"] = [_("Choose a unit of measure of the company.")]
+        unit = found_uom or sale_uom
+    if unit.category_id != sale_uom.category_id:
+        errors["uom"] = [_("Choose a unit that measures the same thing as %(unit)s.") % {"unit": sale_uom.symbol}]
+    currency = (currency or product.currency).upper()
+    if errors:
+        raise ValidationFailed(fields=errors)
+    on_date = on_date or timezone.localdate()
+    if customer_group_id is None:
+        customer_group_id = _customer_group(actor.company_id, customer_id)  # type: ignore[arg-type]
+    ctx = _Context(product, units.convert_quantity(asked, unit, sale_uom), on_date, currency)
+    whose = Q(customer_id__isnull=True, customer_group__isnull=True)
+    if customer_group_id is not None:
+        whose |= Q(customer_group_id=customer_group_id)
+    if customer_id is not None:
+        whose |= Q(customer_id=customer_id)
+    lists = Q(company_id=actor.company_id, is_active=True, currency=currency) & _valid_on(on_date) & whose
+    candidates = _rules(ctx, lists)
+    rule = best_rule(candidates)
+    steps, exact = _evaluate(ctx, rule)
+    rounded = units.to_decimal(exact, CURRENCY_PLACES)
+    if rounded != exact or len(steps) > 1:
+        steps.append(Step(_("rounded to %(places)s decimals") % {"places": CURRENCY_PLACES}, rounded,
+                          places=CURRENCY_PLACES))  # fmt: skip
+    unit_price = rounded
+    if unit.pk != sale_uom.pk:
+        ratio = units.factor(unit) / units.factor(sale_uom)
+        unit_price = units.to_decimal(Fraction(rounded) * ratio, UNIT_PRICE_PLACES)
+        label = _("per %(unit)s (× %(ratio)s)") % {"unit": unit.symbol, "ratio": _ratio(ratio)}
+        steps.append(Step(label, unit_price, ratio=ratio, places=UNIT_PRICE_PLACES))
+    explanation = "; ".join(step.label for step in steps if step.places is None or step.ratio is not None)
+    explanation = f"{explanation} → {_money(unit_price)}"
+    return PriceQuote(
+        unit_price=unit_price,
+        currency=currency,
+        quantity=asked,
+        uom_id=unit.pk,
+        total=quantize(asked * unit_price, CURRENCY_PLACES),
+        steps=tuple(steps),
+        explanation=explanation,
+        price_list_id=rule.price_list_id if rule else None,
+        rule_id=rule.pk if rule else None,
+    )
+
+
+def _ratio(ratio: Fraction) -> str:
+    return str(ratio.numerator) if ratio.denominator == 1 else f"{ratio.numerator}/{ratio.denominator}"
+
+
+def quote_as_dict(quote: PriceQuote) -> dict[str, Any]:
+    """The JSON shape of a quote (API and the simulator's htmx fragment share it)."""
+    return {
+        "unit_price": str(quote.unit_price),
+        "currency": quote.currency,
+        "quantity": str(quote.quantity),
+        "uom_id": quote.uom_id,
+        "total": str(quote.total),
+        "price_list_id": quote.price_list_id,
+        "rule_id": quote.rule_id,
+        "explanation": quote.explanation,
+        "steps": [
+            {
+                "label": s.label,
+                "price": str(s.price),
+                "amount": None if s.amount is None else str(s.amount),
+                "percent": None if s.percent is None else str(s.percent),
+            }
+            for s in quote.steps
+        ],
+    }
