@@ -149,7 +149,7 @@ def test_exports_follow_the_permission(ledger: Ledger, client: Client) -> None:
     login(client, ledger, "management")
     csv = client.get("/accounting/trial-balance/?format=csv")
     assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
-    body = b"".join(csv.streaming_content).decode()
+    body = b"".join(csv.streaming_content).decode()  # type: ignore[attr-defined]
     assert "411" in body and "120.00" in body
     xlsx = client.get(f"/accounting/accounts/{ledger.accounts['411']}/ledger/?format=xlsx")
     assert xlsx.status_code == 200 and "spreadsheetml" in xlsx["Content-Type"]
