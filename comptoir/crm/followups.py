@@ -208,7 +208,9 @@ class RunReport:
 
 
 def _key(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
+    # To the microsecond: a task done within the second of the previous episode's start is
+    # still a new episode.
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _candidates(rule: FollowUpRule, now: dt.datetime) -> list[tuple[Opportunity, str]]:
