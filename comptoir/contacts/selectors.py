@@ -103,7 +103,12 @@ def search_filter(q: str | None) -> Q | None:
         words &= Q(search_text__contains=word)
     number = digits(q)
     if len(number) >= 3 and len(number) * 2 >= len(text.replace(" ", "")):
-        return words | Q(search_text__contains=number)
+        digit_rule = Q(search_text__contains=number)
+        # Groups of one or two digits ("01 42 72 00 00") say nothing on their own, and no
+        # index can serve them (trigrams): the digits together decide.
+        if all(len(word) < 3 for word in text.split(" ")):
+            return digit_rule
+        return words | digit_rule
     return words
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, QuerySet, Subquery, Value, Window
 from django.db.models.query import ModelIterable, ValuesIterable
 from django.utils.translation import gettext as _
 
@@ -71,24 +71,48 @@ def paginate(queryset: QuerySet, page: int | None = 1, page_size: int | None = N
     return Page(items=items, count=count, page=page, page_size=page_size)
 
 
-# The window annotation that carries the total on every row of a page.
+# The annotation that carries the total on every row of a page.
 _TOTAL = "_comptoir_total"
+# From this offset on, a page is read in two steps inside one query (ids, then rows).
+DEFERRED_JOIN_FROM = 500
 
 
 def _slice_and_count(queryset: QuerySet, start: int, size: int) -> tuple[list[Any], int]:
     """One page and the total row count, in one query when the queryset allows it.
 
-    ``COUNT(*) OVER ()`` is computed before LIMIT/OFFSET, so every row of the page carries
-    the total: one round trip (and one ORM compilation) instead of a COUNT query plus the
-    page query. An empty page past the end has no row to carry it: then, and for querysets
-    where the window would count the wrong rows (DISTINCT runs after window functions,
-    set operations) or could not be added, a separate COUNT runs.
+    The total comes as an uncorrelated scalar subquery on every row of the page,
+    ``(SELECT COUNT(*) FROM … WHERE …)``: one round trip (and one ORM compilation) instead of
+    a COUNT query plus the page query. The database computes it once, with the cheapest plan
+    for a count (an index-only scan), while the page itself still stops after LIMIT rows.
+    (``COUNT(*) OVER ()`` did the same in one query, but made the database build every
+    matching row, joins included, before the limit: 0.5 s for page 1 of 25,000 rows.)
+    Grouped querysets (aggregates per row) keep ``COUNT(*) OVER ()``, which counts groups.
+    An empty page past the end has no row to carry it: then, and for querysets where either
+    would count the wrong rows (DISTINCT, set operations) or could not be added, a separate
+    COUNT runs.
     """
     query = queryset.query
     iterable = queryset._iterable_class
     if query.distinct or query.combinator or query.is_sliced or iterable not in (ModelIterable, ValuesIterable):
         return list(queryset[start : start + size]), queryset.count()
-    items = list(queryset.annotate(**{_TOTAL: Window(Count("*"))})[start : start + size])
+    grouped = query.group_by is not None or any(a.contains_aggregate for a in query.annotations.values())
+    if grouped:
+        total: Any = Window(Count("*"))
+    else:
+        # A constant is left out of GROUP BY: SELECT COUNT(*) … with the same filters, one row.
+        counter = queryset.model._base_manager.all()
+        counter.query = query.chain()
+        counter.query.clear_ordering(force=True)
+        counter.query.clear_select_fields()
+        counter.query.select_related = False
+        total = Subquery(counter.annotate(_one=Value(1)).values("_one").annotate(n=Count("*")).values("n"))
+    if start >= DEFERRED_JOIN_FROM and not grouped:
+        # A deep page: find its ids first (the database can walk an index to skip the first
+        # rows without reading them from the table), then read only those rows in full.
+        ids = queryset.order_by(*query.order_by).values("pk")[start : start + size]
+        items = list(queryset.filter(pk__in=Subquery(ids)).annotate(**{_TOTAL: total}))
+    else:
+        items = list(queryset.annotate(**{_TOTAL: total})[start : start + size])
     if not items:
         return [], (queryset.count() if start else 0)
     if iterable is ValuesIterable:
