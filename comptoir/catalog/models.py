@@ -67,9 +67,7 @@ class Uom(ComptoirModel):
     of its category (the reference unit has 1/1): a box of 12 is 12/1 units, a gram 1/1000 kg."""
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
-    category = models.ForeignKey(
-        UomCategory, on_delete=models.PROTECT, related_name="uoms", verbose_name=_("category")
-    )
+    category = models.ForeignKey(UomCategory, on_delete=models.PROTECT, related_name="uoms", verbose_name=_("category"))
     code = models.CharField(_("code"), max_length=40, blank=True)
     name_fr = models.CharField(_("name (French)"), max_length=100)
     name_en = models.CharField(_("name (English)"), max_length=100, blank=True)

@@ -35,7 +35,9 @@ def register() -> None:
                 NavEntry(
                     label=_("Customer groups"), url_name="catalog:customer_groups", permission="catalog.view_pricing"
                 ),
-                NavEntry(label=_("Product categories"), url_name="catalog:categories", permission="catalog.view_product"),
+                NavEntry(
+                    label=_("Product categories"), url_name="catalog:categories", permission="catalog.view_product"
+                ),
                 NavEntry(label=_("Units of measure"), url_name="catalog:uoms", permission="catalog.view_product"),
             ),
         )

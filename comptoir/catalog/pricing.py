@@ -233,23 +233,21 @@ def best_rule(rules: Iterable[PriceListRule]) -> PriceListRule | None:
 def _evaluate(ctx: _Context, rule: PriceListRule | None) -> tuple[list[Step], Decimal]:
     """The steps and exact price per sale unit that ``rule`` gives (None: the list price)."""
     product = ctx.product
-    list_price_step = Step(_("List price %(price)s") % {"price": _money(product.sale_price)}, product.sale_price,
-                           amount=product.sale_price)  # fmt: skip
+    list_price = to_decimal(product.sale_price)
+    list_price_step = Step(_("List price %(price)s") % {"price": _money(list_price)}, list_price, amount=list_price)
     if rule is None:
         if ctx.currency != product.currency:
             message = _("No price list gives this product a price in %(currency)s.") % {"currency": ctx.currency}
             raise ValidationFailed("no_price", fields={"currency": [message]})
-        return [list_price_step], product.sale_price
+        return [list_price_step], list_price
     price_list = rule.price_list
-    who = (
-        _quantity_label(rule.min_quantity, product.sale_uom)
-        if rule.min_quantity > 0
-        else _list_label(price_list)
-    )
+    min_quantity = to_decimal(rule.min_quantity)
+    who = _quantity_label(min_quantity, product.sale_uom) if min_quantity > 0 else _list_label(price_list)
     if rule.method == RuleMethod.FIXED:
         assert rule.fixed_price is not None
-        label = _("%(who)s: price %(price)s") % {"who": who, "price": _money(rule.fixed_price)}
-        return [Step(label, rule.fixed_price, amount=rule.fixed_price)], rule.fixed_price
+        fixed = to_decimal(rule.fixed_price)
+        label = _("%(who)s: price %(price)s") % {"who": who, "price": _money(fixed)}
+        return [Step(label, fixed, amount=fixed)], fixed
     if rule.method == RuleMethod.PRICE_LIST and rule.base_price_list is not None:
         if ctx.depth >= MAX_DEPTH:
             message = _("Price lists are based on each other in a loop.")
@@ -258,9 +256,10 @@ def _evaluate(ctx: _Context, rule: PriceListRule | None) -> tuple[list[Step], De
         base_rule = best_rule(_rules(base_ctx, Q(pk=rule.base_price_list_id)))
         steps, running = _evaluate(base_ctx, base_rule)
     else:
-        steps, running = [list_price_step], product.sale_price
-    price = apply_discount(running, rule.discount_percent)
-    steps.append(Step(f"{who} {_percent_label(rule.discount_percent)}", price, percent=rule.discount_percent))
+        steps, running = [list_price_step], list_price
+    percent = to_decimal(rule.discount_percent)
+    price = apply_discount(running, percent)
+    steps.append(Step(f"{who} {_percent_label(percent)}", price, percent=percent))
     return steps, price
 
 
@@ -293,14 +292,13 @@ def price_for(
     require(actor, "catalog.view_product")
     errors: dict[str, list[str]] = {}
     # Read again with the joins the engine needs (a caller's instance may lack them).
-    found = (
+    item = (
         Product.objects.select_related("sale_uom", "category")
         .filter(company_id=actor.company_id, pk=product.pk if isinstance(product, Product) else product)
         .first()
     )
-    if found is None:
+    if item is None:
         raise NotFound("product_not_found")
-    product = found
     try:
         asked = to_decimal(quantity)
         if not asked.is_finite() or asked <= 0 or asked >= Decimal("1e12"):
@@ -308,7 +306,7 @@ def price_for(
     except (TypeError, ValueError, ArithmeticError):
         errors["quantity"] = [_("Enter a quantity greater than zero.")]
         asked = Decimal(1)
-    sale_uom = product.sale_uom
+    sale_uom = item.sale_uom
     if uom is None:
         unit = sale_uom
     elif isinstance(uom, Uom):
@@ -320,13 +318,13 @@ def price_for(
         unit = found_uom or sale_uom
     if unit.category_id != sale_uom.category_id:
         errors["uom"] = [_("Choose a unit that measures the same thing as %(unit)s.") % {"unit": sale_uom.symbol}]
-    currency = (currency or product.currency).upper()
+    currency = (currency or item.currency).upper()
     if errors:
         raise ValidationFailed(fields=errors)
     on_date = on_date or timezone.localdate()
     if customer_group_id is None:
         customer_group_id = _customer_group(actor.company_id, customer_id)  # type: ignore[arg-type]
-    ctx = _Context(product, units.convert_quantity(asked, unit, sale_uom), on_date, currency)
+    ctx = _Context(item, units.convert_quantity(asked, unit, sale_uom), on_date, currency)
     whose = Q(customer_id__isnull=True, customer_group__isnull=True)
     if customer_group_id is not None:
         whose |= Q(customer_group_id=customer_group_id)

@@ -293,10 +293,14 @@ def _uom_clean(actor: Actor, data: dict[str, Any], current: Uom | None = None) -
         cleaned["name_en"] = _text(errors, "name_en", data["name_en"], 100)
     if "symbol" in data or current is None:
         symbol = _text(errors, "symbol", data.get("symbol"), 20, required=True)
-        if symbol and category_id and (
-            Uom.objects.filter(company_id=actor.company_id, category_id=category_id, symbol=symbol)
-            .exclude(pk=getattr(current, "pk", None))
-            .exists()
+        if (
+            symbol
+            and category_id
+            and (
+                Uom.objects.filter(company_id=actor.company_id, category_id=category_id, symbol=symbol)
+                .exclude(pk=getattr(current, "pk", None))
+                .exists()
+            )
         ):
             _add(errors, "symbol", _("Another unit of this category has this symbol."))
         cleaned["symbol"] = symbol
@@ -324,9 +328,10 @@ def _uom_clean(actor: Actor, data: dict[str, Any], current: Uom | None = None) -
         # Prices and quantities were recorded in this unit: its meaning must not change under them.
         if "category_id" in cleaned and cleaned["category_id"] != current.category_id:
             _add(errors, "category_id", _("Products use this unit: its category cannot change."))
-        if "factor_numerator" in cleaned and (
-            cleaned["factor_numerator"], cleaned["factor_denominator"]
-        ) != (current.factor_numerator, current.factor_denominator):
+        if "factor_numerator" in cleaned and (cleaned["factor_numerator"], cleaned["factor_denominator"]) != (
+            current.factor_numerator,
+            current.factor_denominator,
+        ):
             _add(errors, "factor", _("Products use this unit: its factor cannot change."))
     if errors:
         raise ValidationFailed(fields=errors)
@@ -507,7 +512,8 @@ def _product_clean(actor: Actor, data: dict[str, Any], current: Product | None =
             cleaned[name] = _price(errors, name, data[name] if data[name] is not None else "0")
     if "category_id" in data:
         category_id = data["category_id"]
-        if category_id is not None and not ProductCategory.objects.filter(company_id=company_id, pk=category_id).exists():
+        categories = ProductCategory.objects.filter(company_id=company_id)
+        if category_id is not None and not categories.filter(pk=category_id).exists():
             _add(errors, "category_id", _("Choose a category of the company."))
         cleaned["category_id"] = category_id
     units = {}
@@ -713,9 +719,11 @@ def customer_group_add(*, actor: Actor, group_id: int, organization_id: int) -> 
     group = _group_locked(actor, group_id)
     if not isinstance(organization_id, int) or not directory.exists(group.company_id, organization_id):
         raise ValidationFailed(fields={"organization_id": [str(_("Choose an organization of the company."))]})
-    member = CustomerGroupMember.objects.select_for_update().filter(
-        company_id=actor.company_id, organization_id=organization_id
-    ).first()
+    member = (
+        CustomerGroupMember.objects.select_for_update()
+        .filter(company_id=actor.company_id, organization_id=organization_id)
+        .first()
+    )
     previous = member.group_id if member else None
     if member is None:
         member = CustomerGroupMember.objects.create(
@@ -836,8 +844,9 @@ def _based_on(price_list_id: int) -> set[int]:
     frontier = {price_list_id}
     while frontier:
         bases = set(
-            PriceListRule.objects.filter(price_list_id__in=frontier, base_price_list__isnull=False)
-            .values_list("base_price_list_id", flat=True)
+            PriceListRule.objects.filter(price_list_id__in=frontier, base_price_list__isnull=False).values_list(
+                "base_price_list_id", flat=True
+            )
         )
         frontier = bases - seen
         seen |= bases

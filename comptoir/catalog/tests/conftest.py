@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from comptoir.catalog import services
+from comptoir.catalog.models import Product, Uom
+from comptoir.kernel.context import Actor
+from comptoir.org.testing import Personas, enable_modules
+
+
+@dataclass
+class Catalog:
+    """Personas with the catalog module on (default units seeded) and helpers."""
+
+    personas: Personas
+
+    @property
+    def company_id(self) -> int:
+        return self.personas.company.pk
+
+    def actor(self, role: str = "management", channel: str = "ui") -> Actor:
+        return self.personas.actor(role, channel)
+
+    def uom(self, code: str) -> Uom:
+        return Uom.objects.select_related("category").get(company_id=self.company_id, code=code)
+
+    def product(self, reference: str = "P1", **data: Any) -> Product:
+        data.setdefault("name_fr", f"Produit {reference}")
+        data.setdefault("sale_price", Decimal("100.00"))
+        return services.product_create(actor=self.actor(), reference=reference, **data)
+
+
+@pytest.fixture
+def catalog(personas: Personas) -> Catalog:
+    enable_modules(personas, "catalog")
+    return Catalog(personas)
