@@ -148,6 +148,12 @@ def _money(value: Decimal) -> str:
     return format(value.quantize(Decimal(1).scaleb(-places)), "f")
 
 
+def _trim(value: Decimal) -> Decimal:
+    """Drop trailing zeros beyond the currency's decimals: 1080.000000 → 1080.00, 0.001350 → 0.00135."""
+    exponent = int(value.normalize().as_tuple().exponent)  # finite here: an int
+    return value.quantize(Decimal(1).scaleb(min(-CURRENCY_PLACES, exponent)))
+
+
 def _percent_label(percent: Decimal) -> str:
     sign = MINUS if percent >= 0 else "+"
     return f"{sign}{_number(abs(percent))} %"
@@ -341,7 +347,7 @@ def price_for(
     unit_price = rounded
     if unit.pk != sale_uom.pk:
         ratio = units.factor(unit) / units.factor(sale_uom)
-        unit_price = units.to_decimal(Fraction(rounded) * ratio, UNIT_PRICE_PLACES)
+        unit_price = _trim(units.to_decimal(Fraction(rounded) * ratio, UNIT_PRICE_PLACES))
         label = _("per %(unit)s (× %(ratio)s)") % {"unit": unit.symbol, "ratio": _ratio(ratio)}
         steps.append(Step(label, unit_price, ratio=ratio, places=UNIT_PRICE_PLACES))
     explanation = "; ".join(step.label for step in steps if step.places is None or step.ratio is not None)

@@ -28,6 +28,12 @@ class Catalog:
     def uom(self, code: str) -> Uom:
         return Uom.objects.select_related("category").get(company_id=self.company_id, code=code)
 
+    def organization(self, name: str = "Boulangerie Martin") -> int:
+        """A customer: a contacts organization (catalog keeps its id only)."""
+        from comptoir.contacts.models import Organization
+
+        return Organization.objects.create(company=self.personas.company, legal_name=name).pk
+
     def product(self, reference: str = "P1", **data: Any) -> Product:
         data.setdefault("name_fr", f"Produit {reference}")
         data.setdefault("sale_price", Decimal("100.00"))

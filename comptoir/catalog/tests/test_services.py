@@ -182,8 +182,13 @@ def test_price_list_and_rule_validation(catalog: Catalog) -> None:
     group = services.customer_group_create(actor=actor, name="Grossistes")
     base = services.price_list_create(actor=actor, name="Base")
     with pytest.raises(ValidationFailed) as both:
-        services.price_list_create(actor=actor, name="X", customer_group_id=group.pk, customer_id=5,
-                                   valid_from="2026-01-01")  # fmt: skip
+        services.price_list_create(
+            actor=actor,
+            name="X",
+            customer_group_id=group.pk,
+            customer_id=catalog.organization(),
+            valid_from="2026-01-01",
+        )
     assert fields(both) == {"customer_id", "valid_from"}
     derived = services.price_list_create(actor=actor, name="Dérivée", customer_group_id=group.pk)
     services.rule_create(actor=actor, price_list_id=derived.pk, method="price_list", base_price_list_id=base.pk,
@@ -206,10 +211,14 @@ def test_price_list_and_rule_validation(catalog: Catalog) -> None:
         services.price_list_delete(actor=actor, price_list_id=base.pk)
     with pytest.raises(Conflict):
         services.customer_group_delete(actor=actor, group_id=group.pk)
-    services.customer_group_add(actor=actor, group_id=group.pk, organization_id=42)
+    customer = catalog.organization()
+    services.customer_group_add(actor=actor, group_id=group.pk, organization_id=customer)
     other = services.customer_group_create(actor=actor, name="Revendeurs")
-    member = services.customer_group_add(actor=actor, group_id=other.pk, organization_id=42)
+    member = services.customer_group_add(actor=actor, group_id=other.pk, organization_id=customer)
     assert member.group_id == other.pk  # one group per customer: moved
+    with pytest.raises(ValidationFailed) as unknown:
+        services.customer_group_add(actor=actor, group_id=group.pk, organization_id=customer + 1000)
+    assert fields(unknown) == {"organization_id"}
 
 
 def _png(size: tuple[int, int] = (4, 4)) -> bytes:
