@@ -15,10 +15,12 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.accounting.vat import FiscalPosition, VatCategory
+from comptoir.catalog.models import Product
 from comptoir.contacts.models import Organization
 from comptoir.kernel.errors import Conflict
 from comptoir.kernel.models import ComptoirModel
-from comptoir.kernel.money import MoneyField
+from comptoir.kernel.money import MoneyField, QuantityField, ScaledIntegerField
 from comptoir.org.models import Company
 
 
@@ -335,3 +337,360 @@ class JournalLine(FrozenWhenPosted):
 
     def is_frozen(self) -> bool:
         return self.__dict__.get("is_posted") is True
+
+
+# --- Invoices, credit notes, vendor bills and refunds ---------------------------------
+#
+# An invoice is a draft until posted. Posting assigns its legal number (gapless, per kind,
+# from kernel.sequences), books its journal entry and stores its Factur-X PDF: from then on
+# the invoice's content never changes (only its payment state and residual, which the
+# payments module moves). Corrections are credit notes that cite the invoice.
+
+
+VAT_FISCAL_POSITIONS = [
+    (FiscalPosition.FRANCE.value, _("France")),
+    (FiscalPosition.EU_BUSINESS.value, _("EU business (with VAT number)")),
+    (FiscalPosition.EU_CONSUMER.value, _("EU consumer")),
+    (FiscalPosition.NON_EU.value, _("Outside the EU")),
+    (FiscalPosition.FRANCE_REVERSE_CHARGE.value, _("France, reverse charge (sub-contracting)")),
+]
+VAT_CATEGORIES = [
+    (VatCategory.STANDARD.value, _("Standard rate (20 %)")),
+    (VatCategory.INTERMEDIATE.value, _("Intermediate rate (10 %)")),
+    (VatCategory.REDUCED.value, _("Reduced rate (5.5 %)")),
+    (VatCategory.SUPER_REDUCED.value, _("Super-reduced rate (2.1 %)")),
+    (VatCategory.EXEMPT_CARE_EDUCATION.value, _("Exempt: care, education, training (CGI 261-4)")),
+    (VatCategory.EXEMPT_FINANCE.value, _("Exempt: banking and finance (CGI 261 C 1°)")),
+    (VatCategory.EXEMPT_INSURANCE.value, _("Exempt: insurance (CGI 261 C 2°)")),
+    (VatCategory.OUT_OF_SCOPE.value, _("Out of scope of VAT")),
+]
+
+
+class PaymentTerm(ComptoirModel):
+    """Payment conditions ("30 days", "45 days end of month", "30 % at order, 70 % at 30 days")."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("name"), max_length=100)
+    # Printed on the invoice as the payment terms (BT-20); the name when empty.
+    note = models.CharField(_("text on the invoice"), max_length=300, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("payment term")
+        verbose_name_plural = _("payment terms")
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="accounting_payment_term_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PaymentTermLineKind(models.TextChoices):
+    PERCENT = "percent", _("Percentage")
+    BALANCE = "balance", _("Balance")
+
+
+class PaymentTermLine(ComptoirModel):
+    """One installment: a percentage of the total (or the balance) due ``days`` after the
+    issue date, then moved to the end of that month when ``end_of_month`` is set."""
+
+    term = models.ForeignKey(PaymentTerm, on_delete=models.CASCADE, related_name="lines")
+    sequence = models.PositiveSmallIntegerField(default=0)
+    kind = models.CharField(_("kind"), max_length=10, choices=PaymentTermLineKind.choices,
+                            default=PaymentTermLineKind.BALANCE)  # fmt: skip
+    percent = ScaledIntegerField(_("percentage"), places=4, default=0)
+    days = models.PositiveSmallIntegerField(_("days"), default=0)
+    end_of_month = models.BooleanField(_("end of month"), default=False)
+
+    class Meta:
+        verbose_name = _("payment term line")
+        verbose_name_plural = _("payment term lines")
+        ordering = ["term", "sequence", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(percent__gte=0, percent__lte=100), name="accounting_term_line_percent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.term_id}/{self.sequence}"
+
+
+class PartnerProfile(ComptoirModel):
+    """How the company invoices an organization (or is invoiced by it): VAT position,
+    payment terms, language. One per company and organization, created on first use."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    fiscal_position = models.CharField(_("fiscal position"), max_length=30, choices=VAT_FISCAL_POSITIONS,
+                                       default="france")  # fmt: skip
+    payment_term = models.ForeignKey(
+        PaymentTerm, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("customer payment term"),
+    )  # fmt: skip
+    supplier_payment_term = models.ForeignKey(
+        PaymentTerm, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("supplier payment term"),
+    )  # fmt: skip
+    language = models.CharField(_("invoice language"), max_length=5, choices=settings.LANGUAGES, default="fr")
+    invoice_email = models.EmailField(_("invoice email"), blank=True)
+    # The supplier opted for VAT on debits (printed on its bills): its services' VAT is
+    # deductible on receipt of the bill, not at payment.
+    supplier_vat_on_debits = models.BooleanField(_("supplier pays VAT on debits"), default=False)
+
+    class Meta:
+        verbose_name = _("partner profile")
+        verbose_name_plural = _("partner profiles")
+        constraints = [
+            models.UniqueConstraint(fields=["company", "organization"], name="accounting_partner_profile_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Profile {self.organization_id}"
+
+
+class InvoicingSettings(ComptoirModel):
+    """The company's invoicing options and the mentions every invoice prints."""
+
+    company = models.OneToOneField(Company, on_delete=models.CASCADE, related_name="+")
+    # The company opted for VAT on debits for its services (printed on each invoice).
+    vat_on_debits = models.BooleanField(_("VAT on debits"), default=False)
+    # Franchise en base (CGI art. 293 B): no VAT charged, none deducted.
+    vat_franchise = models.BooleanField(_("VAT franchise (art. 293 B)"), default=False)
+    # Annual late-payment penalty rate in percent; empty prints the legal default.
+    late_payment_rate = ScaledIntegerField(_("late payment rate (%)"), places=2, null=True, blank=True)
+    early_payment_discount = models.CharField(_("early payment discount"), max_length=200, blank=True)
+    iban = models.CharField(_("IBAN"), max_length=34, blank=True)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    default_payment_term = models.ForeignKey(
+        PaymentTerm, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("default payment term"),
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("invoicing settings")
+
+    def __str__(self) -> str:
+        return f"Invoicing settings ({self.company_id})"
+
+
+class InvoiceKind(models.TextChoices):
+    CUSTOMER_INVOICE = "customer_invoice", _("Customer invoice")
+    CUSTOMER_CREDIT_NOTE = "customer_credit_note", _("Customer credit note")
+    VENDOR_BILL = "vendor_bill", _("Vendor bill")
+    VENDOR_REFUND = "vendor_refund", _("Vendor refund")
+
+
+class InvoiceState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    POSTED = "posted", _("Posted")
+    PARTIALLY_PAID = "partially_paid", _("Partially paid")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class OperationCategory(models.TextChoices):
+    """The 2026 mention: goods only, services only, or both."""
+
+    GOODS = "goods", _("Goods")
+    SERVICES = "services", _("Services")
+    MIXED = "mixed", _("Goods and services")
+
+
+class LineOperation(models.TextChoices):
+    GOODS = "goods", _("Goods")
+    SERVICES = "services", _("Services")
+
+
+class Invoice(ComptoirModel):
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=25, choices=InvoiceKind.choices)
+    state = models.CharField(_("state"), max_length=15, choices=InvoiceState.choices, default=InvoiceState.DRAFT)
+    # The legal number, assigned at posting (empty on drafts). Vendor bills get an internal
+    # number too; the supplier's own number is ``supplier_reference``.
+    number = models.CharField(_("number"), max_length=40, blank=True)
+    supplier_reference = models.CharField(_("supplier's number"), max_length=100, blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+",
+                                     verbose_name=_("partner"))  # fmt: skip
+    partner_account = models.ForeignKey(PartnerAccount, on_delete=models.PROTECT, null=True, blank=True,
+                                        related_name="+", verbose_name=_("partner account"))  # fmt: skip
+    issue_date = models.DateField(_("issue date"), null=True, blank=True)
+    delivery_date = models.DateField(_("delivery date"), null=True, blank=True)
+    # The last due date of the schedule (each installment is an InvoiceInstallment).
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    payment_term = models.ForeignKey(PaymentTerm, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+", verbose_name=_("payment term"))  # fmt: skip
+    payment_terms_text = models.CharField(_("payment terms"), max_length=300, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, default="EUR")
+    operation_category = models.CharField(_("category of operation"), max_length=10,
+                                          choices=OperationCategory.choices, blank=True)  # fmt: skip
+    fiscal_position = models.CharField(_("fiscal position"), max_length=30, choices=VAT_FISCAL_POSITIONS,
+                                       default="france")  # fmt: skip
+    vat_on_debits = models.BooleanField(_("VAT on debits"), default=False)
+    language = models.CharField(_("language"), max_length=5, choices=settings.LANGUAGES, default="fr")
+    purchase_order = models.CharField(_("buyer's order number"), max_length=100, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    # Snapshot of the partner's identity, taken when the draft is saved and frozen at posting.
+    partner_name = models.CharField(_("name"), max_length=200, blank=True)
+    partner_siren = models.CharField(_("SIREN"), max_length=9, blank=True)
+    partner_siret = models.CharField(_("SIRET"), max_length=14, blank=True)
+    partner_vat_number = models.CharField(_("VAT number"), max_length=20, blank=True)
+    # {"line1", "line2", "postal_code", "city", "country"}
+    billing_address = models.JSONField(_("billing address"), default=dict, blank=True)
+    delivery_address = models.JSONField(_("delivery address"), default=dict, blank=True)
+    # A credit note (or refund) cites the invoice (or bill) it corrects.
+    origin = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes",
+                               verbose_name=_("corrected invoice"))  # fmt: skip
+    journal_entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, null=True, blank=True,
+                                      related_name="+", verbose_name=_("journal entry"))  # fmt: skip
+    untaxed_amount = MoneyField(_("total excluding VAT"), default=0)
+    tax_amount = MoneyField(_("VAT"), default=0)
+    total_amount = MoneyField(_("total including VAT"), default=0)
+    # What is left to pay (moved by the payments module); the total at posting.
+    residual_amount = MoneyField(_("amount due"), default=0)
+    # Warnings of a received e-invoice (vendor bills captured from a file), as [{code, message}].
+    import_warnings = models.JSONField(default=list, blank=True)
+    # The document the invoice was made from (a sales order…), if any.
+    source_type = models.CharField(max_length=100, blank=True)
+    source_id = models.CharField(max_length=64, blank=True)
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+    posted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")  # fmt: skip
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")  # fmt: skip
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    sent_to = models.CharField(_("sent to"), max_length=254, blank=True)
+
+    class Meta:
+        verbose_name = _("invoice")
+        verbose_name_plural = _("invoices")
+        ordering = ["-issue_date", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "kind", "number"], name="accounting_invoice_unique_number",
+                condition=~models.Q(number=""),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state="draft") | models.Q(state="cancelled") | ~models.Q(number=""),
+                name="accounting_invoice_posted_has_number",
+            ),
+        ]  # fmt: skip
+        indexes = [
+            models.Index(fields=["company", "kind", "state", "issue_date"], name="accounting_invoice_list"),
+            models.Index(fields=["company", "organization", "issue_date"], name="accounting_invoice_partner"),
+            models.Index(fields=["company", "due_date"], name="accounting_invoice_due",
+                         condition=models.Q(state__in=["posted", "partially_paid"])),
+            models.Index(fields=["source_type", "source_id"], name="accounting_invoice_source"),
+        ]  # fmt: skip
+
+    def __str__(self) -> str:
+        return self.number or str(_("Draft %(id)s") % {"id": self.pk})
+
+    @property
+    def is_draft(self) -> bool:
+        return self.state == InvoiceState.DRAFT
+
+    @property
+    def is_customer(self) -> bool:
+        return self.kind in (InvoiceKind.CUSTOMER_INVOICE, InvoiceKind.CUSTOMER_CREDIT_NOTE)
+
+    @property
+    def is_refund(self) -> bool:
+        return self.kind in (InvoiceKind.CUSTOMER_CREDIT_NOTE, InvoiceKind.VENDOR_REFUND)
+
+
+class InvoiceLine(ComptoirModel):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    sequence = models.PositiveSmallIntegerField(default=0)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                verbose_name=_("product"))  # fmt: skip
+    name = models.CharField(_("designation"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    operation = models.CharField(_("goods or services"), max_length=10, choices=LineOperation.choices,
+                                 default=LineOperation.GOODS)  # fmt: skip
+    quantity = QuantityField(_("quantity"), default=1)
+    uom_code = models.CharField(_("unit"), max_length=3, default="C62")
+    # Excluding VAT, up to 4 decimals (EN 16931 allows more than 2 on prices).
+    unit_price = ScaledIntegerField(_("unit price"), places=4, default=0)
+    discount_percent = ScaledIntegerField(_("discount (%)"), places=2, default=0)
+    vat_category = models.CharField(_("VAT category"), max_length=20, choices=VAT_CATEGORIES, default="standard")
+    # Decided from the category, the invoice's fiscal position and the operation (vat.decide).
+    vat_code = models.CharField(_("VAT code"), max_length=2, blank=True)
+    vat_rate = ScaledIntegerField(_("VAT rate (%)"), places=2, default=0)
+    # Revenue or expense account; empty: the one VAT rules give (706/707, 604/607).
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                verbose_name=_("account"))  # fmt: skip
+    net_amount = MoneyField(_("net amount"), default=0)
+
+    class Meta:
+        verbose_name = _("invoice line")
+        verbose_name_plural = _("invoice lines")
+        ordering = ["invoice", "sequence", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InvoiceTax(ComptoirModel):
+    """One line of the VAT breakdown: a category and rate, its base and its tax (EN 16931 BG-23)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="taxes")
+    vat_code = models.CharField(_("VAT code"), max_length=2)
+    rate = ScaledIntegerField(_("rate (%)"), places=2, default=0)
+    base = MoneyField(_("base"), default=0)
+    amount = MoneyField(_("VAT"), default=0)
+    exemption_reason = models.CharField(_("exemption reason"), max_length=300, blank=True)
+    exemption_code = models.CharField(max_length=30, blank=True)
+    # Self-assessed VAT on a purchase (reverse charge): booked on both 4452 and 445662.
+    self_assessed = MoneyField(_("self-assessed VAT"), default=0)
+
+    class Meta:
+        verbose_name = _("invoice tax")
+        verbose_name_plural = _("invoice taxes")
+        ordering = ["invoice", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.vat_code} {self.rate} %"
+
+
+class InvoiceInstallment(ComptoirModel):
+    """One due date of the invoice's schedule, from its payment term."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="installments")
+    sequence = models.PositiveSmallIntegerField(default=0)
+    due_date = models.DateField(_("due date"))
+    amount = MoneyField(_("amount"), default=0)
+
+    class Meta:
+        verbose_name = _("installment")
+        verbose_name_plural = _("installments")
+        ordering = ["invoice", "sequence", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.due_date} {self.amount}"
+
+
+class InvoiceFileRole(models.TextChoices):
+    ISSUED = "issued", _("Issued Factur-X")
+    RECEIVED = "received", _("Received e-invoice")
+
+
+class InvoiceFile(ComptoirModel):
+    """The legal document as issued (our Factur-X PDF) or as received (the supplier's file),
+    kept byte for byte with its SHA-256. Written once, never changed."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="files")
+    role = models.CharField(max_length=10, choices=InvoiceFileRole.choices)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    data = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("invoice file")
+        verbose_name_plural = _("invoice files")
+        constraints = [models.UniqueConstraint(fields=["invoice", "role"], name="accounting_invoice_file_unique")]
+
+    def __str__(self) -> str:
+        return self.filename
