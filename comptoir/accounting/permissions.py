@@ -6,11 +6,22 @@ PERMISSIONS = {
     "accounting.manage_chart": _("Manage the chart of accounts, journals and fiscal years"),
     "accounting.lock_periods": _("Set the lock date and close fiscal years"),
     "accounting.export": _("Export the trial balance, the general ledger and the journals"),
+    "accounting.view_invoices": _("View the invoices, credit notes and bills of the customers and suppliers one sees"),
+    "accounting.view_all_invoices": _("See every invoice and bill of the company, whoever the customer's owner"),
+    "accounting.manage_invoices": _("Write draft invoices and bills, post them, issue credit notes, send invoices"),
 }
 
 # Finance keeps the books: it posts, locks and exports (issue 4). Management reads the
 # ledger, exports it and may lock a period too (e.g. after the accountant's review).
 MATRIX = {
     "finance": list(PERMISSIONS),
-    "management": ["accounting.view_ledger", "accounting.lock_periods", "accounting.export"],
+    "management": [
+        "accounting.view_ledger",
+        "accounting.lock_periods",
+        "accounting.export",
+        "accounting.view_invoices",
+        "accounting.view_all_invoices",
+    ],
+    # A salesperson sees the invoices of the customers they see (contacts record rules), not the ledger.
+    "sales": ["accounting.view_invoices"],
 }
