@@ -71,6 +71,8 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 MAX_KEY_GROUP = 25
 MAX_NAME_BLOCK = 40
 NEIGHBOURS = 6
+# People sharing a name word: each compared with this many next ones in the order of the rest of the name.
+WORD_NEIGHBOURS = 3
 
 
 # --- Normalization --------------------------------------------------------------------
@@ -177,11 +179,12 @@ def profile(kind: str, data: Mapping[str, Any]) -> Profile:
     return org_profile(data) if kind == ORG else person_profile(data)
 
 
-def _similarity(xs: Iterable[str], ys: Iterable[str]) -> float:
+def _similarity(xs: Iterable[str], ys: Iterable[str], floor: float = 0) -> float:
+    """Best similarity of any two names; below ``floor`` counts as 0 (rapidfuzz then gives up early)."""
     best = 0.0
     for x in xs:
         for y in ys:
-            best = max(best, fuzz.ratio(x, y), fuzz.token_sort_ratio(x, y))
+            best = max(best, fuzz.ratio(x, y, score_cutoff=floor), fuzz.token_sort_ratio(x, y, score_cutoff=floor))
     return best
 
 
@@ -475,13 +478,8 @@ def _contact_point_pairs(base: QuerySet) -> Iterator[tuple[int, int, str]]:
                     yield left, right, key
 
 
-def _name_blocks(names: dict[int, tuple[str, ...]], *, words: bool = False) -> Iterator[list[int]]:
-    """Blocks of ids whose compact names share their first or last six characters.
-
-    With ``words`` (people), also blocks of names sharing a word and the initial of another
-    word: "Lary Slape" meets "Lara Slape" and "J. Slape" although their compact names
-    differ within their first and last six characters.
-    """
+def _name_blocks(names: dict[int, tuple[str, ...]]) -> Iterator[list[int]]:
+    """Blocks of ids whose compact names share their first or last six characters."""
     blocks: dict[str, list[int]] = defaultdict(list)
     for pk, row_names in names.items():
         for name in row_names:
@@ -490,17 +488,31 @@ def _name_blocks(names: dict[int, tuple[str, ...]], *, words: bool = False) -> I
                 continue
             blocks["p" + compact[:6]].append(pk)
             blocks["s" + compact[-6:]].append(pk)
-            if words:
-                tokens = set(name.split())
-                for word in tokens:
-                    if len(word) < 2:
-                        continue
-                    others = {other[0] for other in tokens if other != word}
-                    for initial in others or {""}:
-                        blocks[f"w{word} {initial}"].append(pk)
     for ids in blocks.values():
         if len(ids) > 1:
             yield sorted(set(ids))
+
+
+def _word_blocks(names: dict[int, tuple[str, ...]]) -> Iterator[list[int]]:
+    """People: ids of names sharing a word and the initial of another, ordered by the rest of their name.
+
+    "Lary Slape" meets "Lara Slape" and "J. Slape" although their compact names differ within
+    their first and last six characters (a typo in a short name). Only neighbours in this
+    order are compared: the block of "Martin" + "J" may hold hundreds of people.
+    """
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for pk, row_names in names.items():
+        for name in row_names:
+            words = set(name.split())
+            for word in words:
+                if len(word) < 2:
+                    continue
+                for initial in {other[0] for other in words if other != word} or {""}:
+                    blocks[f"{word} {initial}"].append(pk)
+    for key, ids in blocks.items():
+        if len(ids) > 1:
+            word = key.partition(" ")[0]
+            yield sorted(ids, key=lambda pk: [w for w in names[pk][0].split() if w != word])
 
 
 def scan(company_id: int, kind: str, *, threshold: int = THRESHOLD) -> ScanResult:
@@ -540,17 +552,45 @@ def scan(company_id: int, kind: str, *, threshold: int = THRESHOLD) -> ScanResul
         for left, right, found_key in _contact_point_pairs(base):
             exact[(left, right)].add(found_key)
 
+    result.pairs = match(kind, names, exact, sirens=sirens, first_len=first_len, threshold=threshold)
+    return result
+
+
+Pairs = dict[tuple[int, int], tuple[int, list[dict[str, Any]]]]
+
+
+def match(
+    kind: str,
+    names: dict[int, tuple[str, ...]],
+    exact: Mapping[tuple[int, int], set[str]],
+    *,
+    sirens: Mapping[int, str],
+    first_len: Mapping[int, int],
+    threshold: int = THRESHOLD,
+) -> Pairs:
+    """The scan's comparisons, on the rows' compact profiles: pairs scoring ``threshold`` or more.
+
+    ``names``: the name keys of each row; ``exact``: the pairs sharing exact keys;
+    ``first_len``: people only, where the first name ends in their full name (0: none).
+    """
+    pairs: Pairs = {}
+    # People whose first name is only initials: their names compare part by part even when far apart.
+    initials = {
+        pk for pk, cut in first_len.items() if cut and all(len(word) == 1 for word in names[pk][0][:cut].split())
+    }
+
     def parts(pk: int) -> tuple[str, str]:
         full, cut = names[pk][0] if names[pk] else "", first_len[pk]
         return (full, "") if cut >= len(full) else (full[:cut], full[cut:].lstrip())
 
     def score_pair(left: int, right: int) -> None:
         a, b = names.get(left, ()), names.get(right, ())
-        similarity: float = _similarity(a, b)
-        note = ""
-        if kind == PERSON and a and b:
-            similarity, note = person_name_match(*parts(left), *parts(right), similarity)
         keys = exact.get((left, right), set())
+        # Below 75 a name says nothing; without a shared key, below 85 it cannot reach the threshold.
+        similarity: float = _similarity(a, b, floor=75 if keys else 85)
+        note = ""
+        if kind == PERSON and a and b and (similarity or left in initials or right in initials):
+            similarity, note = person_name_match(*parts(left), *parts(right), similarity)
         if not keys and similarity < 85:
             return  # a name this far apart cannot reach the threshold alone
         siren_a, siren_b = sirens.get(left, ""), sirens.get(right, "")
@@ -558,25 +598,30 @@ def scan(company_id: int, kind: str, *, threshold: int = THRESHOLD) -> ScanResul
         conflict = bool(siren_a and siren_b and siren_a != siren_b)
         score, reasons = combine(ordered, round(similarity), conflict=conflict, name_note=note)
         if score >= threshold:
-            result.pairs[(left, right)] = (score, reasons)
+            pairs[(left, right)] = (score, reasons)
+
+    def neighbours(ordered_ids: list[int], window: int) -> None:
+        for i, one in enumerate(ordered_ids):
+            for other in ordered_ids[i + 1 : i + 1 + window]:
+                pair = (min(one, other), max(one, other))
+                if pair not in pairs:
+                    score_pair(*pair)
 
     for left, right in list(exact):
         score_pair(left, right)
-    for ids in _name_blocks(names, words=kind == PERSON):
+    for ids in _name_blocks(names):
         if len(ids) <= MAX_NAME_BLOCK:
             for i, left in enumerate(ids):
                 for right in ids[i + 1 :]:
-                    if (left, right) not in result.pairs:
+                    if (left, right) not in pairs:
                         score_pair(left, right)
         else:
             # A crowded block: compare each name with its neighbours in name order only.
-            ordered_ids = sorted(ids, key=lambda pk: names[pk][0] if names[pk] else "")
-            for i, one in enumerate(ordered_ids):
-                for other in ordered_ids[i + 1 : i + 1 + NEIGHBOURS]:
-                    pair = (min(one, other), max(one, other))
-                    if pair not in result.pairs:
-                        score_pair(*pair)
-    return result
+            neighbours(sorted(ids, key=lambda pk: names[pk][0] if names[pk] else ""), NEIGHBOURS)
+    if kind == PERSON:
+        for ids in _word_blocks(names):
+            neighbours(ids, WORD_NEIGHBOURS)
+    return pairs
 
 
 def store(company_id: int, kind: str, result: ScanResult) -> dict[str, int]:
