@@ -694,3 +694,6 @@ class InvoiceFile(ComptoirModel):
 
     def __str__(self) -> str:
         return self.filename
+
+
+from comptoir.accounting.models_payments import *  # noqa: E402, F403  (payments and matchings)

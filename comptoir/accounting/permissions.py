@@ -9,6 +9,9 @@ PERMISSIONS = {
     "accounting.view_invoices": _("View the invoices, credit notes and bills of the customers and suppliers one sees"),
     "accounting.view_all_invoices": _("See every invoice and bill of the company, whoever the customer's owner"),
     "accounting.manage_invoices": _("Write draft invoices and bills, post them, issue credit notes, send invoices"),
+    "accounting.view_payments": _("View payments, their allocations and the partners' credits"),
+    "accounting.register_payments": _("Register payments, use credits and cancel payments"),
+    "accounting.match_lines": _("Match and unmatch customer and supplier lines (lettrage)"),
 }
 
 # Finance keeps the books: it posts, locks and exports (issue 4). Management reads the
@@ -21,6 +24,7 @@ MATRIX = {
         "accounting.export",
         "accounting.view_invoices",
         "accounting.view_all_invoices",
+        "accounting.view_payments",
     ],
     # A salesperson sees the invoices of the customers they see (contacts record rules), not the ledger.
     "sales": ["accounting.view_invoices"],

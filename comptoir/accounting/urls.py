@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from comptoir.accounting import views
+from comptoir.accounting import views, views_reports
 
 
 class IdConverter:
@@ -41,4 +41,7 @@ urlpatterns = [
     path("periods/", views.periods, name="periods"),
     path("trial-balance/", views.trial_balance, name="trial_balance"),
     path("verify/", views.verify, name="verify"),
+    # Reports: FEC, PDF (views_reports)
+    path("fec/", views_reports.fec_export_page, name="fec_export"),
+    path("fec/check/", views_reports.fec_check_page, name="fec_check"),
 ]

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from ninja import NinjaAPI, Router
 
 from comptoir.accounting.api import router as accounting_router
+from comptoir.accounting.api_reports import router as accounting_reports_router
 from comptoir.catalog.api import router as catalog_router
 from comptoir.contacts.api import router as contacts_router
 from comptoir.contacts.api_details import router as contacts_details_router
@@ -48,6 +49,7 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     api.add_router("", crm_followups_router)
     api.add_router("", crm_notes_router)
     api.add_router("/accounting", accounting_router)
+    api.add_router("/accounting", accounting_reports_router)
     api.add_router("/catalog", catalog_router)
     for prefix, router in extra_routers:
         api.add_router(prefix, router)
