@@ -77,6 +77,7 @@ def fec_check_upload(
     """Upload any FEC file (multipart, field `file`); the answer lists every problem with its
     line (the first 100 of each kind; `counts` counts them all). Empty, binary or too big
     files are refused with 422 on `file`."""
+    assert file.file is not None  # an upload always has its file
     report = fec_check.check_upload(
         apikit.actor(request), file.file, name=file.name or "", size=file.size,
         fiscal_year_start=fiscal_year_start, fiscal_year_end=fiscal_year_end,

@@ -122,7 +122,9 @@ def prepare(
             "siren", _("The FEC file is named after the company's SIREN: enter it in the company settings first.")
         )
     opening = list(
-        Journal.objects.filter(company_id=company_id, kind=JournalKind.OPENING).order_by("code").values_list("pk", "code")
+        Journal.objects.filter(company_id=company_id, kind=JournalKind.OPENING)
+        .order_by("code")
+        .values_list("pk", "code")
     )
     last = JournalEntry.objects.filter(company_id=company_id, state=EntryState.POSTED).aggregate(n=Max("chain_number"))
     export = FecExport(
@@ -183,7 +185,8 @@ def iter_rows(export: FecExport, *, chunk: int = CHUNK) -> Iterator[fec.FecRow]:
                 lines[line[0]].append(line)
             for entry_id, _chain, number, day, ref, entry_label, posted_at, journal_code, journal_name in entries:
                 valid = posted_at.astimezone(local).date()
-                for (_e, code, name, aux_code, aux_label, label, debit, credit, matching, matched_at) in lines[entry_id]:  # fmt: skip
+                for line in lines[entry_id]:
+                    _e, code, name, aux_code, aux_label, label, debit, credit, matching, matched_at = line
                     lettered = bool(matching) and matched_at is not None
                     yield fec.FecRow(
                         journal_code=journal_code, journal_label=journal_name, entry_number=number, entry_date=day,

@@ -45,3 +45,8 @@ urlpatterns = [
     path("fec/", views_reports.fec_export_page, name="fec_export"),
     path("fec/check/", views_reports.fec_check_page, name="fec_check"),
 ]
+
+# Payments and matching (views_payments), mounted once the id converter above exists.
+from comptoir.accounting.views_payments import payment_urls  # noqa: E402
+
+urlpatterns += payment_urls()

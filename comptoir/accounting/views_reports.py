@@ -49,10 +49,8 @@ def fec_export_page(request: HttpRequest) -> HttpResponseBase:
 
 class FecCheckForm(BootstrapForm):
     file = forms.FileField(label=_("FEC file"), allow_empty_file=True)
-    fiscal_year_start = forms.DateField(label=_("Fiscal year start"), required=False, widget=DATE,
-                                        help_text=_("Optional: by default, the 12 months before the closing date."))  # fmt: skip
-    fiscal_year_end = forms.DateField(label=_("Closing date"), required=False, widget=DATE,
-                                      help_text=_("Optional: by default, the date in the file name."))  # fmt: skip
+    fiscal_year_start = forms.DateField(label=_("Fiscal year start"), required=False, widget=DATE)
+    fiscal_year_end = forms.DateField(label=_("Closing date"), required=False, widget=DATE)
 
 
 @accounting_page

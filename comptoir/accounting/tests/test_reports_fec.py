@@ -69,6 +69,10 @@ def export_text(ledger: Ledger, **kwargs: Any) -> tuple[fec_export.FecExport, by
     return export, b"".join(fec_export.iter_bytes(export))
 
 
+def body(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
 def rows(data: bytes) -> list[dict[str, str]]:
     lines = data.decode(fec.ENCODING).split("\r\n")
     assert lines[-1] == ""
@@ -170,7 +174,7 @@ def test_fec_page_downloads_the_file_and_is_for_exporters_only(ledger: Ledger, c
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"] == "text/plain; charset=iso-8859-15"
     assert response["Content-Disposition"] == f'attachment; filename="842157638FEC{fy.end_date:%Y%m%d}.txt"'
-    assert len(rows(b"".join(response.streaming_content))) == 3
+    assert len(rows(body(response))) == 3
     bad = client.get("/accounting/fec/?fiscal_year=abc")
     assert bad.status_code == 422 and 'id="fec-export-error"' in bad.content.decode()
     assert client.get("/accounting/fec/?fiscal_year=999999").status_code == 404
@@ -185,7 +189,7 @@ def test_fec_api_streams_the_file_with_permissions(ledger: Ledger, client: Clien
     response = client.get(f"{API}/fec?fiscal_year={fy.pk}", headers=key(ledger, "management"))
     assert response.status_code == 200, response.content
     assert response["Content-Disposition"].endswith(f'842157638FEC{fy.end_date:%Y%m%d}.txt"')
-    assert len(rows(b"".join(response.streaming_content))) == 3
+    assert len(rows(body(response))) == 3
     response = client.get(f"{API}/fec?year={fy.end_date.year}", headers=key(ledger, "finance"))
     assert response.status_code == 200
     missing = client.get(f"{API}/fec", headers=key(ledger, "finance"))

@@ -21,7 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--company", type=int, required=True, help="id of the company")
         parser.add_argument("--year", type=int, required=True, help="calendar year the fiscal year ends in")
-        parser.add_argument("-o", "--output", help="file to write (a directory: the standard name inside it; -: stdout)")
+        parser.add_argument(
+            "-o", "--output", help="file to write (a directory: the standard name inside it; -: stdout)"
+        )
 
     def handle(self, *args: Any, company: int, year: int, output: str | None = None, **options: Any) -> None:
         from comptoir.accounting import fec_export
