@@ -474,8 +474,14 @@ def check_barcode(value: str) -> str | None:
     return None
 
 
-def _product_clean(actor: Actor, data: dict[str, Any], current: Product | None = None) -> dict[str, Any]:
+def _product_clean(
+    actor: Actor, data: dict[str, Any], current: Product | None = None, image: UploadedFile | None = None
+) -> dict[str, Any]:
     errors: Errors = {}
+    if image is not None:
+        problem = _image_problem(image)
+        if problem:
+            _add(errors, "image", problem)
     _unknown(errors, data, PRODUCT_FIELDS)
     cleaned: dict[str, Any] = {}
     company_id = actor.company_id
@@ -554,7 +560,8 @@ def _product_payload(product: Product) -> dict[str, Any]:
 
 
 @transaction.atomic
-def product_create(*, actor: Actor, **data: Any) -> Product:
+def product_create(*, actor: Actor, image: UploadedFile | None = None, **data: Any) -> Product:
+    """Create a product; ``image``, when given, is checked with the other fields and stored."""
     require(actor, "catalog.change_product")
     if not data.get("sale_uom_id"):
         default = _default_uom(actor.company_id)  # type: ignore[arg-type]
@@ -564,11 +571,13 @@ def product_create(*, actor: Actor, **data: Any) -> Product:
     data.setdefault("barcode", "")
     if data.get("purchase_price") not in (None, "", 0, "0", Decimal(0)):
         require(actor, "catalog.view_costs")
-    cleaned = _product_clean(actor, data)
+    cleaned = _product_clean(actor, data, image=image)
     product = Product(company_id=actor.company_id, **cleaned)  # type: ignore[misc]
     _refresh_search(product)
     product.save()
     audit.record(actor, "product.create", product, changes=audit.diff({}, cleaned))
+    if image is not None:
+        _store_image(actor, product, image)
     events.publish("catalog.product_created", company_id=actor.company_id, payload=_product_payload(product))
     return product
 
@@ -588,12 +597,15 @@ def _product_locked(actor: Actor, product_id: int) -> Product:
 
 
 @transaction.atomic
-def product_update(*, actor: Actor, product_id: int, **data: Any) -> Product:
+def product_update(
+    *, actor: Actor, product_id: int, image: UploadedFile | None = None, remove_image: bool = False, **data: Any
+) -> Product:
+    """Change the fields sent; ``image`` replaces the picture, ``remove_image`` takes it away."""
     product = _product_locked(actor, product_id)
     if "purchase_price" in data:
         # Who may not see a cost may not overwrite it either.
         require(actor, "catalog.view_costs")
-    cleaned = _product_clean(actor, data, product)
+    cleaned = _product_clean(actor, data, product, image=image)
     before = audit.snapshot(product, list(cleaned))
     for name, value in cleaned.items():
         setattr(product, name, value)
@@ -603,6 +615,8 @@ def product_update(*, actor: Actor, product_id: int, **data: Any) -> Product:
     if changes:
         audit.record(actor, "product.update", product, changes=changes)
         events.publish("catalog.product_updated", company_id=actor.company_id, payload=_product_payload(product))
+    if image is not None or (remove_image and product.image):
+        _store_image(actor, product, image)
     return product
 
 
@@ -620,15 +634,12 @@ def product_archive(*, actor: Actor, product_id: int, archived: bool = True) -> 
     return product
 
 
-def _check_image(upload: UploadedFile) -> str:
-    """The extension for a valid image, or ValidationFailed on ``image``."""
+def _image_problem(upload: UploadedFile) -> str | None:
+    """Why ``upload`` is not an acceptable product image, or None. Its bytes decide, never its name."""
     from PIL import Image, UnidentifiedImageError
 
-    def refuse(message: Any) -> ValidationFailed:
-        return ValidationFailed(fields={"image": [str(message)]})
-
     if upload.size is None or upload.size > MAX_IMAGE_BYTES:
-        raise refuse(_("The image must be at most 2 MB."))
+        return str(_("The image must be at most 2 MB."))
     try:
         upload.seek(0)
         with Image.open(upload) as image:
@@ -636,24 +647,23 @@ def _check_image(upload: UploadedFile) -> str:
             width, height = image.size
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise refuse(_("This file is not an image Comptoir can read (JPEG, PNG, WebP or GIF).")) from None
+        return str(_("This file is not an image Comptoir can read (JPEG, PNG, WebP or GIF)."))
+    finally:
+        upload.seek(0)
     if image_format not in IMAGE_FORMATS:
-        raise refuse(_("Use a JPEG, PNG, WebP or GIF image."))
+        return str(_("Use a JPEG, PNG, WebP or GIF image."))
     if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
-        raise refuse(_("The image must be at most %(n)s pixels wide and high.") % {"n": MAX_IMAGE_SIDE})
-    upload.seek(0)
-    return IMAGE_FORMATS[image_format]
+        return str(_("The image must be at most %(n)s pixels wide and high.") % {"n": MAX_IMAGE_SIDE})
+    upload.image_format = image_format  # type: ignore[attr-defined]
+    return None
 
 
-@transaction.atomic
-def product_set_image(*, actor: Actor, product_id: int, image: UploadedFile | None) -> Product:
-    """Replace (or, with None, remove) the product's image, after checking it is a real image."""
-    product = _product_locked(actor, product_id)
+def _store_image(actor: Actor, product: Product, image: UploadedFile | None) -> None:
+    """Save (or, with None, remove) an image already checked; the old file goes after commit."""
     old_name = product.image.name if product.image else ""
     if image is not None:
-        extension = _check_image(image)
-        image.name = f"image{extension}"
-        product.image.save(image.name, image, save=False)
+        extension = IMAGE_FORMATS[image.image_format]  # type: ignore[attr-defined]
+        product.image.save(f"image{extension}", image, save=False)
     else:
         product.image = None  # type: ignore[assignment]
     product.save(update_fields=["image", "updated_at"])
@@ -662,6 +672,17 @@ def product_set_image(*, actor: Actor, product_id: int, image: UploadedFile | No
         storage = product.image.storage
         transaction.on_commit(lambda: storage.delete(old_name))
     audit.record(actor, "product.image", product, changes={"image": [old_name or None, new_name or None]})
+
+
+@transaction.atomic
+def product_set_image(*, actor: Actor, product_id: int, image: UploadedFile | None) -> Product:
+    """Replace (or, with None, remove) the product's image, after checking it is a real image."""
+    product = _product_locked(actor, product_id)
+    if image is not None:
+        problem = _image_problem(image)
+        if problem:
+            raise ValidationFailed(fields={"image": [problem]})
+    _store_image(actor, product, image)
     return product
 
 

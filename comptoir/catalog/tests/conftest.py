@@ -31,8 +31,10 @@ class Catalog:
     def organization(self, name: str = "Boulangerie Martin") -> int:
         """A customer: a contacts organization (catalog keeps its id only)."""
         from comptoir.contacts.models import Organization
+        from comptoir.contacts.normalize import search_text
 
-        return Organization.objects.create(company=self.personas.company, legal_name=name).pk
+        org = Organization.objects.create(company=self.personas.company, legal_name=name, search_text=search_text(name))
+        return org.pk
 
     def product(self, reference: str = "P1", **data: Any) -> Product:
         data.setdefault("name_fr", f"Produit {reference}")
