@@ -229,7 +229,11 @@ def setup_company_accounting(*, actor: Actor, company_id: int | None = None) -> 
 
 
 def on_module_enabled(actor: Actor) -> None:
+    from comptoir.accounting.invoices import setup_invoicing  # invoices build on the ledger
+
     setup_company_accounting(actor=actor)
+    assert actor.company_id is not None
+    setup_invoicing(actor.company_id)
 
 
 # --- Chart of accounts ----------------------------------------------------------------

@@ -1,0 +1,1377 @@
+"""Customer invoices and credit notes, vendor bills and refunds: every write.
+
+A draft is computed on every save with the EN 16931 engine (``einvoice.totals``): each
+line's VAT treatment comes from ``vat.decide`` (the line's VAT category, the invoice's
+fiscal position, goods or services), line nets are rounded once, VAT once per rate on the
+summed base. The stored totals, the VAT breakdown, the Factur-X XML and PDF, and the
+journal entry all read that one computation, so they agree to the cent.
+
+``invoice_post`` is the legal issue: it checks the mandatory mentions, takes the gapless
+number of the invoice's kind (``kernel.sequences``), books and posts the journal entry
+through the ledger helpers, and stores the Factur-X PDF, all in one transaction. A posted
+invoice never changes again (only its payment state and residual, moved by the payments
+module); it is corrected by a credit note that cites it (``invoice_credit``).
+
+The PDF may instead be rendered by a background task after commit
+(``settings.INVOICE_PDF_DEFERRED``): the invoice's data is frozen at posting, and the PDF
+is a deterministic rendering of it, so rendering later issues the same document. Until it
+exists the invoice cannot be sent; ``invoice_pdf_render`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from comptoir.accounting import vat
+from comptoir.accounting.einvoice import model as en
+from comptoir.accounting.einvoice.totals import Totals, compute
+from comptoir.accounting.models import (
+    Account,
+    Invoice,
+    InvoiceFile,
+    InvoiceFileRole,
+    InvoiceInstallment,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceState,
+    InvoiceTax,
+    InvoicingSettings,
+    Journal,
+    JournalKind,
+    LineOperation,
+    OperationCategory,
+    PartnerAccount,
+    PartnerKind,
+    PartnerProfile,
+    PaymentTerm,
+    PaymentTermLine,
+    PaymentTermLineKind,
+)
+from comptoir.accounting.services import (
+    _add,
+    _entry_locked,
+    _parse_date,
+    _parse_id,
+    _period_errors,
+    _required_text,
+    _unknown,
+    create_entry,
+    partner_account_ensure,
+    post_entry,
+)
+from comptoir.catalog.models import Product, ProductKind
+from comptoir.contacts.models import Address, Organization
+from comptoir.kernel import audit, events
+from comptoir.kernel.authz import require
+from comptoir.kernel.context import Actor
+from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
+from comptoir.kernel.money import allocate, quantize
+from comptoir.kernel.sequences import next_number, register_kind
+from comptoir.org.models import Company
+
+VIEW = "accounting.view_invoices"
+VIEW_ALL = "accounting.view_all_invoices"
+MANAGE = "accounting.manage_invoices"
+
+MAX_LINES = 500
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+MAX_QUANTITY = Decimal("1e9")
+MAX_PRICE = Decimal("1e11")
+_UNIT_CODE = re.compile(r"^[A-Z0-9]{1,3}$")
+_SIREN = re.compile(r"^\d{9}$")
+
+CUSTOMER_KINDS = (InvoiceKind.CUSTOMER_INVOICE, InvoiceKind.CUSTOMER_CREDIT_NOTE)
+VENDOR_KINDS = (InvoiceKind.VENDOR_BILL, InvoiceKind.VENDOR_REFUND)
+REFUND_OF = {InvoiceKind.CUSTOMER_INVOICE: InvoiceKind.CUSTOMER_CREDIT_NOTE,
+             InvoiceKind.VENDOR_BILL: InvoiceKind.VENDOR_REFUND}  # fmt: skip
+OPEN_STATES = (InvoiceState.POSTED, InvoiceState.PARTIALLY_PAID, InvoiceState.PAID)
+
+# Number series per kind (configurable per company through kernel.sequences).
+SEQUENCES: dict[str, tuple[str, str]] = {
+    InvoiceKind.CUSTOMER_INVOICE: ("accounting.invoice.customer", "FA"),
+    InvoiceKind.CUSTOMER_CREDIT_NOTE: ("accounting.invoice.credit_note", "AV"),
+    InvoiceKind.VENDOR_BILL: ("accounting.invoice.vendor_bill", "FF"),
+    InvoiceKind.VENDOR_REFUND: ("accounting.invoice.vendor_refund", "AF"),
+}
+SOURCE_TYPE = "accounting.invoice"
+
+
+def register_sequences() -> None:
+    for kind, prefix in SEQUENCES.values():
+        register_kind(kind, prefix, "{prefix}-{year}-{n:05}", yearly=True)
+
+
+INVOICE_FIELDS = (
+    "organization_id", "issue_date", "delivery_date", "due_date", "payment_term_id", "fiscal_position",
+    "vat_on_debits", "language", "purchase_order", "note", "supplier_reference", "delivery_address", "currency",
+    "source_type", "source_id",
+)  # fmt: skip
+LINE_FIELDS = ("product_id", "name", "description", "operation", "quantity", "uom_code", "unit_price",
+               "discount_percent", "vat_category", "account_id")  # fmt: skip
+ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "country")
+
+
+# --- Parsing helpers ------------------------------------------------------------------
+
+
+def _parse_decimal(
+    errors: dict[str, list[str]], name: str, value: Any, *, places: int, default: Decimal | None = None,
+    minimum: Decimal | None = None, maximum: Decimal | None = None,
+) -> Decimal | None:  # fmt: skip
+    """A decimal given as a string (or int/Decimal) with at most ``places`` decimals. Floats are refused."""
+    if value is None or value == "":
+        if default is None:
+            _add(errors, name, _("This field is required."))
+        return default
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        _add(errors, name, _("Enter a number as a decimal string, e.g. 12.50."))
+        return default
+    try:
+        number = Decimal(value.strip().replace(",", ".").replace("\u00a0", "").replace(" ", "")
+                         if isinstance(value, str) else value)  # fmt: skip
+    except (ArithmeticError, ValueError):
+        _add(errors, name, _("Enter a number."))
+        return default
+    if not number.is_finite():
+        _add(errors, name, _("Enter a number."))
+    elif minimum is not None and number < minimum:
+        _add(errors, name, _("Enter at least %(n)s.") % {"n": minimum})
+    elif maximum is not None and number > maximum:
+        _add(errors, name, _("Enter at most %(n)s.") % {"n": maximum})
+    elif number != number.quantize(Decimal(1).scaleb(-places)):
+        _add(errors, name, _("Use at most %(n)s decimal places.") % {"n": places})
+    else:
+        return number.quantize(Decimal(1).scaleb(-places))
+    return default
+
+
+def _parse_bool(errors: dict[str, list[str]], name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("on", "true", "1", 1):
+        return True
+    if value in ("", "false", "0", 0, None, "off"):
+        return False
+    _add(errors, name, _("Enter true or false."))
+    return False
+
+
+def _choice(errors: dict[str, list[str]], name: str, value: Any, choices: Sequence[str], default: str) -> str:
+    if value in (None, ""):
+        return default
+    if value not in choices:
+        _add(errors, name, _("Choose among: %(values)s.") % {"values": ", ".join(choices)})
+        return default
+    return str(value)
+
+
+# --- Payment terms --------------------------------------------------------------------
+
+DEFAULT_TERMS: tuple[tuple[str, str, tuple[tuple[str, str, int, bool], ...]], ...] = (
+    ("Comptant", "Paiement à réception", (("balance", "0", 0, False),)),
+    ("30 jours", "Paiement à 30 jours", (("balance", "0", 30, False),)),
+    ("45 jours fin de mois", "Paiement à 45 jours fin de mois", (("balance", "0", 45, True),)),
+    ("60 jours", "Paiement à 60 jours", (("balance", "0", 60, False),)),
+    ("30 % à la commande, 70 % à 30 jours", "30 % à réception, solde à 30 jours",
+     (("percent", "30", 0, False), ("balance", "0", 30, False))),
+)  # fmt: skip
+
+
+def setup_invoicing(company_id: int) -> None:
+    """The usual payment terms and the invoicing settings row; idempotent (kept when edited)."""
+    InvoicingSettings.objects.bulk_create([InvoicingSettings(company_id=company_id)], ignore_conflicts=True)
+    existing = set(PaymentTerm.objects.filter(company_id=company_id).values_list("name", flat=True))
+    for name, note, lines in DEFAULT_TERMS:
+        if name in existing:
+            continue
+        term = PaymentTerm.objects.create(company_id=company_id, name=name, note=note)
+        PaymentTermLine.objects.bulk_create(
+            PaymentTermLine(term=term, sequence=i + 1, kind=kind, percent=Decimal(pct), days=days, end_of_month=eom)  # type: ignore[misc]
+            for i, (kind, pct, days, eom) in enumerate(lines)
+        )
+
+
+def _invoicing_settings(company_id: int) -> InvoicingSettings:
+    InvoicingSettings.objects.bulk_create([InvoicingSettings(company_id=company_id)], ignore_conflicts=True)
+    return InvoicingSettings.objects.get(company_id=company_id)
+
+
+def _clean_term_lines(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if not isinstance(raw, (list, tuple)) or not raw:
+        _add(errors, "lines", _("Enter at least one installment."))
+        return []
+    if len(raw) > 12:
+        _add(errors, "lines", _("At most 12 installments."))
+        return []
+    cleaned = []
+    total = ZERO
+    for index, line in enumerate(raw):
+        prefix = f"lines.{index}."
+        if not isinstance(line, dict):
+            _add(errors, f"lines.{index}", _("Enter a line."))
+            continue
+        _unknown(errors, line, ("kind", "percent", "days", "end_of_month"), prefix)
+        kind = _choice(errors, prefix + "kind", line.get("kind"), PaymentTermLineKind.values, "balance")
+        percent = ZERO
+        if kind == PaymentTermLineKind.PERCENT:
+            percent = _parse_decimal(errors, prefix + "percent", line.get("percent"), places=4,
+                                     minimum=Decimal("0.0001"), maximum=HUNDRED) or ZERO  # fmt: skip
+            total += percent
+        days = _parse_decimal(errors, prefix + "days", line.get("days"), places=0, default=ZERO, minimum=ZERO,
+                              maximum=Decimal(3650)) or ZERO  # fmt: skip
+        end_of_month = _parse_bool(errors, prefix + "end_of_month", line.get("end_of_month"))
+        cleaned.append({"kind": kind, "percent": percent, "days": int(days), "end_of_month": end_of_month})
+    if cleaned and cleaned[-1]["kind"] != PaymentTermLineKind.BALANCE:
+        _add(errors, "lines", _("The last installment is the balance."))
+    if any(line["kind"] == PaymentTermLineKind.BALANCE for line in cleaned[:-1]):
+        _add(errors, "lines", _("Only the last installment is the balance."))
+    if total >= HUNDRED:
+        _add(errors, "lines", _("The percentages must leave a balance (less than 100 % in all)."))
+    return cleaned
+
+
+@transaction.atomic
+def payment_term_create(*, actor: Actor, name: Any, lines: Any, note: Any = "") -> PaymentTerm:
+    require(actor, MANAGE)
+    errors: dict[str, list[str]] = {}
+    clean_name = _required_text(errors, "name", name, 100, True)
+    if clean_name and PaymentTerm.objects.filter(company_id=actor.company_id, name=clean_name).exists():
+        _add(errors, "name", _("Another payment term has this name."))
+    clean_note = _required_text(errors, "note", note, 300, False)
+    clean_lines = _clean_term_lines(lines, errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    term = PaymentTerm.objects.create(company_id=actor.company_id, name=clean_name, note=clean_note)
+    PaymentTermLine.objects.bulk_create(PaymentTermLine(term=term, sequence=i + 1, **line)
+                                        for i, line in enumerate(clean_lines))  # fmt: skip
+    audit.record(actor, "payment_term.create", term, changes={"name": [None, clean_name]})
+    return term
+
+
+def _end_of_month(day: dt.date) -> dt.date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def schedule(
+    term_lines: Sequence[PaymentTermLine], issue_date: dt.date, total: Decimal
+) -> list[tuple[dt.date, Decimal]]:
+    """Due dates and amounts of ``total`` under a payment term.
+
+    Each installment falls ``days`` after the issue date, then at the end of that month when
+    asked ("45 jours fin de mois": issue date + 45 days, then the month's last day).
+    Percentages are rounded to the cent; the balance line takes what is left, so the
+    installments always add up to the total.
+    """
+    result: list[tuple[dt.date, Decimal]] = []
+    taken = ZERO
+    for line in term_lines:
+        due = issue_date + dt.timedelta(days=line.days)
+        if line.end_of_month:
+            due = _end_of_month(due)
+        if line.kind == PaymentTermLineKind.PERCENT:
+            amount = quantize(total * line.percent / HUNDRED)
+        else:
+            amount = total - taken
+        taken += amount
+        result.append((due, amount))
+    if not result:
+        return [(issue_date, total)]
+    if taken != total:  # a term without a balance line: the last installment absorbs the rest
+        due, amount = result[-1]
+        result[-1] = (due, amount + total - taken)
+    return [(due, amount) for due, amount in result if amount]
+
+
+# --- Partner profiles -----------------------------------------------------------------
+
+
+def partner_profile(company_id: int, organization_id: int) -> PartnerProfile:
+    """The organization's invoicing profile, created with the defaults on first use."""
+    PartnerProfile.objects.bulk_create([PartnerProfile(company_id=company_id, organization_id=organization_id)],
+                                       ignore_conflicts=True)  # fmt: skip
+    return PartnerProfile.objects.get(company_id=company_id, organization_id=organization_id)
+
+
+PROFILE_FIELDS = ("fiscal_position", "payment_term_id", "supplier_payment_term_id", "language", "invoice_email",
+                  "supplier_vat_on_debits")  # fmt: skip
+
+
+@transaction.atomic
+def partner_profile_update(*, actor: Actor, organization_id: int, **data: Any) -> PartnerProfile:
+    require(actor, MANAGE)
+    if not Organization.objects.filter(company_id=actor.company_id, pk=organization_id).exists():
+        raise NotFound("organization_not_found")
+    profile_id = partner_profile(actor.company_id or 0, organization_id).pk
+    profile = PartnerProfile.objects.select_for_update().get(pk=profile_id)
+    errors: dict[str, list[str]] = {}
+    _unknown(errors, data, PROFILE_FIELDS)
+    before = audit.snapshot(profile, list(PROFILE_FIELDS))
+    if "fiscal_position" in data:
+        profile.fiscal_position = _choice(errors, "fiscal_position", data["fiscal_position"],
+                                          [p.value for p in vat.FiscalPosition], "france")  # fmt: skip
+    for name in ("payment_term_id", "supplier_payment_term_id"):
+        if name in data:
+            term_id = _parse_id(errors, name, data[name], False)
+            if term_id and not PaymentTerm.objects.filter(company_id=actor.company_id, pk=term_id).exists():
+                _add(errors, name, _("Unknown payment term."))
+            setattr(profile, name, term_id)
+    if "language" in data:
+        profile.language = _choice(errors, "language", data["language"], [c for c, _l in settings.LANGUAGES], "fr")
+    if "invoice_email" in data:
+        email = _required_text(errors, "invoice_email", data["invoice_email"], 254, False)
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                _add(errors, "invoice_email", _("Enter a valid email address."))
+        profile.invoice_email = email
+    if "supplier_vat_on_debits" in data:
+        profile.supplier_vat_on_debits = _parse_bool(errors, "supplier_vat_on_debits", data["supplier_vat_on_debits"])
+    if errors:
+        raise ValidationFailed(fields=errors)
+    profile.save()
+    audit.record(actor, "partner_profile.update", profile,
+                 changes=audit.diff(before, audit.snapshot(profile, list(PROFILE_FIELDS))))  # fmt: skip
+    return profile
+
+
+# --- Drafts ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Computed:
+    """One invoice's computation: per line, the VAT decision; the EN 16931 totals."""
+
+    decisions: list[vat.TaxDecision]
+    totals: Totals
+    document_lines: list[en.InvoiceLine]
+    operation_category: str
+
+
+def _side(kind: str) -> vat.Side:
+    return vat.Side.SALE if kind in CUSTOMER_KINDS else vat.Side.PURCHASE
+
+
+def _address(organization_id: int, kind: str) -> dict[str, str]:
+    address = (
+        Address.objects.filter(organization_id=organization_id, kind=kind)
+        .order_by("-is_default", "id")
+        .values(*("line1", "line2", "postal_code", "city", "country"))
+        .first()
+    )
+    return dict(address) if address else {}
+
+
+def _clean_address(errors: dict[str, list[str]], name: str, value: Any) -> dict[str, str]:
+    if value in (None, "", {}):
+        return {}
+    if not isinstance(value, dict):
+        _add(errors, name, _("Enter an address (line1, line2, postal_code, city, country)."))
+        return {}
+    _unknown(errors, value, ADDRESS_FIELDS, f"{name}.")
+    cleaned = {
+        "line1": _required_text(errors, f"{name}.line1", value.get("line1"), 200, True),
+        "line2": _required_text(errors, f"{name}.line2", value.get("line2"), 200, False),
+        "postal_code": _required_text(errors, f"{name}.postal_code", value.get("postal_code"), 20, False),
+        "city": _required_text(errors, f"{name}.city", value.get("city"), 100, True),
+        "country": _required_text(errors, f"{name}.country", value.get("country") or "FR", 2, True).upper(),
+    }
+    if cleaned["country"] and not re.match(r"^[A-Z]{2}$", cleaned["country"]):
+        _add(errors, f"{name}.country", _("Enter a two-letter country code, e.g. FR."))
+    return cleaned
+
+
+def _snapshot_partner(invoice: Invoice, organization: Organization) -> None:
+    invoice.partner_name = (organization.legal_name or organization.trade_name)[:200]
+    invoice.partner_siren = organization.siren
+    invoice.partner_siret = organization.siret
+    invoice.partner_vat_number = organization.vat_number
+    invoice.billing_address = _address(organization.pk, Address.Kind.BILLING)
+
+
+def _clean_lines(actor: Actor, kind: str, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if not isinstance(raw, (list, tuple)):
+        _add(errors, "lines", _("Enter the lines of the invoice."))
+        return []
+    if len(raw) > MAX_LINES:
+        _add(errors, "lines", _("An invoice has at most %(n)s lines.") % {"n": MAX_LINES})
+        return []
+    product_ids = {p for p in (_parse_id({}, "", line.get("product_id"), False) for line in raw
+                               if isinstance(line, dict)) if p}  # fmt: skip
+    products = (
+        Product.objects.filter(company_id=actor.company_id, pk__in=product_ids)
+        .select_related("sale_uom", "purchase_uom")
+        .in_bulk()
+        if product_ids
+        else {}
+    )
+    account_ids = {a for a in (_parse_id({}, "", line.get("account_id"), False) for line in raw
+                               if isinstance(line, dict)) if a}  # fmt: skip
+    accounts = Account.objects.filter(company_id=actor.company_id, pk__in=account_ids).in_bulk() if account_ids else {}
+    sale = kind in CUSTOMER_KINDS
+    categories = [c.value for c in vat.VatCategory]
+    cleaned: list[dict[str, Any]] = []
+    for index, line in enumerate(raw):
+        prefix = f"lines.{index}."
+        if not isinstance(line, dict):
+            _add(errors, f"lines.{index}", _("Enter a line."))
+            continue
+        _unknown(errors, line, LINE_FIELDS, prefix)
+        product_id = _parse_id(errors, prefix + "product_id", line.get("product_id"), False)
+        product = products.get(product_id) if product_id else None
+        if product_id and (product is None or product.is_archived):
+            _add(errors, prefix + "product_id", _("Unknown or archived product."))
+            product = None
+        defaults: dict[str, Any] = {}
+        if product is not None:
+            uom = product.sale_uom if sale else product.purchase_uom
+            defaults = {
+                "name": product.name_fr or product.name_en, "description": product.description_fr,
+                "unit_price": str(product.sale_price if sale else product.purchase_price),
+                "vat_category": product.vat_category, "uom_code": uom.unece_code or "C62",
+                "operation": LineOperation.SERVICES if product.kind == ProductKind.SERVICE else LineOperation.GOODS,
+            }  # fmt: skip
+
+        def given(name: str, line: dict[str, Any] = line, defaults: dict[str, Any] = defaults) -> Any:
+            value = line.get(name)
+            return defaults.get(name) if value in (None, "") else value
+
+        account_id = _parse_id(errors, prefix + "account_id", line.get("account_id"), False)
+        if account_id:
+            account = accounts.get(account_id)
+            wanted = ("7",) if sale else ("6", "2")
+            if account is None or not account.is_active:
+                _add(errors, prefix + "account_id", _("Unknown or inactive account."))
+            elif not account.code.startswith(wanted):
+                _add(errors, prefix + "account_id",
+                     _("Choose an income account (class 7).") if sale
+                     else _("Choose an expense or fixed-asset account (class 6 or 2)."))  # fmt: skip
+        uom_code = str(given("uom_code") or "C62").strip().upper()
+        if not _UNIT_CODE.match(uom_code):
+            _add(errors, prefix + "uom_code", _("Enter a UN/ECE unit code, e.g. C62, HUR, KGM."))
+        quantity = _parse_decimal(errors, prefix + "quantity", given("quantity") or "1", places=3,
+                                  minimum=-MAX_QUANTITY, maximum=MAX_QUANTITY)  # fmt: skip
+        if quantity == 0:
+            _add(errors, prefix + "quantity", _("Enter a quantity other than zero."))
+        cleaned.append({
+            "product_id": product.pk if product is not None else None,
+            "name": _required_text(errors, prefix + "name", given("name"), 200, True),
+            "description": _required_text(errors, prefix + "description", given("description"), 2000, False),
+            "operation": _choice(errors, prefix + "operation", given("operation"), LineOperation.values,
+                                 LineOperation.GOODS),
+            "quantity": quantity or Decimal(1),
+            "uom_code": uom_code,
+            "unit_price": _parse_decimal(errors, prefix + "unit_price", given("unit_price"), places=4,
+                                         minimum=ZERO, maximum=MAX_PRICE) or ZERO,
+            "discount_percent": _parse_decimal(errors, prefix + "discount_percent", line.get("discount_percent"),
+                                               places=2, default=ZERO, minimum=ZERO, maximum=HUNDRED) or ZERO,
+            "vat_category": _choice(errors, prefix + "vat_category", given("vat_category"), categories, "standard"),
+            "account_id": account_id,
+        })  # fmt: skip
+    return cleaned
+
+
+def _compute(
+    kind: str, fiscal_position: str, vat_on_debits: bool, franchise: bool, lines: Sequence[dict[str, Any]],
+    errors: dict[str, list[str]],
+) -> _Computed | None:  # fmt: skip
+    """Decide each line's VAT and compute the EN 16931 totals; None (and errors) when impossible."""
+    side = _side(kind)
+    decisions: list[vat.TaxDecision] = []
+    document_lines: list[en.InvoiceLine] = []
+    for index, line in enumerate(lines):
+        decision = vat.decide(
+            vat.VatCategory(line["vat_category"]), vat.FiscalPosition(fiscal_position),
+            vat.Operation(line["operation"]), side, vat_on_debits, franchise=franchise,
+        )  # fmt: skip
+        decisions.append(decision)
+        document_lines.append(en.InvoiceLine(
+            line_id=str(index + 1), name=line["name"] or "-", quantity=line["quantity"],
+            net_unit_price=line["unit_price"], vat_category=en.VatCategory(decision.code.value),
+            vat_rate=decision.rate, unit_code=line["uom_code"], description=line["description"],
+            discount_percent=line["discount_percent"] or None,
+            vat_exemption_reason=decision.mention or "", vat_exemption_code=decision.exemption_code or "",
+        ))  # fmt: skip
+    codes = {d.code for d in decisions}
+    if vat.VatCode.OUTSIDE_SCOPE in codes and len(codes) > 1:
+        _add(errors, "lines", _("Lines outside the scope of VAT cannot share an invoice with other lines."))
+        return None
+    try:
+        totals = compute(document_lines)
+    except ValueError:
+        _add(errors, "lines", _("Lines exempt from VAT on different legal grounds must go on separate invoices."))
+        return None
+    operations = {line["operation"] for line in lines}
+    if not operations:
+        category = ""
+    elif len(operations) == 2:
+        category = OperationCategory.MIXED
+    else:
+        category = OperationCategory.GOODS if LineOperation.GOODS in operations else OperationCategory.SERVICES
+    return _Computed(decisions, totals, document_lines, category)
+
+
+def _reverse_charge_legs(computed: _Computed) -> dict[tuple[str, str | None, Decimal], Decimal]:
+    """Self-assessed VAT of a purchase: per (collected, deductible account, rate), the tax on the summed base."""
+    bases: dict[tuple[str, str | None, Decimal], Decimal] = defaultdict(Decimal)
+    for decision, amounts in zip(computed.decisions, computed.totals.lines, strict=True):
+        legs = decision.reverse_charge
+        if legs is not None:
+            bases[(legs.collected_account, legs.deductible_account, legs.rate)] += amounts.net
+    return {key: quantize(base * key[2] / HUNDRED) for key, base in bases.items()}
+
+
+def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], computed: _Computed | None,
+                       installments: Sequence[tuple[dt.date, Decimal]]) -> None:  # fmt: skip
+    InvoiceLine.objects.filter(invoice=invoice).delete()
+    InvoiceTax.objects.filter(invoice=invoice).delete()
+    InvoiceInstallment.objects.filter(invoice=invoice).delete()
+    rows = []
+    for index, line in enumerate(lines):
+        decision = computed.decisions[index] if computed else None
+        rows.append(InvoiceLine(  # type: ignore[misc]
+            invoice=invoice, sequence=index + 1, **line,
+            vat_code=decision.code.value if decision else "", vat_rate=decision.rate if decision else ZERO,
+            net_amount=computed.totals.lines[index].net if computed else ZERO,
+        ))  # fmt: skip
+    InvoiceLine.objects.bulk_create(rows)
+    if computed is None:
+        return
+    self_assessed: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
+    for decision, amounts in zip(computed.decisions, computed.totals.lines, strict=True):
+        if decision.reverse_charge is not None:
+            key = (decision.code.value, decision.rate.normalize())
+            self_assessed[key] += amounts.net * decision.reverse_charge.rate / HUNDRED
+    InvoiceTax.objects.bulk_create(
+        InvoiceTax(  # type: ignore[misc]
+            invoice=invoice, vat_code=b.category.value, rate=b.rate, base=b.basis, amount=b.tax,
+            exemption_reason=b.exemption_reason[:300], exemption_code=b.exemption_code[:30],
+            self_assessed=quantize(self_assessed.get((b.category.value, b.rate.normalize()), ZERO)),
+        )
+        for b in computed.totals.vat_breakdown
+    )  # fmt: skip
+    InvoiceInstallment.objects.bulk_create(
+        InvoiceInstallment(invoice=invoice, sequence=i + 1, due_date=due, amount=amount)  # type: ignore[misc]
+        for i, (due, amount) in enumerate(installments)
+    )
+
+
+def _installments(invoice: Invoice, total: Decimal) -> list[tuple[dt.date, Decimal]]:
+    issue = invoice.issue_date or timezone.localdate()
+    if invoice.kind in (InvoiceKind.CUSTOMER_CREDIT_NOTE, InvoiceKind.VENDOR_REFUND):
+        return [(issue, total)] if total else []
+    if invoice.payment_term_id:
+        term_lines = list(PaymentTermLine.objects.filter(term_id=invoice.payment_term_id).order_by("sequence", "id"))
+        return schedule(term_lines, issue, total)
+    return [(invoice.due_date or issue, total)] if total else []
+
+
+def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool) -> list[dict[str, Any]] | None:
+    """Validate ``data`` onto ``invoice`` (unsaved changes) and return the cleaned lines when sent."""
+    errors: dict[str, list[str]] = {}
+    _unknown(errors, data, (*INVOICE_FIELDS, "lines"))
+    organization = None
+    if "organization_id" in data or creating:
+        organization_id = _parse_id(errors, "organization_id", data.get("organization_id"), True)
+        if organization_id:
+            organization = Organization.objects.filter(company_id=actor.company_id, pk=organization_id,
+                                                       merged_into__isnull=True).first()  # fmt: skip
+            if organization is None:
+                _add(errors, "organization_id", _("Unknown organization."))
+            elif organization.pk != invoice.organization_id:
+                invoice.organization_id = organization.pk
+                _snapshot_partner(invoice, organization)
+                profile = partner_profile(actor.company_id or 0, organization.pk)
+                invoice.fiscal_position = profile.fiscal_position
+                invoice.language = profile.language
+                if invoice.kind in CUSTOMER_KINDS:
+                    invoicing = _invoicing_settings(actor.company_id or 0)
+                    invoice.payment_term_id = profile.payment_term_id or invoicing.default_payment_term_id
+                    invoice.vat_on_debits = invoicing.vat_on_debits
+                else:
+                    invoice.payment_term_id = profile.supplier_payment_term_id
+                    invoice.vat_on_debits = profile.supplier_vat_on_debits
+                delivery = _address(organization.pk, Address.Kind.DELIVERY)
+                if delivery and not data.get("delivery_address"):
+                    invoice.delivery_address = delivery
+    for name in ("issue_date", "delivery_date", "due_date"):
+        if name in data:
+            setattr(invoice, name, _parse_date(errors, name, data[name], required=False))
+    if "payment_term_id" in data:
+        term_id = _parse_id(errors, "payment_term_id", data["payment_term_id"], False)
+        if term_id and not PaymentTerm.objects.filter(company_id=actor.company_id, pk=term_id).exists():
+            _add(errors, "payment_term_id", _("Unknown payment term."))
+        invoice.payment_term_id = term_id
+    if "fiscal_position" in data:
+        invoice.fiscal_position = _choice(errors, "fiscal_position", data["fiscal_position"],
+                                          [p.value for p in vat.FiscalPosition], invoice.fiscal_position)  # fmt: skip
+    if "vat_on_debits" in data:
+        invoice.vat_on_debits = _parse_bool(errors, "vat_on_debits", data["vat_on_debits"])
+    if "language" in data:
+        invoice.language = _choice(errors, "language", data["language"], [c for c, _l in settings.LANGUAGES],
+                                   invoice.language)  # fmt: skip
+    if "currency" in data and data["currency"] not in (None, "", "EUR"):
+        _add(errors, "currency", _("Invoices are in euros for now."))
+    for name, size in (("purchase_order", 100), ("supplier_reference", 100), ("source_type", 100),
+                       ("source_id", 64)):  # fmt: skip
+        if name in data:
+            setattr(invoice, name, _required_text(errors, name, data[name], size, False))
+    if "note" in data:
+        invoice.note = _required_text(errors, "note", data["note"], 2000, False)
+    if "delivery_address" in data:
+        invoice.delivery_address = _clean_address(errors, "delivery_address", data["delivery_address"])
+    lines = _clean_lines(actor, invoice.kind, data.get("lines"), errors) if "lines" in data or creating else None
+    if invoice.issue_date and invoice.due_date and invoice.due_date < invoice.issue_date:
+        _add(errors, "due_date", _("The due date cannot be before the issue date."))
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return lines
+
+
+def _current_lines(invoice: Invoice) -> list[dict[str, Any]]:
+    return list(InvoiceLine.objects.filter(invoice=invoice).order_by("sequence", "id").values(*(
+        "product_id", "name", "description", "operation", "quantity", "uom_code", "unit_price",
+        "discount_percent", "vat_category", "account_id",
+    )))  # fmt: skip
+
+
+def _recompute(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bool) -> _Computed | None:
+    invoicing = _invoicing_settings(invoice.company_id)
+    errors: dict[str, list[str]] = {}
+    computed = _compute(invoice.kind, invoice.fiscal_position, invoice.vat_on_debits,
+                        invoicing.vat_franchise and invoice.kind in CUSTOMER_KINDS, lines, errors)  # fmt: skip
+    if errors and strict:
+        raise ValidationFailed(fields=errors)
+    totals = computed.totals if computed else None
+    invoice.untaxed_amount = totals.tax_basis_total if totals else ZERO  # type: ignore[assignment]
+    invoice.tax_amount = totals.tax_total if totals else ZERO  # type: ignore[assignment]
+    invoice.total_amount = totals.grand_total if totals else ZERO  # type: ignore[assignment]
+    invoice.residual_amount = invoice.total_amount
+    invoice.operation_category = computed.operation_category if computed else ""
+    installments = _installments(invoice, Decimal(invoice.total_amount))
+    invoice.due_date = installments[-1][0] if installments else invoice.due_date
+    term = PaymentTerm.objects.filter(pk=invoice.payment_term_id).values("name", "note").first()
+    invoice.payment_terms_text = ((term["note"] or term["name"]) if term else "")[:300]
+    invoice.save()
+    _write_computation(invoice, lines, computed, installments)
+    return computed
+
+
+@transaction.atomic
+def invoice_create(*, actor: Actor, kind: Any, lines: Any = (), **data: Any) -> Invoice:
+    """A draft invoice, credit note, bill or refund, computed; errors per field and per line."""
+    require(actor, MANAGE)
+    if kind not in InvoiceKind.values:
+        raise ValidationFailed(fields={"kind": [str(_("Choose among: %(values)s.")
+                                                    % {"values": ", ".join(InvoiceKind.values)})]})  # fmt: skip
+    invoice = Invoice(company_id=actor.company_id, kind=kind, created_by_id=actor.user_id)  # type: ignore[misc]
+    clean_lines = _apply(actor, invoice, {**data, "lines": list(lines) if isinstance(lines, (list, tuple)) else lines},
+                         creating=True) or []  # fmt: skip
+    _recompute(invoice, clean_lines, strict=True)
+    audit.record(actor, "invoice.create", invoice, changes={
+        "kind": [None, kind], "organization_id": [None, invoice.organization_id],
+        "total": [None, invoice.total_amount]})  # fmt: skip
+    return invoice
+
+
+def _locked(actor: Actor, invoice_id: int) -> Invoice:
+    invoice = Invoice.objects.select_for_update().filter(company_id=actor.company_id, pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound("invoice_not_found")
+    return invoice
+
+
+def _refuse_posted(invoice: Invoice) -> None:
+    if invoice.state != InvoiceState.DRAFT:
+        raise Conflict("invoice_posted", _("A posted invoice cannot be changed; issue a credit note instead."))
+
+
+@transaction.atomic
+def invoice_update(*, actor: Actor, invoice_id: int, **data: Any) -> Invoice:
+    """Change a draft: the fields sent, and all its lines when ``lines`` is sent."""
+    require(actor, MANAGE)
+    invoice = _locked(actor, invoice_id)
+    _refuse_posted(invoice)
+    before = audit.snapshot(invoice, ["organization_id", "issue_date", "total_amount"])
+    lines = _apply(actor, invoice, data, creating=False)
+    _recompute(invoice, lines if lines is not None else _current_lines(invoice), strict=True)
+    audit.record(actor, "invoice.update", invoice,
+                 changes=audit.diff(before, audit.snapshot(invoice, list(before))))  # fmt: skip
+    return invoice
+
+
+@transaction.atomic
+def invoice_delete(*, actor: Actor, invoice_id: int) -> None:
+    """Delete a draft (it has no number yet, so nothing legal disappears)."""
+    require(actor, MANAGE)
+    invoice = _locked(actor, invoice_id)
+    _refuse_posted(invoice)
+    audit.record(actor, "invoice.delete", invoice, changes={"total": [invoice.total_amount, None]})
+    InvoiceFile.objects.filter(invoice=invoice).delete()
+    invoice.delete()
+
+
+@transaction.atomic
+def invoice_cancel(*, actor: Actor, invoice_id: int) -> Invoice:
+    """Cancel a draft but keep it (an imported bill that was refused, for example)."""
+    require(actor, MANAGE)
+    invoice = _locked(actor, invoice_id)
+    _refuse_posted(invoice)
+    invoice.state = InvoiceState.CANCELLED
+    invoice.save(update_fields=["state", "updated_at"])
+    audit.record(actor, "invoice.cancel", invoice, changes={"state": [InvoiceState.DRAFT, InvoiceState.CANCELLED]})
+    return invoice
+
+
+# --- Posting --------------------------------------------------------------------------
+
+
+def _mention_errors(invoice: Invoice, company: Company, computed: _Computed, franchise: bool) -> dict[str, list[str]]:
+    """What French law (and EN 16931) asks an invoice to say, and is missing."""
+    errors: dict[str, list[str]] = {}
+    if not computed.document_lines:
+        _add(errors, "lines", _("An invoice has at least one line."))
+    if invoice.total_amount <= 0:
+        _add(errors, "lines", _("The total must be positive; correct an invoice with a credit note."))
+    address = invoice.billing_address or {}
+    if not invoice.partner_name:
+        _add(errors, "organization_id", _("The partner has no name."))
+    if invoice.kind in VENDOR_KINDS:
+        if not invoice.supplier_reference:
+            _add(errors, "supplier_reference", _("Enter the supplier's invoice number."))
+        if invoice.issue_date is None:
+            _add(errors, "issue_date", _("Enter the date of the supplier's invoice."))
+        return errors
+    if not (company.siren and _SIREN.match(company.siren)):
+        _add(errors, "company", _("The company's SIREN is missing (company settings)."))
+    if not franchise and not company.vat_number:
+        _add(errors, "company", _("The company's VAT number is missing (company settings)."))
+    if not (company.address_line1 and company.city and company.country):
+        _add(errors, "company", _("The company's address is incomplete (company settings)."))
+    if not (address.get("line1") and address.get("city") and address.get("country")):
+        _add(errors, "organization_id", _("The customer has no billing address: add one to the organization."))
+    french_business = invoice.fiscal_position in (vat.FiscalPosition.FRANCE, vat.FiscalPosition.FRANCE_REVERSE_CHARGE)
+    if french_business and address.get("country", "FR") == "FR" and not _SIREN.match(invoice.partner_siren or ""):
+        _add(errors, "organization_id", _("A French business customer's SIREN is mandatory on invoices."))
+    if invoice.partner_siret and not invoice.partner_siret.startswith(invoice.partner_siren or "-"):
+        _add(errors, "organization_id", _("The customer's SIRET does not start with its SIREN."))
+    if invoice.partner_vat_number and not re.match(r"^[A-Z]{2}", invoice.partner_vat_number):
+        _add(errors, "organization_id", _("The customer's VAT number must start with its country code."))
+    if any(d.buyer_vat_id_required for d in computed.decisions) and not invoice.partner_vat_number:
+        _add(errors, "organization_id",
+             _("This operation is exempt or reverse-charged: the customer's VAT number is mandatory."))  # fmt: skip
+    if not computed.operation_category:
+        _add(errors, "lines", _("The category of operation (goods, services) is missing."))
+    if invoice.delivery_address and not (
+        invoice.delivery_address.get("line1") and invoice.delivery_address.get("city")
+    ):
+        _add(errors, "delivery_address", _("The delivery address is incomplete."))
+    if invoice.kind == InvoiceKind.CUSTOMER_CREDIT_NOTE and invoice.origin_id is None:
+        _add(errors, "origin", _("A credit note cites the invoice it corrects."))
+    return errors
+
+
+def _credit_errors(invoice: Invoice) -> dict[str, list[str]]:
+    """A credit note (or refund) cannot credit more than what is left of its invoice."""
+    if invoice.origin_id is None:
+        return {}
+    origin = Invoice.objects.select_for_update().get(pk=invoice.origin_id)
+    errors: dict[str, list[str]] = {}
+    if origin.state not in OPEN_STATES:
+        _add(errors, "origin", _("Only a posted invoice is credited."))
+        return errors
+    if origin.organization_id != invoice.organization_id:
+        _add(errors, "organization_id", _("A credit note is for the customer of the invoice it corrects."))
+    credited = (
+        Invoice.objects.filter(origin_id=origin.pk, state__in=OPEN_STATES).exclude(pk=invoice.pk)
+        .aggregate(total=Sum("total_amount"))["total"]
+    )  # fmt: skip
+    credited_amount = Decimal(int(credited or 0)).scaleb(-2)
+    if credited_amount + invoice.total_amount > origin.total_amount:
+        _add(errors, "lines", _("This credit note would credit more than the invoice: %(left)s is left to credit.")
+             % {"left": origin.total_amount - credited_amount})  # fmt: skip
+    return errors
+
+
+def _journal_id(company_id: int, kind: str) -> int:
+    journal_kind = JournalKind.SALE if kind in CUSTOMER_KINDS else JournalKind.PURCHASE
+    journal = (
+        Journal.objects.filter(company_id=company_id, kind=journal_kind, is_active=True)
+        .order_by("code", "id").values_list("pk", flat=True).first()
+    )  # fmt: skip
+    if journal is None:
+        raise Conflict("journal_missing", _("No active sales or purchases journal: create one in the journals."))
+    return journal
+
+
+def entry_lines(invoice: Invoice, lines: Sequence[dict[str, Any]], computed: _Computed,
+                installments: Sequence[tuple[dt.date, Decimal]], partner: PartnerAccount,
+                accounts: dict[str, int]) -> list[dict[str, Any]]:  # fmt: skip
+    """The journal lines of an invoice, balanced to the cent.
+
+    Signed amounts (debit positive) are gathered per account, then written as debits or
+    credits. A customer invoice debits the customer (one line per due date) and credits
+    income per account and VAT per rate; a bill is the mirror; a credit note or refund
+    swaps every side. Reverse-charged purchases book the self-assessed VAT on both legs.
+    """
+    sign = -1 if invoice.kind in (InvoiceKind.CUSTOMER_INVOICE, InvoiceKind.VENDOR_REFUND) else 1
+
+    def account_id(code: str | None) -> int:
+        if code is None or code not in accounts:
+            raise Conflict("account_missing", _("Account %(code)s is missing from the chart.") % {"code": code})
+        return accounts[code]
+
+    label = f"{invoice.number} {invoice.partner_name}".strip()[:200]
+    base: dict[int, Decimal] = defaultdict(Decimal)
+    vat_bases: dict[tuple[str, Decimal], dict[int | None, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    first_base_account: dict[tuple[str, Decimal], int] = {}
+    for line, decision, amounts in zip(lines, computed.decisions, computed.totals.lines, strict=True):
+        target = line["account_id"] or account_id(decision.base_account)
+        base[target] += amounts.net
+        group = (decision.code.value, quantize(decision.rate))
+        vat_account = accounts.get(decision.vat_account) if decision.vat_account else None
+        if decision.vat_account and vat_account is None:
+            account_id(decision.vat_account)
+        vat_bases[group][vat_account] += amounts.net
+        first_base_account.setdefault(group, target)
+    signed: dict[int, Decimal] = defaultdict(Decimal)
+    for target, amount in base.items():
+        signed[target] += sign * amount
+    for breakdown in computed.totals.vat_breakdown:
+        if not breakdown.tax:
+            continue
+        group = (breakdown.category.value, breakdown.rate)
+        parts = vat_bases[group]
+        targets = list(parts)
+        weights = [parts[t] for t in targets]
+        if any(w < 0 for w in weights) or not any(weights):
+            split = [breakdown.tax] + [ZERO] * (len(targets) - 1)
+        else:
+            split = allocate(breakdown.tax, weights)
+        for target, amount in zip(targets, split, strict=True):
+            # No VAT account: VAT that cannot be deducted (franchise) stays in the cost.
+            signed[target if target is not None else first_base_account[group]] += sign * amount
+    for (collected, deductible, _rate), amount in _reverse_charge_legs(computed).items():
+        signed[account_id(collected)] -= amount
+        if deductible is not None:
+            signed[account_id(deductible)] += amount
+        else:
+            signed[next(iter(base))] += amount
+    result = [
+        {"account_id": target, "label": label, "debit": amount if amount > 0 else ZERO,
+         "credit": -amount if amount < 0 else ZERO}
+        for target, amount in signed.items() if amount
+    ]  # fmt: skip
+    partner_lines = [
+        {"account_id": partner.account_id, "partner_account_id": partner.pk, "label": label, "due_date": due,
+         "debit": amount if -sign * amount > 0 else ZERO, "credit": amount if -sign * amount < 0 else ZERO}
+        for due, amount in installments if amount
+    ]  # fmt: skip
+    return partner_lines + result
+
+
+def _chart(company_id: int) -> dict[str, int]:
+    return dict(Account.objects.filter(company_id=company_id, is_active=True).values_list("code", "pk"))
+
+
+def _pdf_deferred() -> bool:
+    return bool(getattr(settings, "INVOICE_PDF_DEFERRED", False))
+
+
+@transaction.atomic
+def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = None) -> Invoice:
+    """Issue the invoice: mandatory mentions, gapless number, posted journal entry, Factur-X PDF.
+
+    ``render_pdf`` False leaves the PDF to a task after commit (default: the
+    ``INVOICE_PDF_DEFERRED`` setting); the task is idempotent.
+    """
+    require(actor, MANAGE)
+    invoice = _locked(actor, invoice_id)
+    _refuse_posted(invoice)
+    assert actor.company_id is not None
+    company = Company.objects.get(pk=actor.company_id)
+    invoicing = _invoicing_settings(company.pk)
+    today = timezone.localdate()
+    errors: dict[str, list[str]] = {}
+    if invoice.kind in CUSTOMER_KINDS:
+        invoice.issue_date = invoice.issue_date or today
+        if invoice.issue_date > today:
+            _add(errors, "issue_date", _("An invoice is issued today or earlier, not in the future."))
+    organization = Organization.objects.get(pk=invoice.organization_id)
+    _snapshot_partner(invoice, organization)
+    lines = _current_lines(invoice)
+    computed = _recompute(invoice, lines, strict=False)
+    if computed is None:
+        raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."),
+                               fields={"lines": [str(_("The VAT of these lines cannot be computed."))]})  # fmt: skip
+    franchise = invoicing.vat_franchise and invoice.kind in CUSTOMER_KINDS
+    for name, messages in (_mention_errors(invoice, company, computed, franchise) | _credit_errors(invoice)).items():
+        for message in messages:
+            _add(errors, name, message)
+    if invoice.issue_date is not None:
+        for message in _period_errors(company.pk, invoice.issue_date, for_posting=True):
+            _add(errors, "issue_date", message)
+    if errors:
+        raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."), fields=errors)
+    assert invoice.issue_date is not None
+    partner_kind = PartnerKind.CUSTOMER if invoice.kind in CUSTOMER_KINDS else PartnerKind.SUPPLIER
+    partner = PartnerAccount.objects.filter(organization_id=invoice.organization_id, kind=partner_kind).first()
+    if partner is None:
+        partner = partner_account_ensure(actor=actor, organization_id=invoice.organization_id, kind=partner_kind)
+    journal_id = _journal_id(company.pk, invoice.kind)
+    accounts = _chart(company.pk)
+    installments = _installments(invoice, Decimal(invoice.total_amount))
+    # The number is taken last among the reads: its counter row stays locked until commit.
+    sequence_kind, _prefix = SEQUENCES[invoice.kind]
+    issued = next_number(company_id=company.pk, kind=sequence_kind, on_date=invoice.issue_date,
+                         object_type="accounting.invoice", object_id=str(invoice.pk))  # fmt: skip
+    invoice.number = issued.number
+    # Chronology (no back-dating): now serialised on the counter row, the previous number's date is final.
+    later = (
+        Invoice.objects.filter(company_id=company.pk, kind=invoice.kind, state__in=OPEN_STATES,
+                               issue_date__gt=invoice.issue_date)
+        .values_list("number", flat=True).first()
+    )  # fmt: skip
+    if later is not None:
+        raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."), fields={"issue_date": [
+            str(_("Invoice %(number)s is dated later: numbers follow the dates.") % {"number": later})]})  # fmt: skip
+    entry_data = entry_lines(invoice, lines, computed, installments, partner, accounts)
+    label = (f"{invoice.number} {invoice.supplier_reference} {invoice.partner_name}" if invoice.kind in VENDOR_KINDS
+             else f"{invoice.number} {invoice.partner_name}").strip()[:200]  # fmt: skip
+    entry = create_entry(actor, journal_id=journal_id, date=invoice.issue_date, label=label, ref=invoice.number,
+                         lines=entry_data, source_type=SOURCE_TYPE, source_id=str(invoice.pk))  # fmt: skip
+    entry = post_entry(actor, _entry_locked(actor, entry.pk))
+    now = timezone.now()
+    invoice.state = InvoiceState.POSTED
+    invoice.partner_account = partner
+    invoice.journal_entry = entry
+    invoice.posted_at = now
+    invoice.posted_by_id = actor.user_id
+    invoice.residual_amount = invoice.total_amount
+    invoice.save()
+    InvoiceInstallment.objects.filter(invoice=invoice).delete()
+    InvoiceInstallment.objects.bulk_create(
+        InvoiceInstallment(invoice=invoice, sequence=i + 1, due_date=due, amount=amount)  # type: ignore[misc]
+        for i, (due, amount) in enumerate(installments)
+    )
+    if invoice.kind in CUSTOMER_KINDS:
+        deferred = _pdf_deferred() if render_pdf is None else not render_pdf
+        if deferred:
+            invoice_id_ = invoice.pk
+            transaction.on_commit(lambda: _enqueue_pdf(invoice_id_))
+        else:
+            _store_pdf(invoice, company, invoicing)
+    audit.record(actor, "invoice.post", invoice, changes={"number": [None, invoice.number],
+                 "total": [None, invoice.total_amount], "entry": [None, entry.number]})  # fmt: skip
+    events.publish("accounting.invoice_posted", company_id=company.pk, payload={
+        "invoice_id": invoice.pk, "kind": invoice.kind, "number": invoice.number,
+        "organization_id": invoice.organization_id, "total": str(invoice.total_amount),
+        "issue_date": invoice.issue_date.isoformat(), "entry_id": entry.pk,
+        "source_type": invoice.source_type, "source_id": invoice.source_id,
+    })  # fmt: skip
+    return invoice
+
+
+# --- Factur-X -------------------------------------------------------------------------
+
+
+def _postal(address: dict[str, str]) -> en.PostalAddress:
+    return en.PostalAddress(
+        country_code=(address.get("country") or "FR").upper(), line1=address.get("line1", ""),
+        line2=address.get("line2", ""), postcode=address.get("postal_code", ""), city=address.get("city", ""),
+    )  # fmt: skip
+
+
+def _share_capital(text: str) -> Decimal | None:
+    digits = re.sub(r"[^\d,.]", "", text or "").replace(",", ".")
+    try:
+        return quantize(Decimal(digits)) if digits else None
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def invoice_document(invoice: Invoice, company: Company | None = None,
+                     invoicing: InvoicingSettings | None = None) -> en.InvoiceDocument:  # fmt: skip
+    """The posted customer invoice or credit note as EN 16931 sees it."""
+    company = company or Company.objects.get(pk=invoice.company_id)
+    invoicing = invoicing or _invoicing_settings(invoice.company_id)
+    lines = _current_lines(invoice)
+    computed = _compute(invoice.kind, invoice.fiscal_position, invoice.vat_on_debits,
+                        invoicing.vat_franchise, lines, {})  # fmt: skip
+    if computed is None:
+        raise Conflict("invoice_uncomputable", _("The VAT of these lines cannot be computed."))
+    seller = en.Party(
+        name=company.legal_name or company.name,
+        address=_postal({"line1": company.address_line1, "line2": company.address_line2,
+                         "postal_code": company.postal_code, "city": company.city, "country": company.country}),
+        siren=company.siren, vat_number=company.vat_number, trading_name=company.name, email=company.email,
+        phone=company.phone, legal_form=company.legal_form, share_capital=_share_capital(company.share_capital),
+        rcs_city=re.sub(r"(?i)\bRCS\b|\d", "", company.rcs or "").strip(),
+    )  # fmt: skip
+    buyer = en.Party(
+        name=invoice.partner_name, address=_postal(invoice.billing_address or {}), siren=invoice.partner_siren,
+        siret=invoice.partner_siret if invoice.partner_siret.startswith(invoice.partner_siren or "-") else "",
+        vat_number=invoice.partner_vat_number,
+    )  # fmt: skip
+    installments = list(
+        InvoiceInstallment.objects.filter(invoice=invoice).order_by("sequence").values_list("due_date", "amount")
+    )
+    preceding: tuple[en.PrecedingInvoice, ...] = ()
+    if invoice.origin_id:
+        origin = Invoice.objects.filter(pk=invoice.origin_id).values("number", "issue_date").get()
+        preceding = (en.PrecedingInvoice(origin["number"], origin["issue_date"]),)
+    assert invoice.issue_date is not None
+    services = invoice.operation_category in (OperationCategory.SERVICES, OperationCategory.MIXED)
+    return en.InvoiceDocument(
+        number=invoice.number, issue_date=invoice.issue_date, seller=seller, buyer=buyer,
+        lines=tuple(computed.document_lines),
+        type_code=en.InvoiceTypeCode.CREDIT_NOTE if invoice.is_refund else en.InvoiceTypeCode.INVOICE,
+        currency=invoice.currency,
+        operation_category=en.OperationCategory(invoice.operation_category) if invoice.operation_category else None,
+        delivery_date=invoice.delivery_date,
+        due_date=installments[0][0] if len(installments) == 1 else None,
+        payment_terms=invoice.payment_terms_text,
+        installments=tuple(en.Installment(d, a) for d, a in installments) if len(installments) > 1 else (),
+        preceding_invoices=preceding, purchase_order=invoice.purchase_order,
+        delivery_address=_postal(invoice.delivery_address) if invoice.delivery_address else None,
+        vat_on_debits=invoice.vat_on_debits and services,
+        late_payment_rate=None if invoicing.late_payment_rate is None else Decimal(invoicing.late_payment_rate),
+        early_payment_discount=invoicing.early_payment_discount,
+        payment_means=(en.PaymentMeans(iban=invoicing.iban.replace(" ", "").upper(), bic=invoicing.bic),)
+        if invoicing.iban else (),
+        payment_reference=invoice.number,
+        notes=(en.Note(invoice.note),) if invoice.note.strip() else (),
+    )  # fmt: skip
+
+
+def _store_pdf(invoice: Invoice, company: Company | None = None, invoicing: InvoicingSettings | None = None) -> None:
+    from comptoir.accounting.einvoice.pdf import facturx_pdf
+
+    try:
+        document = invoice_document(invoice, company, invoicing)
+        data = facturx_pdf(document, invoice.language if invoice.language in ("fr", "en") else "fr")
+    except ValueError as exc:
+        # The data classes refuse what EN 16931 cannot carry: say which value, roll back the posting.
+        raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."),
+                               fields={"lines": [str(_("Factur-X refused a value: %(detail)s") % {
+                                   "detail": str(exc)[:200]})]}) from exc  # fmt: skip
+    InvoiceFile.objects.create(
+        invoice=invoice, role=InvoiceFileRole.ISSUED, filename=f"{invoice.number.replace('/', '-')}.pdf",
+        content_type="application/pdf", data=data, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+    )  # fmt: skip
+
+
+def _enqueue_pdf(invoice_id: int) -> None:
+    from comptoir.accounting.tasks import render_invoice_pdf
+
+    render_invoice_pdf.enqueue(invoice_id)
+
+
+@transaction.atomic
+def invoice_pdf_render(invoice_id: int) -> bool:
+    """Render and store the Factur-X PDF of a posted customer invoice if it has none yet.
+
+    Idempotent (a retried or duplicated task does nothing): the invoice row is locked and
+    the file is written once. Returns True when it wrote the file.
+    """
+    invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
+    if invoice is None or invoice.state not in OPEN_STATES or invoice.kind not in CUSTOMER_KINDS:
+        return False
+    if InvoiceFile.objects.filter(invoice=invoice, role=InvoiceFileRole.ISSUED).exists():
+        return False
+    _store_pdf(invoice)
+    return True
+
+
+def issued_pdf(invoice: Invoice) -> InvoiceFile:
+    """The issued Factur-X file, rendered now if a deferred rendering has not run yet."""
+    found = InvoiceFile.objects.filter(invoice=invoice, role=InvoiceFileRole.ISSUED).first()
+    if found is None and invoice.kind in CUSTOMER_KINDS and invoice.state in OPEN_STATES:
+        invoice_pdf_render(invoice.pk)
+        found = InvoiceFile.objects.filter(invoice=invoice, role=InvoiceFileRole.ISSUED).first()
+    if found is None:
+        raise NotFound("invoice_pdf_not_found")
+    return found
+
+
+# --- Credit notes ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_credit(*, actor: Actor, invoice_id: int, lines: Any = None) -> Invoice:
+    """A draft credit note (or refund) citing a posted invoice (or bill).
+
+    ``lines`` None credits every line; otherwise a list of ``{"line": <sequence>, "quantity": q}``
+    credits those quantities (at the invoice's price, discount and VAT).
+    """
+    require(actor, MANAGE)
+    origin = _locked(actor, invoice_id)
+    if origin.state not in OPEN_STATES or origin.is_refund:
+        raise Conflict("invoice_not_creditable", _("Only a posted invoice or bill is credited."))
+    source = {line["sequence"]: line for line in InvoiceLine.objects.filter(invoice=origin).values(
+        "sequence", "product_id", "name", "description", "operation", "quantity", "uom_code", "unit_price",
+        "discount_percent", "vat_category", "account_id")}  # fmt: skip
+    chosen: list[dict[str, Any]] = []
+    if lines is None:
+        chosen = [dict(line) for line in source.values()]
+    else:
+        errors: dict[str, list[str]] = {}
+        if not isinstance(lines, (list, tuple)) or not lines:
+            _add(errors, "lines", _("Choose the lines to credit."))
+        else:
+            for index, item in enumerate(lines):
+                prefix = f"lines.{index}."
+                if not isinstance(item, dict):
+                    _add(errors, f"lines.{index}", _("Enter a line."))
+                    continue
+                _unknown(errors, item, ("line", "quantity"), prefix)
+                number = _parse_id(errors, prefix + "line", item.get("line"), True)
+                line = source.get(number) if number else None
+                if number and line is None:
+                    _add(errors, prefix + "line", _("The invoice has no such line."))
+                    continue
+                if line is None:
+                    continue
+                quantity = _parse_decimal(errors, prefix + "quantity", item.get("quantity"), places=3,
+                                          default=line["quantity"], minimum=Decimal("0.001"),
+                                          maximum=abs(line["quantity"]))  # fmt: skip
+                chosen.append(dict(line) | {"quantity": quantity})
+        if errors:
+            raise ValidationFailed(fields=errors)
+    for line in chosen:
+        line.pop("sequence", None)
+        line["quantity"] = str(line["quantity"])
+        line["unit_price"] = str(line["unit_price"])
+        line["discount_percent"] = str(line["discount_percent"])
+    credit = Invoice(
+        company_id=origin.company_id, kind=REFUND_OF[InvoiceKind(origin.kind)], organization_id=origin.organization_id,
+        origin=origin, created_by_id=actor.user_id, fiscal_position=origin.fiscal_position,
+        vat_on_debits=origin.vat_on_debits, language=origin.language, currency=origin.currency,
+        partner_name=origin.partner_name, partner_siren=origin.partner_siren, partner_siret=origin.partner_siret,
+        partner_vat_number=origin.partner_vat_number, billing_address=origin.billing_address,
+        delivery_address=origin.delivery_address, delivery_date=origin.delivery_date,
+        purchase_order=origin.purchase_order,
+    )  # fmt: skip
+    clean_errors: dict[str, list[str]] = {}
+    clean_lines = _clean_lines(actor, credit.kind, chosen, clean_errors)
+    if clean_errors:
+        raise ValidationFailed(fields=clean_errors)
+    _recompute(credit, clean_lines, strict=True)
+    audit.record(actor, "invoice.credit", origin, changes={"credit_note_id": [None, credit.pk]})
+    return credit
+
+
+# --- Sending --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_send(*, actor: Actor, invoice_id: int, to: Any, subject: Any = "", message: Any = "") -> Invoice:
+    """E-mail the Factur-X PDF; the sending is recorded on the invoice and in the audit trail."""
+    require(actor, MANAGE)
+    invoice = _locked(actor, invoice_id)
+    if invoice.kind not in CUSTOMER_KINDS or invoice.state not in OPEN_STATES:
+        raise Conflict("invoice_not_sendable", _("Only a posted customer invoice or credit note is sent."))
+    errors: dict[str, list[str]] = {}
+    raw = to if isinstance(to, (list, tuple)) else [part for part in re.split(r"[,;\s]+", str(to or "")) if part]
+    recipients = [str(address).strip() for address in raw if str(address).strip()]
+    if not recipients:
+        _add(errors, "to", _("Enter at least one email address."))
+    if len(recipients) > 10:
+        _add(errors, "to", _("At most 10 recipients."))
+    for address in recipients:
+        try:
+            validate_email(address)
+        except ValidationError:
+            _add(errors, "to", _("%(address)s is not a valid email address.") % {"address": address[:100]})
+    clean_subject = _required_text(errors, "subject", subject, 200, False)
+    body = _required_text(errors, "message", message, 5000, False)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    pdf = issued_pdf(invoice)
+    company_name = Company.objects.filter(pk=invoice.company_id).values_list("name", flat=True).first() or ""
+    with translation.override(invoice.language):
+        kind_label = str(InvoiceKind(invoice.kind).label)
+        clean_subject = clean_subject or f"{kind_label} {invoice.number} — {company_name}"
+        body = body or str(_("Please find attached %(kind)s %(number)s (Factur-X).")
+                           % {"kind": kind_label.lower(), "number": invoice.number})  # fmt: skip
+    email = EmailMessage(subject=clean_subject, body=body, to=recipients)
+    email.attach(pdf.filename, bytes(pdf.data), "application/pdf")
+    try:
+        email.send()
+    except OSError as exc:
+        raise Conflict("send_failed", _("The email could not be sent: %(error)s") % {"error": str(exc)[:200]}) from exc
+    invoice.sent_at = timezone.now()
+    invoice.sent_to = ", ".join(recipients)[:254]
+    invoice.save(update_fields=["sent_at", "sent_to", "updated_at"])
+    audit.record(actor, "invoice.send", invoice, changes={"to": [None, invoice.sent_to],
+                 "sha256": [None, pdf.sha256]})  # fmt: skip
+    return invoice
+
+
+# --- Vendor bills from e-invoices -----------------------------------------------------
+
+_STANDARD_RATES = {Decimal(v): k for k, v in (("standard", "20"), ("intermediate", "10"), ("reduced", "5.5"),
+                                              ("super_reduced", "2.1"))}  # fmt: skip
+
+
+def _find_supplier(company_id: int, party: en.Party) -> Organization | None:
+    rows = Organization.objects.filter(company_id=company_id, merged_into__isnull=True, is_archived=False)
+    if party.siren:
+        found = rows.filter(siren=party.siren).order_by("id").first()
+        if found is not None:
+            return found
+    if party.vat_number:
+        return rows.filter(vat_number=party.vat_number.replace(" ", "").upper()).order_by("id").first()
+    return None
+
+
+def _category(line: en.InvoiceLine, warnings: list[dict[str, str]]) -> str:
+    if line.vat_category == en.VatCategory.STANDARD:
+        found = _STANDARD_RATES.get(line.vat_rate.normalize()) or _STANDARD_RATES.get(line.vat_rate)
+        if found is None:
+            warnings.append({"code": "unknown_rate", "message": str(
+                _("Line %(line)s: VAT rate %(rate)s %% is not a French mainland rate; 20 %% was used.")
+                % {"line": line.line_id, "rate": line.vat_rate})})  # fmt: skip
+            return "standard"
+        return found
+    if line.vat_category == en.VatCategory.EXEMPT:
+        return vat.VatCategory.EXEMPT_CARE_EDUCATION.value
+    if line.vat_category in (en.VatCategory.OUTSIDE_SCOPE, en.VatCategory.ZERO_RATED):
+        return vat.VatCategory.OUT_OF_SCOPE.value
+    # Reverse charge, intra-EU, export: the supplier's fiscal position decides; self-assessed at 20 %.
+    return vat.VatCategory.STANDARD.value
+
+
+@transaction.atomic
+def vendor_bill_import(*, actor: Actor, data: bytes, filename: str = "", organization_id: Any = None) -> Invoice:
+    """A draft vendor bill (or refund) from a received Factur-X PDF or CII XML.
+
+    The supplier is found by SIREN, then VAT number; an unknown supplier is refused with
+    a message (choose the organization with ``organization_id`` or create it first).
+    Differences between the file and our computation are kept as warnings on the draft.
+    A file that is not a valid e-invoice raises the parser's message; nothing is created.
+    """
+    require(actor, MANAGE)
+    from comptoir.accounting.einvoice.parse import parse_einvoice
+
+    parsed = parse_einvoice(data)
+    document = parsed.document
+    assert actor.company_id is not None
+    if organization_id not in (None, ""):
+        errors: dict[str, list[str]] = {}
+        chosen = _parse_id(errors, "organization_id", organization_id, True)
+        supplier = Organization.objects.filter(company_id=actor.company_id, pk=chosen or 0).first()
+        if supplier is None:
+            raise ValidationFailed(fields={"organization_id": [str(_("Unknown organization."))]})
+    else:
+        supplier = _find_supplier(actor.company_id, document.seller)
+    if supplier is None:
+        ids = ", ".join(filter(None, (document.seller.siren and f"SIREN {document.seller.siren}",
+                                      document.seller.vat_number and f"TVA {document.seller.vat_number}")))  # fmt: skip
+        raise ValidationFailed("unknown_supplier", _("Unknown supplier."), fields={"organization_id": [str(
+            _("No organization matches the supplier %(name)s (%(ids)s): create it in contacts, or choose it.")
+            % {"name": document.seller.name, "ids": ids or "—"})]})  # fmt: skip
+    kind = InvoiceKind.VENDOR_REFUND if document.is_credit_note else InvoiceKind.VENDOR_BILL
+    duplicate = (
+        Invoice.objects.filter(company_id=actor.company_id, organization=supplier, kind=kind,
+                               supplier_reference=document.number[:100])
+        .exclude(state=InvoiceState.CANCELLED).values_list("pk", flat=True).first()
+    )  # fmt: skip
+    if duplicate is not None:
+        raise Conflict("duplicate_bill", _("This supplier's invoice %(number)s was already recorded.")
+                       % {"number": document.number[:100]})  # fmt: skip
+    warnings: list[dict[str, str]] = [{"code": w.code, "message": w.message} for w in parsed.warnings]
+    company = Company.objects.filter(pk=actor.company_id).values("siren", "vat_number").get()
+    if document.buyer.siren and company["siren"] and document.buyer.siren != company["siren"]:
+        warnings.append(
+            {
+                "code": "other_buyer",
+                "message": str(
+                    _("The buyer's SIREN on the invoice (%(siren)s) is not the company's.")
+                    % {"siren": document.buyer.siren}
+                ),
+            }
+        )
+    if document.allowances_charges:
+        warnings.append({"code": "document_allowances", "message": str(
+            _("Document-level allowances or charges were not imported: add them as lines."))})  # fmt: skip
+    lines = []
+    operation = (LineOperation.SERVICES if document.operation_category == en.OperationCategory.SERVICES
+                 else LineOperation.GOODS)  # fmt: skip
+    for line in document.lines:
+        price = line.net_unit_price
+        if price != price.quantize(Decimal("0.0001")):
+            price = price.quantize(Decimal("0.0001"))
+        discount = line.discount_percent or ZERO
+        if line.discount_amount:
+            gross = quantize(line.quantity * line.net_unit_price)
+            discount = quantize(line.discount_amount * HUNDRED / gross) if gross else ZERO
+        lines.append({
+            "name": line.name[:200], "description": line.description[:2000], "operation": operation,
+            "quantity": str(line.quantity.quantize(Decimal("0.001"))), "uom_code": line.unit_code[:3].upper(),
+            "unit_price": str(price), "discount_percent": str(min(discount, HUNDRED)),
+            "vat_category": _category(line, warnings),
+        })  # fmt: skip
+    invoice = Invoice(company_id=actor.company_id, kind=kind, created_by_id=actor.user_id)
+    clean = _apply(actor, invoice, {
+        "organization_id": supplier.pk, "issue_date": document.issue_date, "delivery_date": document.delivery_date,
+        "supplier_reference": document.number[:100], "purchase_order": document.purchase_order[:100],
+        "lines": lines,
+    }, creating=True) or []  # fmt: skip
+    if document.effective_due_date and not invoice.payment_term_id:
+        invoice.due_date = document.effective_due_date
+    computed = _recompute(invoice, clean, strict=True)
+    stated = parsed.stated
+    if computed is not None and stated.grand_total is not None and stated.grand_total != invoice.total_amount:
+        warnings.append({"code": "total_differs", "message": str(
+            _("Total differs: the file says %(file)s, the recorded lines give %(ours)s.")
+            % {"file": stated.grand_total, "ours": invoice.total_amount})})  # fmt: skip
+    invoice.import_warnings = warnings
+    invoice.save(update_fields=["import_warnings", "updated_at"])
+    name = (filename or ("invoice.pdf" if parsed.source == "pdf" else "invoice.xml"))[:200]
+    InvoiceFile.objects.create(
+        invoice=invoice, role=InvoiceFileRole.RECEIVED, filename=name,
+        content_type="application/pdf" if parsed.source == "pdf" else "application/xml",
+        data=data, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+    )  # fmt: skip
+    audit.record(actor, "invoice.import", invoice, changes={"supplier_reference": [None, invoice.supplier_reference],
+                 "warnings": [None, len(warnings)]})  # fmt: skip
+    return invoice
+
+
+# --- Payments hook --------------------------------------------------------------------
+
+
+def set_residual(invoice: Invoice, residual: Decimal) -> None:
+    """Move the payment state from the residual (called by the payments module, in its transaction)."""
+    if invoice.state not in OPEN_STATES:
+        raise Conflict("invoice_not_posted", _("Only a posted invoice is paid."))
+    if residual < 0 or residual > invoice.total_amount:
+        raise Conflict("residual_out_of_range", _("The amount due must stay between zero and the total."))
+    invoice.residual_amount = residual  # type: ignore[assignment]
+    if residual == 0:
+        invoice.state = InvoiceState.PAID
+    elif residual == invoice.total_amount:
+        invoice.state = InvoiceState.POSTED
+    else:
+        invoice.state = InvoiceState.PARTIALLY_PAID
+    Invoice.objects.filter(pk=invoice.pk).update(residual_amount=residual, state=invoice.state,
+                                                 updated_at=timezone.now())  # fmt: skip
