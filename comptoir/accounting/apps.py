@@ -17,3 +17,8 @@ class AccountingConfig(AppConfig):
         demo_registry.register("accounting", demo.load)
         # The company-wide posting order: 1, 2, 3… never restarting.
         register_kind(CHAIN_KIND, "", "{n}", yearly=False)
+        from comptoir.accounting.integrity import check_ledgers
+        from comptoir.kernel.integrity import register_check
+
+        # The nightly check-integrity verifies every company's hash chain too.
+        register_check("accounting.ledger", check_ledgers)

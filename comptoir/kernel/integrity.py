@@ -1,4 +1,5 @@
-"""Integrity checks of the kernel's ledgers: sequences, audit trail, outbox.
+"""Integrity checks of the kernel's ledgers: sequences, audit trail, outbox — and those
+the apps register (``register_check``), e.g. the accounting hash chain.
 
 Run nightly as a task and on demand by ``comptoir check-integrity``. Each check yields
 problems as plain sentences; an empty report means everything holds.
@@ -7,6 +8,8 @@ problems as plain sentences; an empty report means everything holds.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Max, Min
@@ -14,6 +17,8 @@ from django.utils import timezone
 
 from comptoir.kernel.audit import digest_matches
 from comptoir.kernel.models import AuditEntry, DocumentSequence, IssuedNumber, OutboxEvent
+
+logger = logging.getLogger("comptoir.integrity")
 
 
 @dataclass
@@ -69,9 +74,31 @@ def check_outbox(report: Report, stale_after: dt.timedelta = dt.timedelta(hours=
     report.checked["outbox_events"] = OutboxEvent.objects.count()
 
 
+Check = Callable[[Report], None]
+# Checks of the layers above, plugged in from their AppConfig.ready().
+_checks: dict[str, Check] = {}
+
+
+def register_check(name: str, check: Check) -> None:
+    """Add a check to every run: ``check(report)`` counts what it read in ``report.checked``
+    and appends its problems to ``report.problems``. Registering a name again replaces it."""
+    _checks[name] = check
+
+
+def registered_checks() -> dict[str, Check]:
+    return dict(_checks)
+
+
 def run_all() -> Report:
     report = Report()
     check_sequences(report)
     check_audit(report)
     check_outbox(report)
+    for name, check in _checks.items():
+        try:
+            check(report)
+        except Exception as exc:
+            # One broken check must not hide the others' results: it is a problem itself.
+            logger.exception("integrity check %s failed", name)
+            report.problems.append(f"check {name} could not run: {type(exc).__name__}: {exc}")
     return report
