@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from comptoir.catalog import services
 from comptoir.catalog.models import Product, Uom
@@ -40,6 +42,13 @@ class Catalog:
         data.setdefault("name_fr", f"Produit {reference}")
         data.setdefault("sale_price", Decimal("100.00"))
         return services.product_create(actor=self.actor(), reference=reference, **data)
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Messages and explanations asserted in English (the French catalogue may translate them)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ def key(catalog: Catalog, role: str, scopes: list[str] | None = None) -> dict[st
     _k, secret = org_services.apikey_create(
         actor=catalog.actor(role), name=f"{role} key", scopes=scopes or ["catalog:write"]
     )
-    return {"Authorization": f"Bearer {secret}"}
+    # Explanations are asserted in English.
+    return {"Authorization": f"Bearer {secret}", "Accept-Language": "en"}
 
 
 def call(client: Client, method: str, url: str, headers: dict[str, str], body: Any = None) -> Any:
