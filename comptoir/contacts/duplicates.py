@@ -494,21 +494,25 @@ def _name_blocks(names: dict[int, tuple[str, ...]]) -> Iterator[list[int]]:
 
 
 def _word_blocks(names: dict[int, tuple[str, ...]]) -> Iterator[list[int]]:
-    """People: ids of names sharing a word and the initial of another, ordered by the rest of their name.
+    """People: ids of names sharing their first or last word and the other's initial, ordered by the rest.
 
-    "Lary Slape" meets "Lara Slape" and "J. Slape" although their compact names differ within
-    their first and last six characters (a typo in a short name). Only neighbours in this
-    order are compared: the block of "Martin" + "J" may hold hundreds of people.
+    "Lary Slape" meets "Lara Slape" and "J. Slape" (block "slape l"), and "Slape Lary" too,
+    although their compact names differ within their first and last six characters (a typo in
+    a short name). Only neighbours in this order are compared: the block of "martin j" may hold
+    hundreds of people.
     """
     blocks: dict[str, list[int]] = defaultdict(list)
     for pk, row_names in names.items():
         for name in row_names:
-            words = set(name.split())
-            for word in words:
-                if len(word) < 2:
-                    continue
-                for initial in {other[0] for other in words if other != word} or {""}:
-                    blocks[f"{word} {initial}"].append(pk)
+            words = name.split()
+            first, last = words[0], words[-1]
+            if len(words) == 1:
+                blocks[f"{first} "].append(pk)
+                continue
+            if len(first) > 1:
+                blocks[f"{first} {last[0]}"].append(pk)
+            if len(last) > 1:
+                blocks[f"{last} {first[0]}"].append(pk)
     for key, ids in blocks.items():
         if len(ids) > 1:
             word = key.partition(" ")[0]
