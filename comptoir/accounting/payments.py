@@ -418,7 +418,8 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
             problem = _invoice_errors(found_invoice, request.direction, request.organization_id, part)
             if problem is not None:
                 _add(errors, f"allocations.{index}.{problem[0]}", problem[1])
-            plan.append((found_invoice, part))
+            else:
+                plan.append((found_invoice, part))
     partner_ids = {invoice.partner_account_id for invoice, _part in plan}
     if len(partner_ids) > 1:
         _add(errors, "allocations", _("The invoices of one payment are on one customer or supplier account."))
