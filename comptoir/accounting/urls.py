@@ -44,6 +44,9 @@ urlpatterns = [
     # Reports: FEC, PDF (views_reports)
     path("fec/", views_reports.fec_export_page, name="fec_export"),
     path("fec/check/", views_reports.fec_check_page, name="fec_check"),
+    path("trial-balance/pdf/", views_reports.trial_balance_pdf, name="trial_balance_pdf"),
+    path("accounts/<accid:account_id>/ledger/pdf/", views_reports.general_ledger_pdf, name="general_ledger_pdf"),
+    path("journals/<accid:journal_id>/pdf/", views_reports.journal_listing_pdf, name="journal_listing_pdf"),
 ]
 
 # Payments and matching (views_payments), mounted once the id converter above exists.
