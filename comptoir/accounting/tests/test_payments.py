@@ -72,7 +72,8 @@ def test_one_payment_for_several_invoices(books: Books) -> None:
 
 def test_auto_allocation_pays_the_oldest_due_first(books: Books) -> None:
     older, newer = post_invoice(books, "100.00"), post_invoice(books, "50.00")
-    assert fresh(older).due_date <= fresh(newer).due_date
+    older_due, newer_due = fresh(older).due_date, fresh(newer).due_date
+    assert older_due is not None and newer_due is not None and older_due <= newer_due
     payment = pay(books, "150.00", "auto")
     assert fresh(older).state == InvoiceState.PAID
     assert fresh(newer).state == InvoiceState.PARTIALLY_PAID and fresh(newer).residual_amount == D("30.00")
