@@ -540,3 +540,9 @@ def verify(request: HttpRequest) -> Any:
         "last_hash": report.last_hash, "more": report.more,
         "anomalies": [a.__dict__ for a in report.anomalies],
     }  # fmt: skip
+
+
+# Invoices, credit notes, vendor bills and payment terms (api_invoices), under /accounting too.
+from comptoir.accounting.api_invoices import router as invoices_router  # noqa: E402
+
+router.add_router("", invoices_router)

@@ -14,6 +14,12 @@ class AccountingConfig(AppConfig):
         from comptoir.kernel.sequences import register_kind
 
         module.register()
+        from comptoir.accounting import timeline
+        from comptoir.accounting.invoices import register_sequences
+        from comptoir.contacts.timeline import registry as timeline_registry
+
+        register_sequences()
+        timeline.register(timeline_registry)
         demo_registry.register("accounting", demo.load)
         # The company-wide posting order: 1, 2, 3… never restarting.
         register_kind(CHAIN_KIND, "", "{n}", yearly=False)

@@ -20,7 +20,7 @@ from comptoir.accounting.invoices import CUSTOMER_KINDS, MANAGE, OPEN_STATES, VI
 from comptoir.accounting.models import Invoice, InvoiceKind, InvoiceState, PaymentTerm
 from comptoir.contacts.selectors import visible_organizations
 from comptoir.kernel.context import Actor
-from comptoir.kernel.errors import NotFound, ValidationFailed
+from comptoir.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 
 LIST_FIELDS = (
     "id", "kind", "state", "number", "supplier_reference", "organization_id", "partner_name", "issue_date",
@@ -36,6 +36,12 @@ SORTS = {
 
 def sees_all(actor: Actor) -> bool:
     return actor.has_perm(VIEW_ALL) or actor.has_perm(MANAGE)
+
+
+def require_view(actor: Actor) -> None:
+    """403 for whoever may see no invoice at all (pages, API and exports answer alike)."""
+    if not (actor.has_perm(VIEW) or actor.has_perm(MANAGE)):
+        raise PermissionDenied("permission_denied")
 
 
 def visible_invoices(actor: Actor) -> QuerySet[Invoice]:
@@ -54,6 +60,7 @@ def overdue_q(today: dt.date | None = None) -> Q:
 
 def invoice_list(actor: Actor, filters: Mapping[str, Any] | None = None, sort: str | None = None) -> QuerySet[Invoice]:
     """Invoices the actor sees, filtered: kind, state, organization_id, date_from, date_to, overdue, q."""
+    require_view(actor)
     filters = filters or {}
     errors: dict[str, list[str]] = {}
     rows = visible_invoices(actor)
@@ -105,6 +112,7 @@ def invoice_list(actor: Actor, filters: Mapping[str, Any] | None = None, sort: s
 
 
 def invoice_get(actor: Actor, invoice_id: int) -> Invoice:
+    require_view(actor)
     if not isinstance(invoice_id, int) or not 0 < invoice_id < 2**63:
         raise NotFound("invoice_not_found")
     invoice = (

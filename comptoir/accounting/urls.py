@@ -53,3 +53,8 @@ urlpatterns = [
 from comptoir.accounting.views_payments import payment_urls  # noqa: E402
 
 urlpatterns += payment_urls()
+
+# Invoices, credit notes and vendor bills (views_invoices).
+from comptoir.accounting.views_invoices import invoice_urls  # noqa: E402
+
+urlpatterns += invoice_urls()
