@@ -18,6 +18,7 @@ def register() -> None:
             requires=("contacts",),
             on_enable=on_module_enabled,
             nav=(
+                NavEntry(label=_("Invoices"), url_name="accounting:invoices", permission="accounting.view_invoices"),
                 NavEntry(
                     label=_("Journal entries"), url_name="accounting:entries", permission="accounting.view_ledger"
                 ),
