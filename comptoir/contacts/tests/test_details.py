@@ -100,6 +100,7 @@ def test_delete_says_how_many_contacts_lose_the_tag(p: Personas) -> None:
 def test_tag_list_counts_in_constant_queries(p: Personas) -> None:
     actor = p.actor("sales")
     tags.tag_create(actor=actor, name="t0")
+    tags.tag_list(actor)  # the record rule reads the actor's teams once per actor
     with count_queries() as one:
         assert len(list(tags.tag_list(actor))) == 1
     for i in range(1, 6):
