@@ -546,3 +546,9 @@ def verify(request: HttpRequest) -> Any:
 from comptoir.accounting.api_invoices import router as invoices_router  # noqa: E402
 
 router.add_router("", invoices_router)
+
+
+# Payments and matching (api_payments): same prefix, their own module-gated router.
+from comptoir.accounting.api_payments import router as payments_router  # noqa: E402
+
+router.add_router("", payments_router)

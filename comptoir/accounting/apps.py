@@ -20,6 +20,9 @@ class AccountingConfig(AppConfig):
 
         register_sequences()
         timeline.register(timeline_registry)
+        from comptoir.accounting import timeline_payments
+
+        timeline_payments.register(timeline_registry)
         demo_registry.register("accounting", demo.load)
         # The company-wide posting order: 1, 2, 3… never restarting.
         register_kind(CHAIN_KIND, "", "{n}", yearly=False)

@@ -22,6 +22,7 @@ def register() -> None:
                 NavEntry(
                     label=_("Journal entries"), url_name="accounting:entries", permission="accounting.view_ledger"
                 ),
+                NavEntry(label=_("Payments"), url_name="accounting:payments", permission="accounting.view_payments"),
                 NavEntry(
                     label=_("Trial balance"), url_name="accounting:trial_balance", permission="accounting.view_ledger"
                 ),
