@@ -1,7 +1,7 @@
 """Exact unit conversions: a unit is an exact fraction of its category's reference unit.
 
 Quantities and prices convert as ``Fraction``s; nothing is rounded here unless asked
-(``round_quantity`` to the target unit's decimal places, ``to_decimal`` for display).
+(``to_decimal``, half up, exactly).
 """
 
 from __future__ import annotations

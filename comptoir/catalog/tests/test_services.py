@@ -243,3 +243,18 @@ def test_image_checked_and_replaced(catalog: Catalog) -> None:
     assert name.endswith(".png") and done.image.storage.exists(name)
     services.product_set_image(actor=catalog.actor(), product_id=product.pk, image=None)
     assert not Product.objects.get(pk=product.pk).image
+
+
+def test_demo_loads_once(catalog: Catalog) -> None:
+    from comptoir.catalog import demo, pricing
+    from comptoir.catalog.models import PriceList
+
+    actor = catalog.actor("admin")
+    demo.load(actor)
+    demo.load(actor)  # idempotent: the demo runs it at every start
+    assert Product.objects.filter(company_id=catalog.company_id).count() == len(demo.PRODUCTS)
+    assert PriceList.objects.filter(company_id=catalog.company_id).count() == 3
+    oven = Product.objects.get(company_id=catalog.company_id, reference="FOUR-SOLE-4")
+    group = PriceList.objects.get(name="Grossistes").customer_group_id
+    quote = pricing.price_for(actor, product=oven, quantity=10, customer_group_id=group)
+    assert quote.unit_price == Decimal("15817.50")  # 18,500 − 10 % − 5 %

@@ -230,3 +230,13 @@ def test_module_gate_and_other_company(catalog: Catalog, client: Client) -> None
     login(client, catalog, "management")
     org_services.module_set(actor=catalog.actor("admin"), module="catalog", enabled=False)
     assert client.get("/catalog/").status_code == 404
+
+
+def test_global_search_finds_products(catalog: Catalog, client: Client) -> None:
+    product = catalog.product("FOUR-1", name_fr="Four à sole", barcode="4006381333931")
+    login(client, catalog, "service")
+    for query in ("four a sole", "4006381333931"):
+        page = client.get(f"/search/?q={query}").content.decode()
+        assert f"/catalog/products/{product.pk}/" in page, query
+    login(client, catalog, "hr")  # no catalog right: no product in the results
+    assert f"/catalog/products/{product.pk}/" not in client.get("/search/?q=four").content.decode()
