@@ -40,7 +40,7 @@ from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import NotFound, ValidationFailed
 from comptoir.org.models import Company
 
-CHUNK = 500
+CHUNK = 2000
 # Lines joined into one encoded piece of the download.
 BATCH = 1000
 CONTENT_TYPE = f"text/plain; charset={fec.ENCODING}"
