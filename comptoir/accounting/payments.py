@@ -75,7 +75,10 @@ SETTLES: dict[str, tuple[str, ...]] = {
     PaymentDirection.OUTBOUND: (InvoiceKind.VENDOR_BILL, InvoiceKind.CUSTOMER_CREDIT_NOTE),
 }
 # Without invoices (or with "auto"), a payment received is a customer's, one paid a supplier's.
-DEFAULT_KIND: dict[str, str] = {PaymentDirection.INBOUND: PartnerKind.CUSTOMER, PaymentDirection.OUTBOUND: PartnerKind.SUPPLIER}
+DEFAULT_KIND: dict[str, str] = {
+    PaymentDirection.INBOUND: PartnerKind.CUSTOMER,
+    PaymentDirection.OUTBOUND: PartnerKind.SUPPLIER,
+}
 AUTO_KINDS: dict[str, str] = {PaymentDirection.INBOUND: InvoiceKind.CUSTOMER_INVOICE,
               PaymentDirection.OUTBOUND: InvoiceKind.VENDOR_BILL}  # fmt: skip
 # VAT on receipts: the waiting account and where its VAT goes once paid (vat.py).
@@ -699,10 +702,19 @@ def invoice_allocations(actor: Actor, invoice_id: int) -> list[PaymentAllocation
     )
 
 
-def invoice_for_payment(actor: Actor, invoice_id: int) -> Invoice:
-    """An open invoice of the company, to pay."""
+def payment_for_key(actor: Actor, key: str) -> Payment | None:
+    """The payment an idempotency key recorded, if any (a form submitted twice)."""
+    require(actor, REGISTER)
+    if not key:
+        return None
+    return Payment.objects.filter(company_id=actor.company_id, idempotency_key=key.strip()).first()
+
+
+def invoice_for_payment(actor: Actor, invoice_id: int, *, open_only: bool = True) -> Invoice:
+    """An invoice of the company to pay: open ones only, unless a submitted form is replayed."""
     require(actor, VIEW)
-    found = Invoice.objects.filter(company_id=actor.company_id, pk=invoice_id, state__in=OPEN_STATES).first()
+    rows = Invoice.objects.filter(company_id=actor.company_id, pk=invoice_id).exclude(state=InvoiceState.DRAFT)
+    found = (rows.filter(state__in=OPEN_STATES) if open_only else rows).first()
     if found is None:
         raise NotFound("invoice_not_open", _("This invoice does not exist or has nothing left to pay."))
     return found

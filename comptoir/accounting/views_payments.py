@@ -97,7 +97,7 @@ def _share(paid: str, residual: Decimal) -> str:
         amount = Decimal(paid.strip().replace(",", "."))
     except ArithmeticError:
         return paid  # the service reports the amount
-    return str(min(amount, residual)) if amount.is_finite() and amount > 0 else paid
+    return str(min(amount, residual)) if amount.is_finite() and amount > 0 and residual > 0 else paid
 
 
 @payments_page(payments.REGISTER)
@@ -110,7 +110,8 @@ def payment_register(request: HttpRequest) -> HttpResponse:
     invoice_id = _int(source.get("invoice"))
     single = None
     if invoice_id is not None:
-        single = payments.invoice_for_payment(actor, invoice_id)
+        # A POST may replay a payment that already settled the invoice: the service decides.
+        single = payments.invoice_for_payment(actor, invoice_id, open_only=request.method == "GET")
         organization_id = single.organization_id
         direction = _direction_for(single)
     else:
@@ -132,6 +133,12 @@ def payment_register(request: HttpRequest) -> HttpResponse:
         amounts = {inv.pk: str(inv.residual_amount) if single is not None else "" for inv in open_rows}
     row_errors: dict[int, list[str]] = {}
     if request.method == "POST" and form.is_valid():
+        # The key was generated when this form was rendered: seen already, the form was
+        # submitted twice (double click, resend) — show what the first submit recorded.
+        replayed = payments.payment_for_key(actor, form.cleaned_data["idempotency_key"])
+        if replayed is not None:
+            messages.info(request, _("This payment was already recorded."))
+            return redirect("accounting:payment", replayed.pk)
         if single is not None:
             # One invoice: it takes what is paid, up to what it owes; the rest is a credit.
             amounts[single.pk] = _share(form.cleaned_data["amount"], Decimal(single.residual_amount))
