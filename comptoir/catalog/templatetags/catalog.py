@@ -20,3 +20,10 @@ def trimmed(value: Any) -> str:
     text = format(number.normalize(), "f")
     places = len(text.partition(".")[2])
     return number_format(Decimal(text), decimal_pos=places)
+
+
+@register.simple_tag(takes_context=True)
+def can(context: Any, codename: str) -> bool:
+    """Whether the page's actor holds ``codename`` (tabs hidden from roles they would refuse)."""
+    actor = context.get("actor")
+    return bool(actor is not None and actor.has_perm(codename))

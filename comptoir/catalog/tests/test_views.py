@@ -93,7 +93,10 @@ def test_permission_matrix(catalog: Catalog, client: Client, role: str) -> None:
     listing, price_lists, create, costs = MATRIX[role]
     catalog.product("P1", purchase_price="12.34")
     login(client, catalog, role)
-    assert client.get("/catalog/").status_code == listing
+    listed = client.get("/catalog/")
+    assert listed.status_code == listing
+    if listing == 200:
+        assert ('href="/catalog/price-lists/"' in listed.content.decode()) is (price_lists == 200)
     export = client.get("/catalog/?format=csv")
     assert export.status_code == listing
     if listing == 200:
