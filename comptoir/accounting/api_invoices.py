@@ -428,3 +428,45 @@ def payment_term_create(request: HttpRequest, payload: PaymentTermIn) -> Status:
     term = services.payment_term_create(actor=actor, **payload.model_dump())
     found = selectors.payment_terms(actor).get(pk=term.pk)
     return Status(201, _term_out(found))
+
+
+# --- Partner profiles -----------------------------------------------------------------
+
+
+class PartnerProfileOut(Schema):
+    organization_id: int
+    fiscal_position: str
+    payment_term_id: int | None
+    supplier_payment_term_id: int | None
+    language: str
+    invoice_email: str
+    supplier_vat_on_debits: bool
+
+
+class PartnerProfileIn(InputSchema):
+    fiscal_position: FiscalPosition = None  # type: ignore[assignment]
+    payment_term_id: int | None = OptionalId
+    supplier_payment_term_id: int | None = OptionalId
+    language: Literal["fr", "en"] = None  # type: ignore[assignment]
+    invoice_email: str = Field(None, max_length=254)  # type: ignore[assignment]
+    supplier_vat_on_debits: bool = None  # type: ignore[assignment]
+
+
+@router.get("/partner-profiles/{organization_id}", response=responses(PartnerProfileOut),
+            summary="Get how an organization is invoiced")  # fmt: skip
+def partner_profile_get(request: HttpRequest, organization_id: int = ObjectId) -> Any:
+    """Fiscal position (which decides the VAT with the products' categories), payment terms, language."""
+    actor = apikit.actor(request)
+    selectors.require_view(actor)
+    from comptoir.contacts.selectors import organization_get
+
+    organization_get(actor, organization_id)
+    return services.partner_profile(actor.company_id or 0, organization_id)
+
+
+@router.patch("/partner-profiles/{organization_id}", response=responses(PartnerProfileOut),
+              summary="Change how an organization is invoiced")  # fmt: skip
+def partner_profile_update(request: HttpRequest, payload: PartnerProfileIn, organization_id: int = ObjectId) -> Any:
+    actor = apikit.actor(request)
+    return services.partner_profile_update(actor=actor, organization_id=organization_id,
+                                           **payload.model_dump(exclude_unset=True))  # fmt: skip

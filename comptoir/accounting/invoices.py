@@ -34,7 +34,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -892,6 +892,21 @@ def _chart(company_id: int) -> dict[str, int]:
     return dict(Account.objects.filter(company_id=company_id, is_active=True).values_list("code", "pk"))
 
 
+def _share_organization(organization_id: int) -> None:
+    """Hold a key-share lock on the partner's row before taking the invoice counter.
+
+    Once the invoice row was updated in this transaction, PostgreSQL re-checks its foreign
+    keys on the next update and takes this lock then, after the counter. A first posting
+    for a partner (``partner_account_ensure``) locks the row FOR UPDATE before the counter:
+    taking the share lock here keeps one order for everyone (partner row, then counters)
+    instead of a deadlock between the two. SQLite serialises writers anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            table = Organization._meta.db_table
+            cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE", [organization_id])  # noqa: S608
+
+
 def _pdf_deferred() -> bool:
     return bool(getattr(settings, "INVOICE_PDF_DEFERRED", False))
 
@@ -936,6 +951,7 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     partner = PartnerAccount.objects.filter(organization_id=invoice.organization_id, kind=partner_kind).first()
     if partner is None:
         partner = partner_account_ensure(actor=actor, organization_id=invoice.organization_id, kind=partner_kind)
+    _share_organization(invoice.organization_id)
     journal_id = _journal_id(company.pk, invoice.kind)
     accounts = _chart(company.pk)
     installments = _installments(invoice, Decimal(invoice.total_amount))

@@ -44,7 +44,7 @@ def call(client: Client, method: str, url: str, headers: dict[str, str], body: A
 
 def test_invoice_lifecycle(books: Books, client: Client) -> None:
     h = key(books)
-    body = {"organization_id": books.customer.pk, "lines": [
+    body: dict[str, Any] = {"organization_id": books.customer.pk, "lines": [
         {"name": "Conseil", "quantity": "2", "unit_price": "450", "operation": "services"},
         {"name": "Clé", "quantity": "1.2345", "unit_price": "x", "vat_category": "reduced"},
     ]}  # fmt: skip
@@ -134,3 +134,17 @@ def test_list_queries_do_not_grow(books: Books, client: Client) -> None:
     with CaptureQueriesContext(connection) as detail:
         call(client, "get", f"/invoices/{Invoice.objects.first().pk}", h)  # type: ignore[union-attr]
     assert len(detail) <= 15
+
+
+def test_partner_profile_decides_the_vat(books: Books, client: Client) -> None:
+    h = key(books)
+    url = f"/partner-profiles/{books.customer.pk}"
+    assert call(client, "get", url, h).json()["fiscal_position"] == "france"
+    changed = call(client, "patch", url, h, {"fiscal_position": "eu_business", "language": "en"})
+    assert changed.status_code == 200 and changed.json()["fiscal_position"] == "eu_business"
+    assert call(client, "patch", url, h, {"fiscal_position": "mars"}).status_code == 422
+    body = {"organization_id": books.customer.pk, "lines": [{"name": "Four", "unit_price": "100"}]}
+    created = call(client, "post", "/invoices", h, body).json()
+    assert created["fiscal_position"] == "eu_business" and created["language"] == "en"
+    assert created["taxes"][0]["vat_code"] == "K" and created["total_amount"] == "100.00"
+    assert call(client, "patch", url, key(books, "sales"), {"language": "fr"}).status_code == 403
