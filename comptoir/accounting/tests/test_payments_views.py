@@ -128,6 +128,10 @@ def test_matching_page_matches_and_unmatches(books: Books, client: Client) -> No
     line = JournalLine.objects.get(entry_id=invoice.journal_entry_id, partner_account__isnull=False)
     login(client, books, "finance")
     url = f"/accounting/partners/{books.ledger.customer.pk}/matching/"
+    ledger = client.get(
+        f"/accounting/accounts/{books.ledger.accounts['411']}/ledger/?partner={books.ledger.customer.pk}"
+    )
+    assert f'href="{url}"' in ledger.content.decode()
     page = client.get(url).content.decode()
     assert f'data-line="{line.pk}"' in page and f'data-line="{credit.credit_line_id}"' in page
     matched = client.post(url + "apply/", {"line": [line.pk, credit.credit_line_id], "match": "1"})
