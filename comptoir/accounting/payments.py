@@ -35,6 +35,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.accounting import invoices as invoice_services
 from comptoir.accounting import matching, vat
 from comptoir.accounting import services as ledger
 from comptoir.accounting.models import (
@@ -284,19 +285,8 @@ def _vat_lines(moves: Sequence[VatMove], label: str) -> list[dict[str, Any]]:
 
 
 def _apply_to_invoice(invoice: Invoice, change: Decimal) -> None:
-    """Lower (or raise back) what is due on a locked invoice and move its state."""
-    residual = Decimal(invoice.residual_amount) - change
-    if residual < 0 or residual > invoice.total_amount:
-        raise Conflict("residual_out_of_range", _("The amount due on %(number)s would leave its range.")
-                       % {"number": invoice.number})  # fmt: skip
-    if residual == 0:
-        state = InvoiceState.PAID
-    elif residual == invoice.total_amount:
-        state = InvoiceState.POSTED
-    else:
-        state = InvoiceState.PARTIALLY_PAID
-    Invoice.objects.filter(pk=invoice.pk).update(residual_amount=residual, state=state, updated_at=timezone.now())
-    invoice.residual_amount, invoice.state = residual, state  # type: ignore[assignment]
+    """Lower (or raise back) what is due on a locked invoice; the invoices module moves its state."""
+    invoice_services.set_residual(invoice, Decimal(invoice.residual_amount) - change)
 
 
 def _post(actor: Actor, *, lines: list[dict[str, Any]], **data: Any) -> JournalEntry:
