@@ -152,8 +152,10 @@ def child_concurrent(args: argparse.Namespace) -> None:
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
-    result = {"engine": connection.vendor, "writers": args.writers, "invoices": args.concurrent,
-              "seconds": round(seconds, 2), "per_s": round(args.concurrent / seconds, 1), "errors": errors[:5]}  # fmt: skip
+    result: dict[str, Any] = {
+        "engine": connection.vendor, "writers": args.writers, "invoices": args.concurrent,
+        "seconds": round(seconds, 2), "per_s": round(args.concurrent / seconds, 1), "errors": errors[:5],
+    }  # fmt: skip
     result |= _check(actor.company_id, args.concurrent)
     print(json.dumps(result))
 
