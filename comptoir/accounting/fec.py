@@ -44,6 +44,7 @@ from typing import IO, Any, Protocol
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from comptoir.kernel.money import CENT, ROUNDING, to_decimal
 
@@ -444,8 +445,11 @@ class FecReport:
         out = [
             _g("%(lines)s lines, %(entries)s entries; debit %(debit)s, credit %(credit)s.")
             % {"lines": self.lines, "entries": self.entries, "debit": self.total_debit, "credit": self.total_credit},
-            _g("%(errors)s errors, %(warnings)s warnings.")
-            % {"errors": self.error_count, "warnings": self.warning_count},
+            # Two plural-aware halves: French says "1 erreur", "2 erreurs".
+            ngettext("%(errors)s error", "%(errors)s errors", self.error_count) % {"errors": self.error_count}
+            + ", "
+            + ngettext("%(warnings)s warning.", "%(warnings)s warnings.", self.warning_count)
+            % {"warnings": self.warning_count},
         ]
         for title, issues in ((_g("Errors"), self.errors), (_g("Warnings"), self.warnings)):
             if issues:

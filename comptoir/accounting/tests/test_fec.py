@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.utils import translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -503,12 +504,16 @@ def test_numbering_gaps_are_capped_and_counted() -> None:
     assert report.ok  # a break in numbering is explained in the notice, not a fault
 
 
-def test_report_text_and_messages_are_english_by_default() -> None:
+def test_report_text_and_messages_in_english_and_french() -> None:
     table = example_table()
     table[3][col("Debit")] = "1200.00"
-    text = check_text(join(table)).as_text()
+    with translation.override("en"):
+        text = check_text(join(table)).as_text()
     assert "line 4: Debit = “1200.00” uses a decimal point; use a comma (1234,50)." in text
     assert text.startswith("15 lines, 6 entries;")
+    assert "1 error, 0 warnings." in text
+    with translation.override("fr"):
+        assert "1 erreur, 0 avertissement." in check_text(join(table)).as_text()
 
 
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
