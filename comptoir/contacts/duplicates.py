@@ -494,29 +494,40 @@ def _name_blocks(names: dict[int, tuple[str, ...]]) -> Iterator[list[int]]:
 
 
 def _word_blocks(names: dict[int, tuple[str, ...]]) -> Iterator[list[int]]:
-    """People: ids of names sharing their first or last word and the other's initial, ordered by the rest.
+    """People: ids of names sharing their first or last word and the other's initial, in name order.
 
     "Lary Slape" meets "Lara Slape" and "J. Slape" (block "slape l"), and "Slape Lary" too,
     although their compact names differ within their first and last six characters (a typo in
-    a short name). Only neighbours in this order are compared: the block of "martin j" may hold
-    hundreds of people.
+    a short name). Only neighbours in the order of their sorted words are compared: the block
+    of "martin j" may hold hundreds of people.
+
+    Most blocks hold one row: to keep memory low, blocks are keyed by the hash of their text
+    (a rare collision only merges two blocks), a lone row is kept as its id, not a list, and
+    half of the blocks are built at a time.
     """
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for pk, row_names in names.items():
-        for name in row_names:
-            words = name.split()
-            first, last = words[0], words[-1]
-            if len(words) == 1:
-                blocks[f"{first} "].append(pk)
-                continue
-            if len(first) > 1:
-                blocks[f"{first} {last[0]}"].append(pk)
-            if len(last) > 1:
-                blocks[f"{last} {first[0]}"].append(pk)
-    for key, ids in blocks.items():
-        if len(ids) > 1:
-            word = key.partition(" ")[0]
-            yield sorted(ids, key=lambda pk: [w for w in names[pk][0].split() if w != word])
+    for half in (0, 1):
+        blocks: dict[int, int | list[int]] = {}
+        for pk, row_names in names.items():
+            for name in row_names:
+                words = name.split()
+                if len(words) == 1:
+                    keys = [words[0]]
+                else:
+                    first, last = words[0], words[-1]
+                    keys = [f"{word} {other[0]}" for word, other in ((first, last), (last, first)) if len(word) > 1]
+                for key in keys:
+                    hashed = hash(key)
+                    if hashed % 2 != half:
+                        continue
+                    found = blocks.setdefault(hashed, pk)
+                    if isinstance(found, list):
+                        found.append(pk)
+                    elif found != pk:
+                        blocks[hashed] = [found, pk]
+        for ids in blocks.values():
+            if isinstance(ids, list):
+                yield sorted(ids, key=lambda pk: sorted(names[pk][0].split()))
+        del blocks
 
 
 def scan(company_id: int, kind: str, *, threshold: int = THRESHOLD) -> ScanResult:
