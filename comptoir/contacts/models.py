@@ -192,6 +192,8 @@ class ContactPoint(ComptoirModel):
         constraints = [
             models.UniqueConstraint(fields=["person", "kind", "value"], name="contacts_contact_point_unique"),
         ]
+        # The as-you-type duplicate check looks extra emails and phones up by value.
+        indexes = [models.Index(fields=["value"], name="contacts_cpoint_value")]
 
     def __str__(self) -> str:
         return self.value
