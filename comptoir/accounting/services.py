@@ -889,6 +889,12 @@ def entry_reverse(*, actor: Actor, entry_id: int, date: Any, label: str = "") ->
         raise Conflict("entry_not_posted", _("Only a posted entry is reversed; delete or edit a draft."))
     if JournalEntry.objects.filter(reversal_of=original).exists():
         raise Conflict("entry_already_reversed", _("This entry has already been reversed."))
+    if original.source_type:
+        # Reversing it here would leave the invoice or payment saying the opposite of the ledger.
+        raise Conflict(
+            "entry_from_document",
+            _("This entry belongs to an invoice or a payment: issue a credit note or cancel the payment instead."),
+        )
     with translation.override(settings.LANGUAGE_CODE):
         default_label = str(_("Reversal of %(number)s") % {"number": original.number})
     lines = [

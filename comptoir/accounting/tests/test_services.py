@@ -326,6 +326,18 @@ def test_reversal_swaps_lines_links_and_posts(ledger: Ledger) -> None:
     assert verify_chain(ledger.company_id).ok
 
 
+def test_an_entry_made_by_a_document_is_not_reversed_by_hand(ledger: Ledger) -> None:
+    actor = ledger.actor()
+    data = ledger.entry_data()
+    with transaction.atomic():
+        draft = services.create_entry(actor, source_type="accounting.payment", source_id="7", **data)
+        entry = services.post_entry(actor, services._entry_locked(actor, draft.pk))
+    with pytest.raises(Conflict) as refused:
+        services.entry_reverse(actor=actor, entry_id=entry.pk, date=TODAY)
+    assert refused.value.code == "entry_from_document"
+    assert not JournalEntry.objects.filter(reversal_of=entry).exists()
+
+
 # --- Reports --------------------------------------------------------------------------
 
 
