@@ -233,8 +233,12 @@ def person_list(actor: Actor, *, filters: Mapping[str, Any] | None = None, sort:
         errors.update(exc.fields)
     if errors:
         raise ValidationFailed(fields=errors)
-    # Only organizations the actor may see are named beside a person.
-    affiliations = Affiliation.objects.filter(organization__in=visible_organizations(actor))
+    # Only organizations the actor may see are named beside a person. The rule is applied on
+    # the joined organization: "IN (every visible organization)" made PostgreSQL read them all.
+    affiliations = Affiliation.objects.filter(organization__company_id=actor.company_id)
+    rule = record_rule(actor, VIEW_ALL, owner="organization__owner", team="organization__team")
+    if rule is not None:
+        affiliations = affiliations.filter(rule)
     affiliations = affiliations.select_related("organization").order_by("-is_primary", "organization__legal_name")
     return (
         rows.select_related("owner", "team")
