@@ -8,6 +8,7 @@ from ninja import NinjaAPI, Router
 
 from comptoir.accounting.api import router as accounting_router
 from comptoir.accounting.api_reports import router as accounting_reports_router
+from comptoir.banking.api_statements import router as banking_statements_router
 from comptoir.catalog.api import router as catalog_router
 from comptoir.contacts.api import router as contacts_router
 from comptoir.contacts.api_details import router as contacts_details_router
@@ -22,6 +23,9 @@ from comptoir.kernel import apikit
 from comptoir.kernel.api import router as kernel_router
 from comptoir.org.api import actor_from_key, actor_from_session
 from comptoir.org.api import router as org_router
+from comptoir.sales.api_kpis import router as sales_kpis_router
+from comptoir.sales.api_orders import router as sales_orders_router
+from comptoir.sales.api_quotes import router as sales_quotes_router
 
 apikit.configure(key_actor=actor_from_key, session_actor=actor_from_session)
 
@@ -51,6 +55,10 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     api.add_router("/accounting", accounting_router)
     api.add_router("/accounting", accounting_reports_router)
     api.add_router("/catalog", catalog_router)
+    api.add_router("/banking", banking_statements_router)
+    api.add_router("/sales", sales_quotes_router)
+    api.add_router("/sales", sales_orders_router)
+    api.add_router("/sales", sales_kpis_router)
     for prefix, router in extra_routers:
         api.add_router(prefix, router)
     return api

@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "comptoir.catalog",
     "comptoir.accounting",
     "comptoir.crm",
+    "comptoir.banking",
+    "comptoir.sales",
     "comptoir.web",
 ]
 

@@ -15,6 +15,8 @@ urlpatterns = [
     path("crm/", include("comptoir.crm.urls")),
     path("catalog/", include("comptoir.catalog.urls")),
     path("accounting/", include("comptoir.accounting.urls")),
+    path("banking/", include("comptoir.banking.urls")),
+    path("sales/", include("comptoir.sales.urls")),
     path("", include("comptoir.web.urls")),
 ]
 

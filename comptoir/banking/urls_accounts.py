@@ -1,0 +1,5 @@
+"""Banking pages: accounts."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

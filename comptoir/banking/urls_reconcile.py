@@ -1,0 +1,5 @@
+"""Banking pages: reconcile."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

@@ -1,0 +1,5 @@
+"""Sales pages: kpis."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

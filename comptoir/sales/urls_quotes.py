@@ -1,0 +1,5 @@
+"""Sales pages: quotes."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
