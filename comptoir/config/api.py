@@ -7,7 +7,9 @@ from collections.abc import Iterable
 from ninja import NinjaAPI, Router
 
 from comptoir.accounting.api import router as accounting_router
+from comptoir.accounting.api_closing import router as accounting_closing_router
 from comptoir.accounting.api_reports import router as accounting_reports_router
+from comptoir.accounting.api_statements import router as accounting_statements_router
 from comptoir.banking.api_statements import router as banking_statements_router
 from comptoir.catalog.api import router as catalog_router
 from comptoir.contacts.api import router as contacts_router
@@ -54,6 +56,8 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     api.add_router("", crm_notes_router)
     api.add_router("/accounting", accounting_router)
     api.add_router("/accounting", accounting_reports_router)
+    api.add_router("/accounting", accounting_statements_router)
+    api.add_router("/accounting", accounting_closing_router)
     api.add_router("/catalog", catalog_router)
     api.add_router("/banking", banking_statements_router)
     api.add_router("/sales", sales_quotes_router)

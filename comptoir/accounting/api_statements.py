@@ -1,0 +1,7 @@
+"""Accounting API: statements (conventions: docs/api.md)."""
+
+from __future__ import annotations
+
+from comptoir.kernel import apikit
+
+router = apikit.module_router("accounting")

@@ -1,0 +1,1 @@
+"""Bank accounts, statements and their lines, reconciliation rules."""

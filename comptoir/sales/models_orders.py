@@ -1,0 +1,1 @@
+"""Sales orders, their lines, invoicing plans and links to invoices."""

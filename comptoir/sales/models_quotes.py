@@ -1,0 +1,1 @@
+"""Quotes, their lines and versions."""
