@@ -10,6 +10,7 @@ from comptoir.accounting.api import router as accounting_router
 from comptoir.accounting.api_closing import router as accounting_closing_router
 from comptoir.accounting.api_reports import router as accounting_reports_router
 from comptoir.accounting.api_statements import router as accounting_statements_router
+from comptoir.banking.api_reconcile import router as banking_reconcile_router
 from comptoir.banking.api_statements import router as banking_statements_router
 from comptoir.catalog.api import router as catalog_router
 from comptoir.contacts.api import router as contacts_router
@@ -25,6 +26,7 @@ from comptoir.kernel import apikit
 from comptoir.kernel.api import router as kernel_router
 from comptoir.org.api import actor_from_key, actor_from_session
 from comptoir.org.api import router as org_router
+from comptoir.sales.api_documents import router as sales_documents_router
 from comptoir.sales.api_kpis import router as sales_kpis_router
 from comptoir.sales.api_orders import router as sales_orders_router
 from comptoir.sales.api_quotes import router as sales_quotes_router
@@ -60,7 +62,9 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     api.add_router("/accounting", accounting_closing_router)
     api.add_router("/catalog", catalog_router)
     api.add_router("/banking", banking_statements_router)
+    api.add_router("/banking", banking_reconcile_router)
     api.add_router("/sales", sales_quotes_router)
+    api.add_router("/sales", sales_documents_router)
     api.add_router("/sales", sales_orders_router)
     api.add_router("/sales", sales_kpis_router)
     for prefix, router in extra_routers:

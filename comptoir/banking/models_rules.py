@@ -1,0 +1,1 @@
+"""Reconciliation rules (bank fees, recurring payees) applied to statement lines."""
