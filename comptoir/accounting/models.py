@@ -697,3 +697,4 @@ class InvoiceFile(ComptoirModel):
 
 
 from comptoir.accounting.models_payments import *  # noqa: E402, F403  (payments and matchings)
+from comptoir.accounting.models_credit import *  # noqa: E402, F403  (credit notes allocated to invoices)
