@@ -261,6 +261,9 @@ class Activity(ComptoirModel):
                 condition=models.Q(done_at__isnull=True),
                 name="crm_activity_todo",
             ),
+            # The page total under a salesperson's record rule (owner, team or assignee): counted
+            # from this narrow, deduplicated index instead of the table (500,000 rows).
+            models.Index(fields=["company", "owner", "team", "assignee"], name="crm_activity_rule"),
             # Activity panels of the 360° pages (500k activities): one index range per record.
             models.Index(fields=["company", "organization", "due_at"], name="crm_activity_organization"),
             models.Index(fields=["company", "person", "due_at"], name="crm_activity_person"),
