@@ -35,8 +35,8 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.accounting import credit_links, matching, vat
 from comptoir.accounting import invoices as invoice_services
-from comptoir.accounting import matching, vat
 from comptoir.accounting import services as ledger
 from comptoir.accounting.models import (
     Account,
@@ -257,6 +257,7 @@ def _vat_moves(company_id: int, invoice: Invoice, amount: Decimal) -> list[VatMo
     if not balances:
         return []
     moved = sum((a.vat_moved for a in PaymentAllocation.objects.filter(invoice=invoice, is_active=True)), ZERO)
+    moved += credit_links.vat_moved(invoice)  # credit notes allocated to it, or from it
     total = Decimal(invoice.total_amount)
     paid_after = total - Decimal(invoice.residual_amount) + amount
     codes = list(balances) + [WAITING_VAT[code] for code in balances]
@@ -321,6 +322,8 @@ def _rematch_invoices(actor: Actor, company_id: int, partner_id: int, invoices: 
         invoice_id__in=[i.pk for i in invoices], is_active=True
     ).values_list("invoice_id", "line_id"):
         allocated.setdefault(invoice_id, set()).add(line_id)
+    for invoice_id, line_ids in credit_links.linked_lines(invoices).items():  # credit notes allocated
+        allocated.setdefault(invoice_id, set()).update(line_ids)
     for invoice in invoices:
         if allocated.get(invoice.pk) and lines[invoice.pk]:
             matching.match_group(actor, company_id=company_id, partner_account_id=partner_id,
