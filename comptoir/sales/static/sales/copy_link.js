@@ -1,0 +1,13 @@
+// Copy the acceptance link to the clipboard (the field stays selectable without JavaScript).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-copy-target]");
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copyTarget);
+  field.select();
+  const done = () => { button.textContent = button.dataset.copiedLabel; };
+  if (navigator.clipboard) {
+    navigator.clipboard.writeText(field.value).then(done, () => document.execCommand("copy") && done());
+  } else if (document.execCommand("copy")) {
+    done();
+  }
+});
