@@ -470,3 +470,9 @@ def partner_profile_update(request: HttpRequest, payload: PartnerProfileIn, orga
     actor = apikit.actor(request)
     return services.partner_profile_update(actor=actor, organization_id=organization_id,
                                            **payload.model_dump(exclude_unset=True))  # fmt: skip
+
+
+# Credit note allocation (api_credit): same prefix, its own module-gated router.
+from comptoir.accounting.api_credit import router as credit_router  # noqa: E402
+
+router.add_router("", credit_router)
