@@ -23,6 +23,9 @@ class AccountingConfig(AppConfig):
         from comptoir.accounting import timeline_payments
 
         timeline_payments.register(timeline_registry)
+        from comptoir.accounting import timeline_terms
+
+        timeline_terms.register(timeline_registry)  # invoicing profile panel, credit note allocations
         demo_registry.register("accounting", demo.load)
         # The company-wide posting order: 1, 2, 3… never restarting.
         register_kind(CHAIN_KIND, "", "{n}", yearly=False)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounting.forms import DATE
+from comptoir.accounting.forms_terms import AutocompleteSelect, SearchChoiceField
 from comptoir.accounting.models import VAT_CATEGORIES, VAT_FISCAL_POSITIONS, LineOperation
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.org.forms import BootstrapForm
@@ -25,7 +26,8 @@ def _optional_id(value: Any) -> int | None:
 
 
 class InvoiceForm(BootstrapForm):
-    organization_id = forms.TypedChoiceField(label=_("Customer or supplier"), coerce=int)
+    organization_id = SearchChoiceField(label=_("Customer or supplier"), coerce=int,
+                                        widget=AutocompleteSelect("accounting:autocomplete_organizations"))  # fmt: skip
     issue_date = forms.DateField(label=_("Issue date"), widget=DATE, required=False,
                                  help_text=_("Today when empty, at posting."))  # fmt: skip
     delivery_date = forms.DateField(label=_("Delivery date"), widget=DATE, required=False)
@@ -63,7 +65,8 @@ class InvoiceForm(BootstrapForm):
 
 
 class InvoiceLineForm(BootstrapForm):
-    product_id = forms.TypedChoiceField(label=_("Product"), required=False, coerce=_optional_id, empty_value=None)
+    product_id = SearchChoiceField(label=_("Product"), required=False, coerce=_optional_id, empty_value=None,
+                                   widget=AutocompleteSelect("accounting:autocomplete_products"))  # fmt: skip
     name = forms.CharField(label=_("Designation"), max_length=200, required=False)
     operation = forms.ChoiceField(label=_("Goods or services"), choices=LineOperation.choices, required=False)
     quantity = forms.CharField(label=_("Quantity"), max_length=30, required=False,
@@ -141,8 +144,9 @@ class SendForm(BootstrapForm):
 
 class UploadForm(BootstrapForm):
     file = forms.FileField(label=_("Factur-X PDF or CII XML file"))
-    organization_id = forms.TypedChoiceField(
+    organization_id = SearchChoiceField(
         label=_("Supplier"), required=False, coerce=_optional_id, empty_value=None,
+        widget=AutocompleteSelect("accounting:autocomplete_organizations"),
         help_text=_("Found from the file's SIREN or VAT number when empty."),
     )  # fmt: skip
 

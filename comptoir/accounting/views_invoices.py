@@ -30,12 +30,14 @@ from comptoir.accounting.invoice_forms import (
 from comptoir.accounting.models import Invoice, InvoiceKind, InvoiceState
 from comptoir.catalog.models import Product
 from comptoir.contacts.models import Organization
+from comptoir.contacts.selectors import visible_organizations
 from comptoir.kernel import modules
 from comptoir.kernel.errors import NotFound, PermissionDenied, ValidationFailed
 from comptoir.kernel.exports import export_response
 from comptoir.kernel.pagination import paginate
 
-MAX_CHOICES = 1000
+# The form lists a few suggestions; the rest is searched on the server (views_terms.autocomplete_*).
+AUTOCOMPLETE_LIMIT = 20
 
 
 def _actor(request: HttpRequest) -> Any:
@@ -118,19 +120,34 @@ def invoices(request: HttpRequest) -> HttpResponseBase:
     return render(request, "accounting/invoices/list.html", context)
 
 
-def _choices(actor: Any, vendor: bool) -> dict[str, list[tuple[int, str]]]:
-    organizations = [
-        (pk, name) for pk, name in Organization.objects.filter(company_id=actor.company_id, merged_into__isnull=True,
-                                                               is_archived=False)
-        .order_by("legal_name", "id").values_list("pk", "legal_name")[:MAX_CHOICES]
-    ]  # fmt: skip
+def _choices(actor: Any, vendor: bool, organization_ids: Any = (),
+             product_ids: Any = ()) -> dict[str, list[tuple[int, str]]]:  # fmt: skip
+    """The choices the form shows: the current values (searched on the server beyond these,
+    views_terms.autocomplete_*) plus the first few rows, never the whole table."""
+    suggest = AUTOCOMPLETE_LIMIT
+    wanted = {i for i in organization_ids if i}
+    organizations = list(visible_organizations(actor).filter(merged_into__isnull=True, is_archived=False)
+                         .order_by("legal_name", "id").values_list("pk", "legal_name")[:suggest])  # fmt: skip
+    known = {pk for pk, _name in organizations}
+    if wanted - known:
+        organizations = list(Organization.objects.filter(company_id=actor.company_id, pk__in=wanted - known)
+                             .values_list("pk", "legal_name")) + organizations  # fmt: skip
     terms = list(selectors.payment_terms(actor).values_list("pk", "name"))
-    products = [
-        (pk, f"[{ref}] {name}") for pk, ref, name in Product.objects.filter(company_id=actor.company_id,
-                                                                            is_archived=False)
-        .order_by("reference", "id").values_list("pk", "reference", "name_fr")[:MAX_CHOICES]
-    ]  # fmt: skip
+    products_rows = list(Product.objects.filter(company_id=actor.company_id, is_archived=False)
+                         .order_by("reference", "id").values_list("pk", "reference", "name_fr")[:suggest])  # fmt: skip
+    wanted_products = {i for i in product_ids if i} - {pk for pk, _r, _n in products_rows}
+    if wanted_products:
+        products_rows = list(Product.objects.filter(company_id=actor.company_id, pk__in=wanted_products)
+                             .values_list("pk", "reference", "name_fr")) + products_rows  # fmt: skip
+    products = [(pk, f"[{ref}] {name}") for pk, ref, name in products_rows]
     return {"organizations": organizations, "terms": terms, "products": products}
+
+
+def _posted_ids(data: Any, suffix: str) -> list[int]:
+    """The ids a submitted form carries in its fields ending with ``suffix`` (to label them)."""
+    if data is None:
+        return []
+    return [n for n in (_int(v) for k, v in data.items() if k.endswith(suffix)) if n]
 
 
 def _invoice_form_page(request: HttpRequest, invoice: Invoice | None, kind: str) -> HttpResponse:
@@ -139,7 +156,6 @@ def _invoice_form_page(request: HttpRequest, invoice: Invoice | None, kind: str)
     if invoice is not None and invoice.state != InvoiceState.DRAFT:
         return redirect("accounting:invoice", invoice.pk)
     vendor = kind in services.VENDOR_KINDS
-    choices = _choices(actor, vendor)
     data = request.POST if request.method == "POST" else None
     initial: dict[str, Any] = {}
     lines_initial = None
@@ -159,6 +175,9 @@ def _invoice_form_page(request: HttpRequest, invoice: Invoice | None, kind: str)
     elif request.GET.get("organization_id"):
         initial["organization_id"] = _int(request.GET.get("organization_id"))
     extra = 1 if data is not None and "add_line" in data else (0 if lines_initial else 3 if data is None else 0)
+    product_ids = [*(line["product_id"] for line in lines_initial or []), *_posted_ids(data, "-product_id")]
+    choices = _choices(actor, vendor, [initial.get("organization_id"), *_posted_ids(data, "organization_id")],
+                       product_ids)  # fmt: skip
     form = InvoiceForm(data, initial=initial, organizations=choices["organizations"], terms=choices["terms"],
                        vendor=vendor)  # fmt: skip
     formset = line_formset(data, initial=lines_initial, products=choices["products"], extra=extra)
@@ -299,7 +318,7 @@ def invoice_send(request: HttpRequest, invoice_id: int) -> HttpResponse:
 def vendor_bill_upload(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
     _require_manage(actor)
-    organizations = _choices(actor, True)["organizations"]
+    organizations = _choices(actor, True, _posted_ids(request.POST or None, "organization_id"))["organizations"]
     form = UploadForm(request.POST or None, request.FILES or None, organizations=organizations)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
