@@ -397,8 +397,11 @@ def fiscal_year_create(request: HttpRequest, payload: FiscalYearIn) -> Status:
 
 @router.post("/fiscal-years/{fiscal_year_id}/close", response=responses(FiscalYearOut), summary="Close a fiscal year")
 def fiscal_year_close(request: HttpRequest, fiscal_year_id: int = ObjectId) -> Any:
-    """Final: no draft may remain in the year; the lock date moves to its end."""
-    return services.fiscal_year_close(actor=apikit.actor(request), fiscal_year_id=fiscal_year_id)
+    """Year-end closing, final: the checks must pass (see `GET .../closing`); the balances are
+    carried forward by an opening entry in the next year; the lock date moves to the year's end."""
+    from comptoir.accounting.closing import year_end_close
+
+    return year_end_close(actor=apikit.actor(request), fiscal_year_id=fiscal_year_id)
 
 
 @router.get("/settings", response=responses(SettingsOut), summary="Get the lock date")

@@ -1,5 +1,9 @@
-"""Accounting pages: closing (joined to accounting/urls.py, namespace \"accounting\")."""
+"""Accounting pages: year-end closing (joined to accounting/urls.py, namespace "accounting")."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from comptoir.accounting import views_closing
+
+urlpatterns: list[URLPattern] = [
+    path("periods/<accid:fiscal_year_id>/closing/", views_closing.year_end, name="year_end"),
+]

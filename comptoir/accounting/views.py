@@ -386,8 +386,10 @@ def periods(request: HttpRequest) -> HttpResponse:
                 year_id = _int(request.POST.get("close_year"))
                 if year_id is None:
                     raise NotFound("fiscal_year_not_found")
-                services.fiscal_year_close(actor=actor, fiscal_year_id=year_id)
-                messages.success(request, _("Fiscal year closed."))
+                from comptoir.accounting.closing import year_end_close
+
+                year_end_close(actor=actor, fiscal_year_id=year_id)
+                messages.success(request, _("Fiscal year closed; its balances are carried forward."))
                 return redirect("accounting:periods")
         except ValidationFailed as exc:
             (year_form if "create_year" in request.POST else lock_form).apply_errors(exc)
