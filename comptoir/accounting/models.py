@@ -698,3 +698,4 @@ class InvoiceFile(ComptoirModel):
 
 from comptoir.accounting.models_payments import *  # noqa: E402, F403  (payments and matchings)
 from comptoir.accounting.models_credit import *  # noqa: E402, F403  (credit notes allocated to invoices)
+from comptoir.accounting.models_dunning import *  # noqa: E402, F403  (dunning levels and notices)
