@@ -457,7 +457,7 @@ def _clean_lines(actor: Actor, kind: str, raw: Any, errors: dict[str, list[str]]
         account_id = _parse_id(errors, prefix + "account_id", line.get("account_id"), False)
         if account_id:
             account = accounts.get(account_id)
-            wanted = ("7",) if sale else ("6", "2")
+            wanted = ("7", "4191") if sale else ("6", "2")  # 4191: down payments on orders
             if account is None or not account.is_active:
                 _add(errors, prefix + "account_id", _("Unknown or inactive account."))
             elif not account.code.startswith(wanted):

@@ -58,6 +58,7 @@ ACCOUNTS: tuple[PcgAccount, ...] = (
     PcgAccount("416", "Clients douteux ou litigieux", "Doubtful customers", T.RECEIVABLE, True),
     PcgAccount("418", "Clients - Factures à établir", "Customers - invoices to issue", T.RECEIVABLE),
     PcgAccount("419", "Clients créditeurs", "Customers - advances received", T.RECEIVABLE, True),
+    PcgAccount("4191", "Clients - Avances et acomptes reçus sur commandes", "Customers - down payments on orders"),
     PcgAccount("421", "Personnel - Rémunérations dues", "Staff - salaries payable"),
     PcgAccount("425", "Personnel - Avances et acomptes", "Staff - advances"),
     PcgAccount("431", "Sécurité sociale", "Social security (URSSAF)"),

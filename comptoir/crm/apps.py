@@ -36,3 +36,6 @@ class CrmConfig(AppConfig):
 
         events.subscribe(reminders.EVENT, reminders.email_reminder, key="crm.reminders.email")
         events.subscribe(followups.ALERT_EVENT, followups.email_alert, key="crm.followups.email")
+        from comptoir.crm import sales_subscribers
+
+        sales_subscribers.register()
