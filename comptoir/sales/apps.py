@@ -11,3 +11,6 @@ class SalesConfig(AppConfig):
         from comptoir.sales import module
 
         module.register()
+        from comptoir.sales import orders_setup
+
+        orders_setup.register()
