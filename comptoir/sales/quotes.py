@@ -1,0 +1,852 @@
+"""Quotes: every write.
+
+A quote is computed on every save exactly like an invoice: each line's VAT comes from
+``accounting.vat.decide`` (the product's VAT category, the customer's fiscal position, goods
+or services) and the lines that count go through the EN 16931 engine
+(``accounting.invoices._compute``): line nets rounded once, VAT once per rate on the summed
+base. The document discount is an EN 16931 document allowance, one per VAT rate
+(base × percent, rounded), so the quote's totals are those of the invoice it will become.
+Optional lines count only when selected; sections and text lines never count.
+
+Life cycle (``WORKFLOW``): draft → sent (``quote_mark_sent`` freezes the version in a
+``QuoteVersion``) → accepted / refused / expired; a sent, refused or expired quote is
+revised into the next version (draft again); draft and sent quotes may be cancelled.
+Acceptance checks the version the customer saw is still the current one and publishes
+``sales.quote_accepted``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from comptoir.accounting import vat
+from comptoir.accounting.einvoice import model as en
+from comptoir.accounting.einvoice.totals import Totals, compute
+from comptoir.accounting.invoices import _compute, _parse_bool, _parse_decimal
+from comptoir.accounting.models import InvoicingSettings, LineOperation, PartnerProfile, PaymentTerm
+from comptoir.accounting.services import _add, _parse_date, _parse_id, _required_text, _unknown
+from comptoir.catalog import pricing
+from comptoir.catalog.models import Product, ProductKind, Uom
+from comptoir.contacts import selectors as contact_selectors
+from comptoir.contacts.models import Address, Organization, Person
+from comptoir.crm import selectors as crm_selectors
+from comptoir.crm.models import Opportunity
+from comptoir.kernel import audit, events
+from comptoir.kernel.authz import require
+from comptoir.kernel.context import Actor, current_channel
+from comptoir.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from comptoir.kernel.money import quantize
+from comptoir.kernel.sequences import next_number, register_kind
+from comptoir.kernel.states import Transition, Workflow
+from comptoir.org.models import Company, Membership, Team, User
+from comptoir.sales.models_quotes import (
+    AcceptanceVia,
+    Quote,
+    QuoteLine,
+    QuoteLineKind,
+    QuoteState,
+    QuoteVersion,
+)
+
+VIEW = "sales.view_quotes"
+MANAGE = "sales.manage_quotes"
+VIEW_ALL = "sales.view_all"
+
+SEQUENCE_KIND = "sales.quote"
+SEQUENCE_PREFIX = "DE"
+SOURCE_TYPE = "sales.quote"
+ACCEPTED_EVENT = "sales.quote_accepted"
+REFUSED_EVENT = "sales.quote_refused"
+
+MAX_LINES = 500
+DEFAULT_VALIDITY_DAYS = 30
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+MAX_QUANTITY = Decimal("1e9")
+MAX_PRICE = Decimal("1e11")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+QUOTE_FIELDS = (
+    "organization_id", "contact_id", "opportunity_id", "owner_id", "title", "currency", "issue_date",
+    "valid_until", "payment_term_id", "fiscal_position", "language", "notes", "discount_percent",
+)  # fmt: skip
+LINE_FIELDS = (
+    "id", "kind", "product_id", "description", "operation", "quantity", "uom_id", "unit_price", "discount_percent",
+    "vat_code", "optional", "selected",
+)  # fmt: skip
+AUDITED = [
+    "organization_id", "contact_id", "opportunity_id", "owner_id", "title", "currency", "issue_date",
+    "valid_until", "payment_term_id", "fiscal_position", "language", "discount_percent", "total_amount",
+]  # fmt: skip
+
+WORKFLOW = Workflow(
+    "sales.quote",
+    QuoteState.values,
+    [
+        Transition("send", (QuoteState.DRAFT, QuoteState.SENT), QuoteState.SENT, MANAGE, _("Mark as sent")),
+        Transition("accept", (QuoteState.SENT,), QuoteState.ACCEPTED, MANAGE, _("Mark accepted")),
+        Transition("refuse", (QuoteState.SENT,), QuoteState.REFUSED, MANAGE, _("Mark refused")),
+        Transition(
+            "revise", (QuoteState.SENT, QuoteState.REFUSED, QuoteState.EXPIRED), QuoteState.DRAFT, MANAGE, _("Revise")
+        ),
+        Transition("cancel", (QuoteState.DRAFT, QuoteState.SENT), QuoteState.CANCELLED, MANAGE, _("Cancel")),
+        Transition("expire", (QuoteState.SENT,), QuoteState.EXPIRED, MANAGE, _("Expire")),
+    ],
+)
+
+
+def register_sequences() -> None:
+    register_kind(SEQUENCE_KIND, SEQUENCE_PREFIX, "{prefix}-{year}-{n:05}", yearly=True)
+
+
+# --- Record rule (the selectors build on it) ---------------------------------------------
+
+
+def sees_all(actor: Actor) -> bool:
+    return actor.has_perm(VIEW_ALL)
+
+
+def can_view(actor: Actor) -> bool:
+    return actor.has_perm(VIEW) or actor.has_perm(MANAGE) or actor.has_perm(VIEW_ALL)
+
+
+def visible_quotes(actor: Actor) -> Any:
+    """Quotes the actor may see: all of the company with ``sales.view_all``; otherwise those
+    of the organizations the contacts record rule shows them, and their own."""
+    if actor.company_id is None or not can_view(actor):
+        return Quote.objects.none()
+    rows = Quote.objects.filter(company_id=actor.company_id)
+    if sees_all(actor):
+        return rows
+    if not actor.has_perm("contacts.view_contact"):
+        return rows.filter(owner_id=actor.user_id) if actor.user_id else rows.none()
+    rule = contact_selectors.record_rule(
+        actor, "contacts.view_all_contacts", owner="organization__owner", team="organization__team"
+    )
+    if rule is None:
+        return rows
+    return rows.filter(rule | Q(owner_id=actor.user_id))
+
+
+# --- Input cleaning ----------------------------------------------------------------------
+
+
+def _franchise(company_id: int) -> bool:
+    return bool(InvoicingSettings.objects.filter(company_id=company_id).values_list("vat_franchise", flat=True).first())
+
+
+def _price(actor: Actor, quote: Quote, product: Product, quantity: Decimal, uom: Uom | None,
+           errors: dict[str, list[str]], prefix: str) -> tuple[Decimal, str]:  # fmt: skip
+    """The catalog's price for the customer on the quote's date, with its explanation."""
+    if not actor.has_perm("catalog.view_product"):
+        return Decimal(product.sale_price), ""
+    try:
+        found = pricing.price_for(
+            actor, product=product, quantity=quantity if quantity > 0 else Decimal(1), uom=uom,
+            customer_id=quote.organization_id, on_date=quote.issue_date, currency=quote.currency,
+        )  # fmt: skip
+    except ValidationFailed as exc:
+        for name, messages in (exc.fields or {}).items():
+            for message in messages:
+                _add(errors, prefix + ("uom_id" if name == "uom" else name), message)
+        return Decimal(product.sale_price), ""
+    return found.unit_price, found.explanation[:500]
+
+
+def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Validated line values (QuoteLine fields), prices defaulted from the catalog."""
+    if not isinstance(raw, (list, tuple)):
+        _add(errors, "lines", _("Enter the lines of the quote."))
+        return []
+    if len(raw) > MAX_LINES:
+        _add(errors, "lines", _("A quote has at most %(n)s lines.") % {"n": MAX_LINES})
+        return []
+    dicts = [line for line in raw if isinstance(line, dict)]
+    product_ids = {p for p in (_parse_id({}, "", line.get("product_id"), False) for line in dicts) if p}
+    products = (Product.objects.filter(company_id=actor.company_id, pk__in=product_ids)
+                .select_related("sale_uom").in_bulk() if product_ids else {})  # fmt: skip
+    uom_ids = {u for u in (_parse_id({}, "", line.get("uom_id"), False) for line in dicts) if u}
+    uoms = Uom.objects.filter(company_id=actor.company_id, pk__in=uom_ids).in_bulk() if uom_ids else {}
+    categories = [c.value for c in vat.VatCategory]
+    cleaned: list[dict[str, Any]] = []
+    for index, line in enumerate(raw):
+        prefix = f"lines.{index}."
+        if not isinstance(line, dict):
+            _add(errors, f"lines.{index}", _("Enter a line."))
+            continue
+        _unknown(errors, line, LINE_FIELDS, prefix)
+        kind = line.get("kind") or QuoteLineKind.PRODUCT
+        if kind not in QuoteLineKind.values:
+            _add(errors, prefix + "kind", _("Choose among: %(values)s.") % {"values": ", ".join(QuoteLineKind.values)})
+            continue
+        if kind != QuoteLineKind.PRODUCT:
+            text = _required_text(errors, prefix + "description", line.get("description"), 4000, True)
+            cleaned.append({"kind": kind, "description": text, "product_id": None, "uom_id": None,
+                            "quantity": ZERO, "unit_price": ZERO, "discount_percent": ZERO,
+                            "vat_code": "standard", "operation": LineOperation.GOODS, "optional": False,
+                            "selected": False, "price_explanation": ""})  # fmt: skip
+            continue
+        product_id = _parse_id(errors, prefix + "product_id", line.get("product_id"), False)
+        product = products.get(product_id) if product_id else None
+        if product_id and (product is None or product.is_archived):
+            _add(errors, prefix + "product_id", _("Unknown or archived product."))
+            product = None
+        quantity = _parse_decimal(errors, prefix + "quantity", line.get("quantity") or "1", places=3,
+                                  minimum=Decimal("0.001"), maximum=MAX_QUANTITY) or Decimal(1)  # fmt: skip
+        uom_id = _parse_id(errors, prefix + "uom_id", line.get("uom_id"), False)
+        uom = uoms.get(uom_id) if uom_id else None
+        if uom_id and uom is None:
+            _add(errors, prefix + "uom_id", _("Choose a unit of measure of the company."))
+        if product is not None and uom is None:
+            uom = product.sale_uom
+        explanation = ""
+        price_given = line.get("unit_price") not in (None, "")
+        if price_given:
+            unit_price = _parse_decimal(errors, prefix + "unit_price", line.get("unit_price"), places=4,
+                                        minimum=ZERO, maximum=MAX_PRICE) or ZERO  # fmt: skip
+        elif product is not None:
+            unit_price, explanation = _price(actor, quote, product, quantity, uom, errors, prefix)
+        else:
+            _add(errors, prefix + "unit_price", _("This field is required."))
+            unit_price = ZERO
+        description = line.get("description")
+        if description in (None, "") and product is not None:
+            description = product.name_en if quote.language == "en" and product.name_en else product.name_fr
+            details = product.description_en if quote.language == "en" and product.description_en \
+                else product.description_fr  # fmt: skip
+            if details:
+                description = f"{description}\n{details}"
+        default_operation = (LineOperation.SERVICES if product is not None and product.kind == ProductKind.SERVICE
+                             else LineOperation.GOODS)  # fmt: skip
+        operation = line.get("operation") or default_operation
+        if operation not in LineOperation.values:
+            _add(
+                errors,
+                prefix + "operation",
+                _("Choose among: %(values)s.") % {"values": ", ".join(LineOperation.values)},
+            )
+            operation = default_operation
+        vat_code = line.get("vat_code") or (product.vat_category if product is not None else "standard")
+        if vat_code not in categories:
+            _add(errors, prefix + "vat_code", _("Choose among: %(values)s.") % {"values": ", ".join(categories)})
+            vat_code = "standard"
+        optional = _parse_bool(errors, prefix + "optional", line.get("optional", False))
+        selected = _parse_bool(errors, prefix + "selected", line.get("selected", False)) if optional else True
+        cleaned.append({
+            "kind": kind,
+            "product_id": product.pk if product is not None else None,
+            "description": _required_text(errors, prefix + "description", description, 4000, True),
+            "operation": operation,
+            "quantity": quantity,
+            "uom_id": uom.pk if uom is not None else None,
+            "unit_price": unit_price,
+            "discount_percent": _parse_decimal(errors, prefix + "discount_percent", line.get("discount_percent"),
+                                               places=2, default=ZERO, minimum=ZERO, maximum=HUNDRED) or ZERO,
+            "vat_code": vat_code,
+            "optional": optional,
+            "selected": selected,
+            "price_explanation": explanation,
+        })  # fmt: skip
+    return cleaned
+
+
+def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool) -> list[dict[str, Any]] | None:
+    """Validate ``data`` onto ``quote`` (unsaved) and return the cleaned lines when sent."""
+    errors: dict[str, list[str]] = {}
+    _unknown(errors, data, (*QUOTE_FIELDS, "lines"))
+    opportunity = None
+    if "opportunity_id" in data:
+        opportunity_id = _parse_id(errors, "opportunity_id", data["opportunity_id"], False)
+        if opportunity_id:
+            opportunity = (Opportunity.objects.filter(company_id=actor.company_id, pk=opportunity_id)
+                           .filter(crm_selectors.record_rule(actor)).first()
+                           if actor.has_perm("crm.view_opportunity") else None)  # fmt: skip
+            if opportunity is None:
+                _add(errors, "opportunity_id", _("Unknown opportunity."))
+        quote.opportunity_id = opportunity.pk if opportunity is not None else None
+    organization_value = data.get("organization_id")
+    if organization_value in (None, "") and opportunity is not None and opportunity.organization_id:
+        organization_value = opportunity.organization_id
+    if "organization_id" in data or creating:
+        organization_id = _parse_id(errors, "organization_id", organization_value, True)
+        if organization_id:
+            organization = (contact_selectors.visible_organizations(actor)
+                            .filter(pk=organization_id, merged_into__isnull=True).first())  # fmt: skip
+            if organization is None:
+                _add(errors, "organization_id", _("Unknown organization."))
+            elif organization.pk != quote.organization_id:
+                quote.organization_id = organization.pk
+                profile = PartnerProfile.objects.filter(company_id=actor.company_id,
+                                                        organization_id=organization.pk).first()  # fmt: skip
+                if profile is not None:
+                    quote.fiscal_position = profile.fiscal_position
+                    quote.language = profile.language
+                    quote.payment_term_id = profile.payment_term_id
+                if quote.payment_term_id is None:
+                    quote.payment_term_id = (InvoicingSettings.objects.filter(company_id=actor.company_id)
+                                             .values_list("default_payment_term_id", flat=True).first())  # fmt: skip
+    if opportunity is not None and opportunity.organization_id and quote.organization_id \
+            and opportunity.organization_id != quote.organization_id:  # fmt: skip
+        _add(errors, "opportunity_id", _("The opportunity is about another organization."))
+    if "contact_id" in data:
+        contact_id = _parse_id(errors, "contact_id", data["contact_id"], False)
+        if contact_id and not Person.objects.filter(company_id=actor.company_id, pk=contact_id,
+                                                    merged_into__isnull=True).exists():  # fmt: skip
+            _add(errors, "contact_id", _("Unknown person."))
+        quote.contact_id = contact_id
+    if "owner_id" in data:
+        owner_id = _parse_id(errors, "owner_id", data["owner_id"], False)
+        if owner_id and not Membership.objects.filter(company_id=actor.company_id, user_id=owner_id).exists():
+            _add(errors, "owner_id", _("Choose a user of the company."))
+        quote.owner_id = owner_id
+    if creating or "owner_id" in data:
+        quote.team_id = (Team.objects.filter(company_id=actor.company_id, members=quote.owner_id)
+                         .order_by("pk").values_list("pk", flat=True).first() if quote.owner_id else None)  # fmt: skip
+        if quote.team_id is None and opportunity is not None:
+            quote.team_id = opportunity.team_id
+    if "title" in data:
+        quote.title = _required_text(errors, "title", data["title"], 200, False)
+    if "notes" in data:
+        quote.notes = _required_text(errors, "notes", data["notes"], 10000, False)
+    if "currency" in data:
+        currency = str(data["currency"] or "EUR").strip().upper()
+        if not _CURRENCY.match(currency):
+            _add(errors, "currency", _("Enter a three-letter currency code (ISO 4217), e.g. EUR."))
+        else:
+            quote.currency = currency
+    for name in ("issue_date", "valid_until"):
+        if name in data:
+            value = _parse_date(errors, name, data[name], required=False)
+            if value is not None:
+                setattr(quote, name, value)
+    if quote.issue_date is None:
+        quote.issue_date = timezone.localdate()
+    if quote.valid_until is None:
+        quote.valid_until = quote.issue_date + dt.timedelta(days=DEFAULT_VALIDITY_DAYS)
+    if quote.valid_until < quote.issue_date:
+        _add(errors, "valid_until", _("The validity date cannot be before the quote's date."))
+    if "payment_term_id" in data:
+        term_id = _parse_id(errors, "payment_term_id", data["payment_term_id"], False)
+        if term_id and not PaymentTerm.objects.filter(company_id=actor.company_id, pk=term_id).exists():
+            _add(errors, "payment_term_id", _("Unknown payment term."))
+        quote.payment_term_id = term_id
+    if "fiscal_position" in data and data["fiscal_position"] not in (None, ""):
+        positions = [p.value for p in vat.FiscalPosition]
+        if data["fiscal_position"] not in positions:
+            _add(errors, "fiscal_position", _("Choose among: %(values)s.") % {"values": ", ".join(positions)})
+        else:
+            quote.fiscal_position = data["fiscal_position"]
+    if "language" in data and data["language"] not in (None, ""):
+        languages = [code for code, _label in settings.LANGUAGES]
+        if data["language"] not in languages:
+            _add(errors, "language", _("Choose among: %(values)s.") % {"values": ", ".join(languages)})
+        else:
+            quote.language = data["language"]
+    if "discount_percent" in data:
+        quote.discount_percent = _parse_decimal(  # type: ignore[assignment]
+            errors, "discount_percent", data["discount_percent"], places=2, default=ZERO, minimum=ZERO,
+            maximum=HUNDRED) or ZERO  # fmt: skip
+    lines = _clean_lines(actor, quote, data.get("lines"), errors) if "lines" in data or creating else None
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return lines
+
+
+# --- Computation -------------------------------------------------------------------------
+
+
+def _counts(line: dict[str, Any]) -> bool:
+    return line["kind"] == QuoteLineKind.PRODUCT and (line["selected"] or not line["optional"])
+
+
+def compute_lines(fiscal_position: str, discount_percent: Decimal, lines: Sequence[dict[str, Any]], *,
+                  franchise: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The EN 16931 computation of the lines that count, with the document discount.
+
+    Returns {"totals": Totals, "lines": [{"net", "tax", "tax_category", "vat_rate"} or None per line]}.
+    Raises ValidationFailed when the lines cannot share one document (as for invoices).
+    """
+    counting = [(index, line) for index, line in enumerate(lines) if _counts(line)]
+    errors: dict[str, list[str]] = {}
+    invoice_lines = [{
+        "vat_category": line["vat_code"], "operation": line["operation"],
+        "name": (line["description"] or "-").split("\n", 1)[0][:200] or "-", "quantity": line["quantity"],
+        "unit_price": line["unit_price"], "uom_code": "C62", "description": "",
+        "discount_percent": line["discount_percent"],
+    } for _index, line in counting]  # fmt: skip
+    computed = _compute("customer_invoice", fiscal_position, False, franchise, invoice_lines, errors)
+    if computed is None:
+        raise ValidationFailed(fields=errors)
+    totals: Totals = computed.totals
+    if discount_percent:
+        allowances = [
+            en.AllowanceCharge(
+                amount=quantize(group.basis * discount_percent / HUNDRED), vat_category=group.category,
+                vat_rate=group.rate, reason=str(_("Discount")), reason_code="95", percent=discount_percent,
+                base_amount=group.basis, vat_exemption_reason=group.exemption_reason,
+                vat_exemption_code=group.exemption_code,
+            )
+            for group in totals.vat_breakdown
+            if group.basis > 0
+        ]  # fmt: skip
+        totals = compute(computed.document_lines, allowances)
+    per_line: list[dict[str, Any] | None] = [None] * len(lines)
+    for (index, _line), decision, amounts in zip(counting, computed.decisions, totals.lines, strict=True):
+        per_line[index] = {"net": amounts.net, "tax": quantize(amounts.net * decision.rate / HUNDRED),
+                           "tax_category": decision.code.value, "vat_rate": decision.rate}  # fmt: skip
+    # Lines that do not count still show their own amount (an optional line's price).
+    for index, line in enumerate(lines):
+        if per_line[index] is None and line["kind"] == QuoteLineKind.PRODUCT:
+            decision = vat.decide(
+                vat.VatCategory(line["vat_code"]), vat.FiscalPosition(fiscal_position),
+                vat.Operation(line["operation"]), vat.Side.SALE, False, franchise=franchise,
+            )  # fmt: skip
+            gross = quantize(line["quantity"] * line["unit_price"])
+            net = quantize(line["quantity"] * line["unit_price"] - quantize(gross * line["discount_percent"] / HUNDRED))
+            per_line[index] = {"net": net, "tax": quantize(net * decision.rate / HUNDRED),
+                               "tax_category": decision.code.value, "vat_rate": decision.rate}  # fmt: skip
+    return {"totals": totals, "lines": per_line}
+
+
+def _write(quote: Quote, lines: Sequence[dict[str, Any]]) -> None:
+    """Compute and store the quote's totals and its lines (replacing them)."""
+    result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
+                           franchise=_franchise(quote.company_id))  # fmt: skip
+    totals: Totals = result["totals"]
+    quote.lines_amount = totals.line_total  # type: ignore[assignment]
+    quote.discount_amount = totals.allowance_total  # type: ignore[assignment]
+    quote.untaxed_amount = totals.tax_basis_total  # type: ignore[assignment]
+    quote.tax_amount = totals.tax_total  # type: ignore[assignment]
+    quote.total_amount = totals.grand_total  # type: ignore[assignment]
+    quote.save()
+    QuoteLine.objects.filter(quote=quote).delete()
+    rows = []
+    for index, line in enumerate(lines):
+        amounts = result["lines"][index] or {}
+        values = {k: v for k, v in line.items() if k != "id"}
+        rows.append(QuoteLine(  # type: ignore[misc]
+            quote=quote, position=index + 1, **values,
+            net_amount=amounts.get("net", ZERO), tax_amount=amounts.get("tax", ZERO),
+            tax_category=amounts.get("tax_category", ""), vat_rate=amounts.get("vat_rate", ZERO),
+        ))  # fmt: skip
+    QuoteLine.objects.bulk_create(rows)
+
+
+LINE_VALUES = ("id", "kind", "product_id", "description", "operation", "quantity", "uom_id", "unit_price",
+               "discount_percent", "vat_code", "optional", "selected", "price_explanation")  # fmt: skip
+
+
+def current_lines(quote: Quote) -> list[dict[str, Any]]:
+    return list(QuoteLine.objects.filter(quote=quote).order_by("position", "id").values(*LINE_VALUES))
+
+
+# --- Snapshot ----------------------------------------------------------------------------
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def quote_snapshot(quote: Quote) -> dict[str, Any]:
+    """Everything the PDF and the customer's page need, as JSON: header, parties, lines, totals."""
+    company = Company.objects.get(pk=quote.company_id)
+    organization = Organization.objects.get(pk=quote.organization_id)
+    address = (
+        Address.objects.filter(organization_id=organization.pk, kind=Address.Kind.BILLING)
+        .order_by("-is_default", "id").values("line1", "line2", "postal_code", "city", "country").first()
+    )  # fmt: skip
+    contact = (Person.objects.filter(pk=quote.contact_id).values("first_name", "last_name", "email").first()
+               if quote.contact_id else None)  # fmt: skip
+    owner = (User.objects.filter(pk=quote.owner_id).values("full_name", "email").first()
+             if quote.owner_id else None)  # fmt: skip
+    term = (PaymentTerm.objects.filter(pk=quote.payment_term_id).values("name", "note").first()
+            if quote.payment_term_id else None)  # fmt: skip
+    rows = list(
+        QuoteLine.objects.filter(quote=quote).order_by("position", "id")
+        .values("id", "position", "kind", "product_id", "product__reference", "description", "quantity",
+                "uom__symbol", "uom__unece_code", "unit_price", "discount_percent", "vat_code", "tax_category",
+                "vat_rate", "optional", "selected", "net_amount", "tax_amount")
+    )  # fmt: skip
+    lines_data = [{
+        "id": row["id"], "position": row["position"], "kind": row["kind"], "product_id": row["product_id"],
+        "reference": row["product__reference"] or "", "description": row["description"],
+        "quantity": _text(row["quantity"]), "uom": row["uom__symbol"] or "",
+        "unit_code": row["uom__unece_code"] or "C62",
+        "unit_price": _text(row["unit_price"]), "discount_percent": _text(row["discount_percent"]),
+        "vat_code": row["vat_code"], "tax_category": row["tax_category"], "vat_rate": _text(row["vat_rate"]),
+        "optional": row["optional"], "selected": row["selected"], "net_amount": _text(row["net_amount"]),
+        "tax_amount": _text(row["tax_amount"]),
+    } for row in rows]  # fmt: skip
+    breakdown = [
+        {"category": b.category.value, "rate": _text(b.rate), "base": _text(b.basis), "tax": _text(b.tax),
+         "exemption_reason": b.exemption_reason, "exemption_code": b.exemption_code}
+        for b in _breakdown(quote)
+    ]  # fmt: skip
+    return {
+        "quote": {
+            "id": quote.pk, "number": quote.number, "version": quote.version, "title": quote.title,
+            "state": quote.state, "issue_date": _text(quote.issue_date), "valid_until": _text(quote.valid_until),
+            "currency": quote.currency, "language": quote.language, "notes": quote.notes,
+            "fiscal_position": quote.fiscal_position, "discount_percent": _text(quote.discount_percent),
+            "payment_terms": ((term["note"] or term["name"]) if term else ""),
+            "opportunity_id": quote.opportunity_id,
+        },
+        "seller": {
+            "name": company.legal_name or company.name, "trade_name": company.name, "legal_form": company.legal_form,
+            "siren": company.siren, "vat_number": company.vat_number, "share_capital": company.share_capital,
+            "rcs": company.rcs, "address": {"line1": company.address_line1, "line2": company.address_line2,
+                                            "postal_code": company.postal_code, "city": company.city,
+                                            "country": company.country},
+            "email": company.email, "phone": company.phone, "website": company.website,
+        },
+        "customer": {
+            "id": organization.pk, "name": organization.legal_name, "trade_name": organization.trade_name,
+            "siren": organization.siren, "vat_number": organization.vat_number,
+            "address": dict(address) if address else {},
+        },
+        "contact": ({"name": f"{contact['first_name']} {contact['last_name']}".strip(), "email": contact["email"]}
+                    if contact else None),
+        "salesperson": ({"name": owner["full_name"] or owner["email"], "email": owner["email"]} if owner else None),
+        "lines": lines_data,
+        "totals": {
+            "lines": _text(quote.lines_amount), "discount": _text(quote.discount_amount),
+            "untaxed": _text(quote.untaxed_amount), "tax": _text(quote.tax_amount), "total": _text(quote.total_amount),
+            "vat_breakdown": breakdown,
+        },
+    }  # fmt: skip
+
+
+def _breakdown(quote: Quote) -> tuple[Any, ...]:
+    lines = [{**line, "quantity": Decimal(line["quantity"]), "unit_price": Decimal(line["unit_price"]),
+              "discount_percent": Decimal(line["discount_percent"])} for line in current_lines(quote)]  # fmt: skip
+    result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
+                           franchise=_franchise(quote.company_id))  # fmt: skip
+    return tuple(result["totals"].vat_breakdown)
+
+
+def vat_breakdown(quote: Quote) -> list[dict[str, Any]]:
+    """The VAT breakdown of the quote as it stands (for its page)."""
+    return [{"category": b.category.value, "rate": b.rate, "base": b.basis, "tax": b.tax} for b in _breakdown(quote)]
+
+
+# --- Services ----------------------------------------------------------------------------
+
+
+def _locked(actor: Actor, quote_id: Any) -> Quote:
+    if isinstance(quote_id, bool) or not isinstance(quote_id, int) or not 0 < quote_id < 2**63:
+        raise NotFound("quote_not_found")
+    quote = visible_quotes(actor).select_for_update().filter(pk=quote_id).first()
+    if quote is None:
+        raise NotFound("quote_not_found")
+    return quote
+
+
+def _stale(quote: Quote) -> Conflict:
+    message = _("This version of the quote has been replaced by version %(n)s.") % {"n": quote.version}
+    return Conflict("quote_version_stale", message)
+
+
+def _check(quote: Quote, action: str) -> None:
+    WORKFLOW.check(quote.state, action)
+
+
+@transaction.atomic
+def quote_create(*, actor: Actor, organization_id: Any = None, lines: Any = (), **data: Any) -> Quote:
+    """A draft quote, numbered (``DE-2026-00001``) and computed; errors per field and per line."""
+    require(actor, MANAGE)
+    quote = Quote(company_id=actor.company_id, owner_id=actor.user_id, created_by_id=actor.user_id)  # type: ignore[misc]
+    payload = {**data, "organization_id": organization_id,
+               "lines": list(lines) if isinstance(lines, (list, tuple)) else lines}  # fmt: skip
+    clean = _apply(actor, quote, payload, creating=True) or []
+    quote.number = "-"
+    quote.save()
+    _write(quote, clean)
+    # The number last: the counter row stays locked until commit (docs/architecture.md).
+    issued = next_number(company_id=quote.company_id, kind=SEQUENCE_KIND, on_date=quote.issue_date,
+                         object_type=SOURCE_TYPE, object_id=str(quote.pk))  # fmt: skip
+    quote.number = issued.number
+    Quote.objects.filter(pk=quote.pk).update(number=issued.number)
+    audit.record(actor, "quote.create", quote, changes={
+        "number": [None, quote.number], "organization_id": [None, quote.organization_id],
+        "opportunity_id": [None, quote.opportunity_id], "total": [None, quote.total_amount],
+        "lines": [None, len(clean)]})  # fmt: skip
+    return quote
+
+
+@transaction.atomic
+def quote_update(*, actor: Actor, quote_id: int, **data: Any) -> Quote:
+    """Change a draft: the fields sent, and all its lines when ``lines`` is sent."""
+    require(actor, MANAGE)
+    quote = _locked(actor, quote_id)
+    if quote.state != QuoteState.DRAFT:
+        raise Conflict("quote_not_draft", _("Only a draft quote can be changed; revise it first."))
+    before = audit.snapshot(quote, AUDITED)
+    lines = _apply(actor, quote, data, creating=False)
+    if lines is None:
+        lines = [{**line, "quantity": Decimal(line["quantity"]), "unit_price": Decimal(line["unit_price"]),
+                  "discount_percent": Decimal(line["discount_percent"])} for line in current_lines(quote)]  # fmt: skip
+    _write(quote, lines)
+    changes = audit.diff(before, audit.snapshot(quote, AUDITED))
+    if "lines" in data:
+        changes["lines"] = [None, len(lines)]
+    audit.record(actor, "quote.update", quote, changes=changes)
+    return quote
+
+
+def quote_preview(*, actor: Actor, quote_id: int | None = None, **data: Any) -> dict[str, Any]:
+    """The totals the form would give, computed without writing anything (the live totals of the form).
+
+    Returns {"totals": Totals | None, "lines": [amounts or None], "errors": {field: [messages]}}.
+    """
+    require(actor, MANAGE)
+    if quote_id is not None:
+        quote = visible_quotes(actor).filter(pk=quote_id).first()
+        if quote is None:
+            raise NotFound("quote_not_found")
+    else:
+        quote = Quote(company_id=actor.company_id, owner_id=actor.user_id)  # type: ignore[misc]
+    try:
+        lines = _apply(actor, quote, {**data, "lines": data.get("lines", [])}, creating=quote_id is None) or []
+        result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
+                               franchise=_franchise(actor.company_id or 0))  # fmt: skip
+    except ValidationFailed as exc:
+        return {"totals": None, "lines": [], "errors": exc.fields, "currency": quote.currency}
+    return {"totals": result["totals"], "lines": result["lines"], "errors": {}, "currency": quote.currency}
+
+
+def _freeze(quote: Quote, *, sent_at: dt.datetime | None) -> QuoteVersion:
+    """The current version's QuoteVersion, created with the snapshot if missing."""
+    version = QuoteVersion.objects.filter(quote=quote, version=quote.version).first()
+    if version is None:
+        version = QuoteVersion.objects.create(quote=quote, version=quote.version, snapshot=quote_snapshot(quote),
+                                              sent_at=sent_at)  # fmt: skip
+    elif sent_at is not None:
+        version.sent_at = sent_at
+        version.save(update_fields=["sent_at", "updated_at"])
+    return version
+
+
+@transaction.atomic
+def quote_mark_sent(*, actor: Actor, quote_id: int) -> QuoteVersion:
+    """Freeze the current version (snapshot) and mark the quote sent; sending again the same
+    version only moves its ``sent_at``. Used by the email sending."""
+    require(actor, MANAGE)
+    quote = _locked(actor, quote_id)
+    _check(quote, "send")
+    errors: dict[str, list[str]] = {}
+    if not QuoteLine.objects.filter(quote=quote, kind=QuoteLineKind.PRODUCT).exists():
+        _add(errors, "lines", _("A quote needs at least one product or service line."))
+    if quote.state == QuoteState.DRAFT and quote.valid_until < timezone.localdate():
+        _add(errors, "valid_until", _("The validity date is past: change it before sending."))
+    if errors:
+        raise ValidationFailed(fields=errors)
+    now = timezone.now()
+    before = quote.state
+    quote.state = QuoteState.SENT
+    quote.sent_at = now
+    quote.save(update_fields=["state", "sent_at", "updated_at"])
+    version = _freeze(quote, sent_at=now)
+    audit.record(actor, "quote.send", quote, changes={"state": [before, quote.state], "version": [None, quote.version]})
+    return version
+
+
+@transaction.atomic
+def quote_revise(*, actor: Actor, quote_id: int) -> Quote:
+    """Start the next version of a sent, refused or expired quote (the sent one stays frozen)."""
+    require(actor, MANAGE)
+    quote = _locked(actor, quote_id)
+    _check(quote, "revise")
+    _freeze(quote, sent_at=None)
+    before = (quote.state, quote.version)
+    quote.version += 1
+    quote.state = QuoteState.DRAFT
+    quote.sent_at = None
+    quote.refusal_reason = ""
+    quote.reminder_sent_at = None
+    if quote.valid_until < timezone.localdate():
+        quote.issue_date = timezone.localdate()
+        quote.valid_until = quote.issue_date + dt.timedelta(days=DEFAULT_VALIDITY_DAYS)
+    quote.save()
+    audit.record(actor, "quote.revise", quote, changes={"state": [before[0], quote.state],
+                                                         "version": [before[1], quote.version]})  # fmt: skip
+    return quote
+
+
+def _ip(errors: dict[str, list[str]], value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    try:
+        validate_ipv46_address(str(value))
+    except ValidationError:
+        _add(errors, "ip", _("Enter a valid IP address."))
+        return None
+    return str(value)
+
+
+@transaction.atomic
+def quote_accept(*, actor: Actor | None, quote_id: int, version: Any, by_name: Any = "", ip: Any = None,
+                 via: Any = AcceptanceVia.SALESPERSON, selected_line_ids: Iterable[Any] = ()) -> Quote:  # fmt: skip
+    """Record the customer's acceptance of the version they saw.
+
+    ``actor`` is None on the customer's online page (the caller has checked the link); then
+    ``via`` is "online". Refuses a version that is no longer current, an expired quote or a
+    quote that is not sent. ``selected_line_ids`` are the optional lines the customer picked.
+    """
+    if actor is not None:
+        require(actor, MANAGE)
+        quote = _locked(actor, quote_id)
+    else:
+        if isinstance(quote_id, bool) or not isinstance(quote_id, int):
+            raise NotFound("quote_not_found")
+        quote = Quote.objects.select_for_update().filter(pk=quote_id).first()  # type: ignore[assignment]
+        if quote is None:
+            raise NotFound("quote_not_found")
+    errors: dict[str, list[str]] = {}
+    if via not in (AcceptanceVia.ONLINE, AcceptanceVia.SALESPERSON):
+        _add(errors, "via", _("Choose among: %(values)s.") % {"values": "online, salesperson"})
+    elif via == AcceptanceVia.SALESPERSON and actor is None:
+        raise PermissionDenied("permission_denied")
+    name = _required_text(errors, "by_name", by_name, 200, via == AcceptanceVia.ONLINE)
+    address = _ip(errors, ip)
+    wanted = _parse_id(errors, "version", version, True)
+    if quote.state == QuoteState.SENT and quote.valid_until < timezone.localdate():
+        raise Conflict("quote_expired", _("This quote has expired; ask for a new version."))
+    _check(quote, "accept")
+    if wanted is not None and wanted != quote.version:
+        raise _stale(quote)
+    if isinstance(selected_line_ids, (str, bytes)) or not isinstance(selected_line_ids, Iterable):
+        _add(errors, "selected_line_ids", _("Enter a list of line ids."))
+        selected_line_ids = ()
+    picked: set[int] = set()
+    for raw in selected_line_ids:
+        number = _parse_id(errors, "selected_line_ids", raw, True)
+        if number:
+            picked.add(number)
+    optional_ids = set(QuoteLine.objects.filter(quote=quote, optional=True).values_list("pk", flat=True))
+    if picked - optional_ids:
+        _add(errors, "selected_line_ids", _("Only optional lines of this quote can be selected."))
+    if errors:
+        raise ValidationFailed(fields=errors)
+    lines = current_lines(quote)
+    if optional_ids:
+        for line in lines:
+            if line["optional"]:
+                line["selected"] = line["id"] in picked
+    before_total = quote.total_amount
+    quote.state = QuoteState.ACCEPTED
+    quote.accepted_at = timezone.now()
+    quote.accepted_by_name = name
+    quote.accepted_ip = address
+    quote.accepted_version = quote.version
+    quote.acceptance_via = via
+    if optional_ids:
+        selected = [line["id"] for line in lines if line["optional"] and line["selected"]]
+        QuoteLine.objects.filter(quote=quote, optional=True).update(selected=False)
+        QuoteLine.objects.filter(quote=quote, pk__in=selected).update(selected=True)
+        _write(quote, lines)
+    else:
+        quote.save()
+    who = actor or Actor(user=None, company_id=quote.company_id, channel=current_channel())
+    audit.record(who, "quote.accept", quote, changes={
+        "state": [QuoteState.SENT, QuoteState.ACCEPTED], "version": [None, quote.version], "via": [None, via],
+        "by_name": [None, name], "ip": [None, address], "selected_line_ids": [None, sorted(picked)],
+        "total": [before_total, quote.total_amount]})  # fmt: skip
+    events.publish(ACCEPTED_EVENT, company_id=quote.company_id, payload={
+        "quote_id": quote.pk, "number": quote.number, "version": quote.version,
+        "opportunity_id": quote.opportunity_id, "organization_id": quote.organization_id,
+        "total_amount": str(quote.total_amount), "untaxed_amount": str(quote.untaxed_amount),
+        "currency": quote.currency, "via": via})  # fmt: skip
+    return quote
+
+
+@transaction.atomic
+def quote_refuse(*, actor: Actor | None, quote_id: int, reason: Any = "", version: Any = None) -> Quote:
+    """The customer declined the quote (recorded by the salesperson, or online with actor None)."""
+    if actor is not None:
+        require(actor, MANAGE)
+        quote = _locked(actor, quote_id)
+    else:
+        if isinstance(quote_id, bool) or not isinstance(quote_id, int):
+            raise NotFound("quote_not_found")
+        quote = Quote.objects.select_for_update().filter(pk=quote_id).first()  # type: ignore[assignment]
+        if quote is None:
+            raise NotFound("quote_not_found")
+    errors: dict[str, list[str]] = {}
+    text = _required_text(errors, "reason", reason, 2000, False)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    _check(quote, "refuse")
+    if version not in (None, "") and _parse_id({}, "", version, False) != quote.version:
+        raise _stale(quote)
+    quote.state = QuoteState.REFUSED
+    quote.refusal_reason = text
+    quote.save(update_fields=["state", "refusal_reason", "updated_at"])
+    who = actor or Actor(user=None, company_id=quote.company_id, channel=current_channel())
+    audit.record(who, "quote.refuse", quote, changes={"state": [QuoteState.SENT, QuoteState.REFUSED],
+                                                       "reason": [None, text]})  # fmt: skip
+    events.publish(REFUSED_EVENT, company_id=quote.company_id, payload={
+        "quote_id": quote.pk, "opportunity_id": quote.opportunity_id, "version": quote.version})  # fmt: skip
+    return quote
+
+
+@transaction.atomic
+def quote_cancel(*, actor: Actor, quote_id: int) -> Quote:
+    """Cancel a draft or sent quote (kept, with its number: numbers are never reused)."""
+    require(actor, MANAGE)
+    quote = _locked(actor, quote_id)
+    before = quote.state
+    _check(quote, "cancel")
+    quote.state = QuoteState.CANCELLED
+    quote.save(update_fields=["state", "updated_at"])
+    audit.record(actor, "quote.cancel", quote, changes={"state": [before, QuoteState.CANCELLED]})
+    return quote
+
+
+def expire_quotes(company_id: int, today: dt.date | None = None) -> int:
+    """Mark expired the sent quotes of the company whose validity ended before ``today``."""
+    today = today or timezone.localdate()
+    actor = Actor.system(company_id)
+    count = 0
+    ids = list(Quote.objects.filter(company_id=company_id, state=QuoteState.SENT, valid_until__lt=today)
+               .order_by("pk").values_list("pk", flat=True))  # fmt: skip
+    for quote_id in ids:
+        with transaction.atomic():
+            quote = Quote.objects.select_for_update().filter(pk=quote_id, state=QuoteState.SENT).first()
+            if quote is None or quote.valid_until >= today:
+                continue
+            quote.state = QuoteState.EXPIRED
+            quote.save(update_fields=["state", "updated_at"])
+            audit.record(actor, "quote.expire", quote, changes={"state": [QuoteState.SENT, QuoteState.EXPIRED]})
+            count += 1
+    return count
+
+
+def expire_all_quotes(today: dt.date | None = None) -> int:
+    """The nightly job: expire the overdue sent quotes of every company."""
+    company_ids = (Quote.objects.filter(state=QuoteState.SENT, valid_until__lt=today or timezone.localdate())
+                   .order_by().values_list("company_id", flat=True).distinct())  # fmt: skip
+    return sum(expire_quotes(company_id, today) for company_id in list(company_ids))
+
+
+def available_actions(actor: Actor, quote: Quote) -> list[str]:
+    """Workflow actions the actor may take on the quote now (pages and API list the same)."""
+    actions = [t.action for t in WORKFLOW.actions_from(quote.state, actor) if t.action != "expire"]
+    if quote.state == QuoteState.DRAFT and actor.has_perm(MANAGE):
+        actions.insert(0, "edit")
+    return actions
