@@ -11,6 +11,9 @@ class SalesConfig(AppConfig):
         from comptoir.sales import module
 
         module.register()
+        from comptoir.sales import quotes
+
+        quotes.register_sequences()
         from comptoir.sales import orders_setup
 
         orders_setup.register()
