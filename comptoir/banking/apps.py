@@ -8,6 +8,8 @@ class BankingConfig(AppConfig):
     verbose_name = _("Banking")
 
     def ready(self) -> None:
-        from comptoir.banking import module
+        from comptoir.banking import demo, module
+        from comptoir.kernel import demo as demo_registry
 
         module.register()
+        demo_registry.register("banking", demo.load)

@@ -114,3 +114,22 @@ def test_csv_mapping_presets(bank):
 
 def test_format_iban_groups_by_four():
     assert format_iban("DE89370400440532013000") == "DE89 3704 0044 0532 0130 00"
+
+
+def test_demo_loads_once_through_the_real_import(bank):
+    from comptoir.accounting import demo as accounting_demo
+    from comptoir.banking import demo
+    from comptoir.banking.models import BankStatement, BankStatementLine
+    from comptoir.kernel.context import Actor
+
+    actor = Actor.system(bank.company.pk)
+    accounting_demo.load(actor)
+    demo.load(actor)
+    demo.load(actor)  # idempotent: the demo runs it at every start
+    account = BankAccount.objects.select_related("journal", "account").get(company=bank.company)
+    assert (account.iban, account.journal.code, account.account.code) == (demo.DEMO_IBAN, "BQ", "512")
+    statement = BankStatement.objects.get(bank_account=account)
+    assert statement.source_format == "camt053" and statement.line_count == 4
+    assert statement.closing_balance == statement.opening_balance + sum(
+        BankStatementLine.objects.filter(statement=statement).values_list("amount", flat=True)
+    )
