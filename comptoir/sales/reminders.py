@@ -1,7 +1,7 @@
 """Quote reminders: the salesperson hears of a sent quote about to lapse without an answer.
 
 ``send_quote_reminders`` runs hourly (registered below in ``kernel.schedule``). It first
-flips the quotes whose validity date has passed to ``expired`` (``quotes.expire_quotes``),
+flips the quotes whose validity date has passed to ``expired`` (``quotes.expire_all_quotes``),
 then picks the quotes still ``sent`` whose ``valid_until`` falls within
 ``SALES_QUOTE_REMINDER_DAYS`` days (default 3) and that were never reminded: each gets an
 in-app notification for its salesperson and an outbox event whose subscriber emails them.
@@ -51,21 +51,17 @@ def quote_path(quote_id: int) -> str:
     return reverse("sales:quote_pdf", args=[quote_id])
 
 
-def _expire(now: dt.datetime) -> int:
+def _expire(today: dt.date) -> int:
     from comptoir.sales import quotes as quote_services
 
-    expire = getattr(quote_services, "expire_quotes", None)
-    if expire is None:
-        return 0
-    result = expire(now=now) if "now" in expire.__code__.co_varnames else expire()
-    return int(result or 0)
+    return quote_services.expire_all_quotes(today)
 
 
 def send_quote_reminders(now: dt.datetime | None = None, *, days: int | None = None, limit: int = BATCH) -> int:
     """Expire lapsed quotes, then remind the salespeople of quotes nearing their date; returns how many."""
     now = now or timezone.now()
-    _expire(now)
     today = timezone.localdate(now)
+    _expire(today)
     horizon = today + dt.timedelta(days=reminder_days() if days is None else days)
     sent = 0
     with transaction.atomic():
