@@ -25,6 +25,14 @@ def _actor(request: HttpRequest) -> Any:
     return request.actor  # type: ignore[attr-defined]
 
 
+def _int(value: str | None) -> int | None:
+    try:
+        number = int(value or "")
+    except ValueError:
+        return None
+    return number if 0 < number < 2**63 else None
+
+
 @invoices_page
 @require_http_methods(["GET", "POST"])
 def credit_allocate(request: HttpRequest, invoice_id: int) -> HttpResponse:
@@ -43,22 +51,24 @@ def credit_allocate(request: HttpRequest, invoice_id: int) -> HttpResponse:
     if request.method == "POST":
         key = request.POST.get("idempotency_key", "")[:100]
         date = request.POST.get("date", "")
-        sent = []
-        for target in targets:
-            raw = request.POST.get(f"allocate-{target.pk}", "").strip()
-            amounts[target.pk] = raw
-            if raw:
-                sent.append((target, raw))
+        # Every amount the form carries (a resubmitted form still names invoices paid since).
+        sent: list[tuple[int, str]] = []
+        for name in request.POST:
+            raw = str(request.POST.get(name, "")).strip()
+            target_id = _int(name.removeprefix("allocate-")) if name.startswith("allocate-") else None
+            if target_id and raw and len(sent) <= credit_allocation.MAX_ALLOCATIONS:
+                amounts[target_id] = raw
+                sent.append((target_id, raw))
         try:
             result = credit_allocation.credit_allocate(
                 actor=actor, credit_note_id=credit.pk, date=date, idempotency_key=key,
-                allocations=[{"invoice_id": target.pk, "amount": raw} for target, raw in sent],
+                allocations=[{"invoice_id": target_id, "amount": raw} for target_id, raw in sent],
             )  # fmt: skip
         except ValidationFailed as exc:
             for name, found in exc.fields.items():
                 parts = name.split(".")
                 if parts[0] == "allocations" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(sent):
-                    row_errors.setdefault(sent[int(parts[1])][0].pk, []).extend(found)
+                    row_errors.setdefault(sent[int(parts[1])][0], []).extend(found)
                 else:
                     errors.setdefault(name, []).extend(found)
             if not errors and not row_errors:
