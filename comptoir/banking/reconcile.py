@@ -968,3 +968,30 @@ def known_organization(actor: Actor, organization_id: int) -> Organization:
     if found is None:
         raise NotFound("organization_not_found")
     return found
+
+
+# --- After an import --------------------------------------------------------------------
+
+RULES_SUBSCRIBER = "banking.reconcile.apply_rules"
+
+
+def on_statement_imported(event: Any) -> None:
+    """Outbox subscriber of ``banking.statement_imported``: apply the "post to an account"
+    rules to the new lines, as the user who imported them (if they may still reconcile)."""
+    from comptoir.banking.models import BankStatement
+    from comptoir.kernel.context import Channel
+    from comptoir.org.selectors import build_actor
+
+    statement = BankStatement.objects.select_related("imported_by").filter(pk=event.payload.get("statement_id")).first()
+    if statement is None or statement.imported_by is None:
+        return
+    actor = build_actor(statement.imported_by, statement.company_id, Channel.TASK)
+    if actor.company_id != statement.company_id or not actor.has_perm(MANAGE):
+        return
+    line_ids = list(BankStatementLine.objects.filter(statement=statement).values_list("pk", flat=True))
+    apply_rules(actor=actor, line_ids=line_ids)
+
+
+def register_subscribers() -> None:
+    """Called by the app's ``ready()``."""
+    events.subscribe("banking.statement_imported", on_statement_imported, key=RULES_SUBSCRIBER)
