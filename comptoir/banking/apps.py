@@ -8,8 +8,9 @@ class BankingConfig(AppConfig):
     verbose_name = _("Banking")
 
     def ready(self) -> None:
-        from comptoir.banking import demo, module
+        from comptoir.banking import demo, module, reconcile
         from comptoir.kernel import demo as demo_registry
 
         module.register()
+        reconcile.register_subscribers()
         demo_registry.register("banking", demo.load)
