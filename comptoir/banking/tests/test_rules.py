@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -25,14 +26,14 @@ def _account(bank: Bank, code: str) -> int:
     return Account.objects.get(company_id=bank.company_id, code=code).pk
 
 
-def _fees_rule(bank: Bank, **extra: object) -> ReconciliationRule:
+def _fees_rule(bank: Bank, **extra: Any) -> ReconciliationRule:
     data = {"name": "Frais bancaires", "label_contains": "frais", "direction": "outbound", "amount_max": "50",
             "account_id": _account(bank, "627"), "vat_rate": "", "entry_label": "Frais bancaires"} | extra  # fmt: skip
     return rules.rule_create(actor=bank.actor(), **data)
 
 
 def test_rule_validation_is_per_field(bank: Bank) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"name": ""}, "name"),
         ({"label_contains": "", "amount_max": None}, "label_contains"),  # no condition at all
         ({"label_regex": "(unclosed"}, "label_regex"),
@@ -117,3 +118,25 @@ def test_partner_rule_points_the_proposals_to_the_partner(bank: Bank) -> None:
     best = reconcile.proposals_for(bank.actor(), [line])[line.pk][0]
     assert best.invoice_ids == [invoice.pk]
     assert "rule_partner" in {r["code"] for r in best.reasons}
+
+
+def test_rules_run_after_a_statement_import(bank: Bank, django_capture_on_commit_callbacks: Any) -> None:
+    from comptoir.banking import imports
+    from comptoir.banking.tests.reconcile_kit import camt053
+
+    invoice = post_invoice(bank.books, "100.00")
+    _fees_rule(bank)
+    data = camt053(bank.account.iban, [
+        {"amount": "120.00", "label": f"VIR {invoice.number}", "name": "Boulangerie Martin"},
+        {"amount": "-7.50", "label": "FRAIS TENUE DE COMPTE"},
+    ])  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        imports.statement_import(actor=bank.actor(), data=data, bank_account_id=bank.account.pk,
+                                 filename="releve.xml")  # fmt: skip
+    lines = {line.label: line for line in BankStatementLine.objects.filter(statement__reference="STMT-RECON-1")}
+    assert lines["FRAIS TENUE DE COMPTE"].state == LineState.RECONCILED
+    assert StatementLineMatch.objects.get(line=lines["FRAIS TENUE DE COMPTE"]).kind == MatchKind.RULE
+    paid = next(line for label, line in lines.items() if invoice.number in label)
+    assert paid.state == LineState.OPEN  # invoices wait for a click
+    best = reconcile.proposals_for(bank.actor(), [paid])[paid.pk][0]
+    assert best.invoice_ids == [invoice.pk]
