@@ -1,0 +1,141 @@
+"""Aged receivables and payables: what each customer owes (or each supplier is owed) on a
+date, by how late it is.
+
+Open items are the posted lines of the partner accounts dated on or before the date and
+not fully matched on that date: a line with no matching code, a partially matched line
+(lower-case code: the group's invoice and payments all count, so their sum is the amount
+still due), or a line fully matched only after the date. Each open item falls in a bucket
+by its due date (its date when it has none): not due yet (due on or after the date), 1–30,
+31–60, 61–90 and more than 90 days late. One SQL aggregate (GROUP BY partner account with
+conditional sums per bucket); the bucket bounds are dates computed here, so the same query
+runs on SQLite and PostgreSQL.
+
+Amounts are positive when owed to us on the receivables (debit balance) and when owed by
+us on the payables (credit balance). Sites: ledger lines carry none, the report is the
+company's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import BigIntegerField, Case, DateField, F, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from comptoir.accounting.models import JournalLine, PartnerAccount, PartnerKind
+from comptoir.accounting.selectors import require_view
+from comptoir.kernel.context import Actor
+
+ZERO = Decimal(0)
+BUCKETS: list[tuple[str, Promise]] = [
+    ("not_due", _("Not due")),
+    ("days_1_30", _("1–30 days")),
+    ("days_31_60", _("31–60 days")),
+    ("days_61_90", _("61–90 days")),
+    ("days_over_90", _("Over 90 days")),
+]
+BUCKET_KEYS = [key for key, _label in BUCKETS]
+
+
+def open_lines(company_id: int, as_of: dt.date, kind: str = "", partner_account_id: int | None = None) -> Any:
+    """Posted partner lines open on ``as_of`` (not fully matched by then)."""
+    rows = JournalLine.objects.filter(company_id=company_id, is_posted=True, partner_account__isnull=False,
+                                      date__lte=as_of)  # fmt: skip
+    if partner_account_id is not None:
+        rows = rows.filter(partner_account_id=partner_account_id)
+    if kind:
+        rows = rows.filter(partner_account__kind=kind)
+    # Fully matched (upper-case code) on or before the date: settled, left out.
+    settled = Q(matched_at__lte=as_of) & ~Q(matching_code="") & Q(matching_code__regex=r"^[A-Z]+$")
+    return rows.exclude(settled)
+
+
+def _bounds(as_of: dt.date) -> list[dt.date]:
+    return [as_of, as_of - dt.timedelta(days=30), as_of - dt.timedelta(days=60), as_of - dt.timedelta(days=90)]
+
+
+@dataclass
+class AgedRow:
+    partner_account_id: int
+    code: str
+    label: str
+    organization_id: int
+    buckets: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.buckets.values(), ZERO)
+
+    @property
+    def overdue(self) -> Decimal:
+        return self.total - self.buckets.get("not_due", ZERO)
+
+
+@dataclass
+class AgedReport:
+    kind: str
+    as_of: dt.date
+    rows: list[AgedRow]
+
+    def total(self, bucket: str) -> Decimal:
+        return sum((row.buckets[bucket] for row in self.rows), ZERO)
+
+    @property
+    def totals(self) -> dict[str, Decimal]:
+        return {key: self.total(key) for key in BUCKET_KEYS}
+
+    @property
+    def grand_total(self) -> Decimal:
+        return sum((row.total for row in self.rows), ZERO)
+
+
+def aged_balance(actor: Actor, *, kind: str, as_of: dt.date) -> AgedReport:
+    """Per customer (``kind`` "customer") or supplier ("supplier"), the open amount by bucket."""
+    require_view(actor)
+    assert actor.company_id is not None
+    sign = 1 if kind == PartnerKind.CUSTOMER else -1
+    due = Coalesce("due_date", "date", output_field=DateField())
+    today, d30, d60, d90 = _bounds(as_of)
+    amount = F("debit") - F("credit")
+    conditions = {
+        "not_due": Q(due_on__gte=today),
+        "days_1_30": Q(due_on__lt=today, due_on__gte=d30),
+        "days_31_60": Q(due_on__lt=d30, due_on__gte=d60),
+        "days_61_90": Q(due_on__lt=d60, due_on__gte=d90),
+        "days_over_90": Q(due_on__lt=d90),
+    }
+    case = {key: Case(When(condition, then=amount), default=Value(0), output_field=BigIntegerField())
+            for key, condition in conditions.items()}  # fmt: skip
+    sums = (
+        open_lines(actor.company_id, as_of, kind)
+        .annotate(due_on=due)
+        .values("partner_account_id")
+        .annotate(**{key: Sum(expression) for key, expression in case.items()})
+        .order_by()
+    )
+    found = {row["partner_account_id"]: row for row in sums}
+    partners = PartnerAccount.objects.filter(company_id=actor.company_id, pk__in=list(found)).values_list(
+        "pk", "code", "label", "organization_id"
+    )
+    rows = []
+    for pk, code, label, organization_id in partners:
+        row = found[pk]
+        buckets = {key: sign * Decimal(int(row[key] or 0)).scaleb(-2) for key in BUCKET_KEYS}
+        if any(buckets.values()):
+            rows.append(AgedRow(pk, code, label, organization_id, buckets))
+    rows.sort(key=lambda r: (r.label.lower(), r.code))
+    return AgedReport(kind, as_of, rows)
+
+
+def report_rows(report: AgedReport) -> list[dict[str, Any]]:
+    """Flat rows for the exports and the API: one per partner, then the totals."""
+    rows = [{"partner_account_id": r.partner_account_id, "code": r.code, "label": r.label,
+             "organization_id": r.organization_id, **r.buckets, "total": r.total} for r in report.rows]  # fmt: skip
+    rows.append({"partner_account_id": None, "code": "", "label": str(_("Total")), "organization_id": None,
+                 **report.totals, "total": report.grand_total})  # fmt: skip
+    return rows
