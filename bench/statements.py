@@ -1,0 +1,171 @@
+"""Financial statements at volume on PostgreSQL: balance sheet, income statement, aged
+receivables and VAT return over 1,000,000 posted journal lines, each next to the plain SQL
+aggregate that is its lower bound.
+
+    .venv/bin/python bench/statements.py                  # 1M lines, database kept for reuse
+    .venv/bin/python bench/statements.py --lines 200000 --runs 3
+
+Seeding is bench/ledger.py's (``seed_company``: an opening entry, then sales 411/7xx/44571,
+purchases 6xx/44566/401 and customer receipts 512/411 through 2026, a real hash chain,
+then VACUUM ANALYZE), into the database ``comptoir_bench_statements``, kept between runs
+(``--fresh`` drops it first). The seeded partner lines carry no due date and no matching:
+every customer line is an open item aged by its date, the worst case for the aged balance.
+
+Each measurement (median and best of ``--runs``) calls the selector exactly as the page
+does (the statements with the N-1 column), and the plain SQL next to it:
+
+* balance sheet / income statement: ``SELECT account_id, SUM(debit), SUM(credit) … GROUP BY
+  account_id`` over the period (the statements add the account names and the mapping);
+* aged receivables: ``SELECT partner_account_id, SUM(CASE …) × 5 … GROUP BY`` over the open
+  customer lines;
+* VAT return: the GROUP BY over the VAT accounts (plus, in the selector, the settlement
+  exclusion and the invoice breakdown, empty here: the seeded ledger has no invoices).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from _harness import load_average, pg_admin, run_child, setup_django
+from ledger import END, START, plan_nodes, seed_company, timed
+
+NAME = "statements"
+
+
+def measure(company_id: int, runs: int) -> dict[str, Any]:
+    from django.db import connection
+
+    from comptoir.accounting import aged, statements, vat_return
+    from comptoir.accounting.models import Account
+    from comptoir.kernel.context import Actor
+
+    actor = Actor.system(company_id)
+    period = statements.resolve_period(actor, date_from=START, date_to=END)
+    out: dict[str, Any] = {}
+
+    def sql_timer(sql: str, params: list[Any]) -> Any:
+        def run() -> int:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return len(cursor.fetchall())
+
+        return run
+
+    by_account = (
+        "SELECT account_id, SUM(debit), SUM(credit) FROM accounting_journalline "
+        "WHERE company_id = %s AND is_posted AND date >= %s AND date <= %s GROUP BY account_id"
+    )
+    params = [company_id, START, END]
+    out["balance_sheet"] = timed(lambda: len(statements.balance_sheet(actor, period).sections), runs)
+    out["income_statement"] = timed(lambda: len(statements.income_statement(actor, period).sections), runs)
+    out["statements_sql"] = timed(sql_timer(by_account, params), runs) | {"plan": plan_nodes(by_account, params)}
+
+    as_of = END
+    bounds = [as_of, as_of - dt.timedelta(days=30), as_of - dt.timedelta(days=60), as_of - dt.timedelta(days=90)]
+    due = "COALESCE(l.due_date, l.date)"
+    aged_sql = (
+        f"SELECT l.partner_account_id, SUM(CASE WHEN {due} >= %s THEN l.debit - l.credit ELSE 0 END), "
+        f"SUM(CASE WHEN {due} < %s AND {due} >= %s THEN l.debit - l.credit ELSE 0 END), "
+        f"SUM(CASE WHEN {due} < %s AND {due} >= %s THEN l.debit - l.credit ELSE 0 END), "
+        f"SUM(CASE WHEN {due} < %s AND {due} >= %s THEN l.debit - l.credit ELSE 0 END), "
+        f"SUM(CASE WHEN {due} < %s THEN l.debit - l.credit ELSE 0 END) "
+        "FROM accounting_journalline l JOIN accounting_partneraccount p ON p.id = l.partner_account_id "
+        "WHERE l.company_id = %s AND l.is_posted AND l.partner_account_id IS NOT NULL AND l.date <= %s "
+        "AND p.kind = 'customer' AND NOT (l.matching_code <> '' AND l.matched_at <= %s) "
+        "GROUP BY l.partner_account_id"
+    )
+    aged_params = [bounds[0], bounds[0], bounds[1], bounds[1], bounds[2], bounds[2], bounds[3], bounds[3],
+                   company_id, as_of, as_of]  # fmt: skip
+    out["aged_receivables"] = timed(lambda: len(aged.aged_balance(actor, kind="customer", as_of=as_of).rows), runs)
+    out["aged_sql"] = timed(sql_timer(aged_sql, aged_params), runs) | {"plan": plan_nodes(aged_sql, aged_params)}
+
+    vat_ids = list(
+        Account.objects.filter(company_id=company_id, code__in=list(vat_return.LEDGER_ACCOUNTS)).values_list(
+            "pk", flat=True
+        )
+    )
+    vat_sql = (
+        "SELECT account_id, SUM(debit), SUM(credit) FROM accounting_journalline "
+        "WHERE company_id = %s AND is_posted AND date >= %s AND date <= %s AND account_id = ANY(%s) "
+        "GROUP BY account_id"
+    )
+    vat_params = [company_id, START, END, vat_ids]
+    month = statements.Period(dt.date(START.year, 3, 1), dt.date(START.year, 3, 31))
+    out["vat_return_year"] = timed(lambda: vat_return.vat_return(actor, period).gross_due, runs)
+    out["vat_return_month"] = timed(lambda: vat_return.vat_return(actor, month).gross_due, runs)
+    out["vat_sql_year"] = timed(sql_timer(vat_sql, vat_params), runs) | {"plan": plan_nodes(vat_sql, vat_params)}
+    sheet = statements.balance_sheet(actor, period)
+    out["checks"] = {
+        "balanced": sheet.balanced,
+        "total_assets": str(sheet.total_assets),
+        "result": str(sheet.result),
+        "income_statement_result": str(statements.income_statement(actor, period).result),
+        "vat_gross_due": str(vat_return.vat_return(actor, period).gross_due),
+    }
+    for value in out.values():
+        value.pop("result", None)
+    return out
+
+
+def child(args: argparse.Namespace) -> None:
+    setup_django()
+    from django.db import connection
+
+    from comptoir.org.models import Company
+
+    seeded: dict[str, Any] = {}
+    found = Company.objects.filter(name="Grand Livre SAS").values_list("pk", flat=True).first()
+    if found is not None:
+        seeded, company_id = {"reused": True}, found
+    else:
+        started = time.perf_counter()
+        print(f"seeding {args.lines:,} lines…", file=sys.stderr, flush=True)
+        company = seed_company("Grand Livre SAS", "842157638", args.lines, seed=0)
+        print("VACUUM ANALYZE…", file=sys.stderr, flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE accounting_journalline")
+            cursor.execute("VACUUM ANALYZE accounting_journalentry")
+        seeded = {"company": company, "seconds": round(time.perf_counter() - started, 1)}
+        company_id = company["company_id"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM accounting_journalline WHERE company_id = %s", [company_id])
+        lines = cursor.fetchone()[0]
+        cursor.execute("SHOW server_version")
+        server = f"PostgreSQL {cursor.fetchone()[0]}"
+    load_before = load_average()
+    print(f"measuring ({lines:,} lines)…", file=sys.stderr, flush=True)
+    results = measure(company_id, args.runs)
+    print(json.dumps({"seeded": seeded, "server": server, "lines": lines, "load_before": load_before,
+                      "load_after": load_average(), "results": results}))  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000, help="posted lines of the measured company")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
+    parser.add_argument("--fresh", action="store_true", help="drop the kept database and seed again")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if args.fresh:
+        pg_admin(f"DROP DATABASE IF EXISTS comptoir_bench_{NAME} WITH (FORCE)")
+    print(f"load average (1 min) before: {load_average():.2f}; {os.cpu_count()} CPUs")
+    command = ["--child", "--lines", str(args.lines), "--runs", str(args.runs)]
+    out = run_child(__file__, "postgres", NAME, command, stream_stderr=True, keep=True)
+    print(json.dumps(out, indent=1))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(out, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
