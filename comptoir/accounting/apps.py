@@ -26,6 +26,11 @@ class AccountingConfig(AppConfig):
         from comptoir.accounting import timeline_terms
 
         timeline_terms.register(timeline_registry)  # invoicing profile panel, credit note allocations
+        from comptoir.accounting import dunning, timeline_dunning
+        from comptoir.kernel import events
+
+        timeline_dunning.register(timeline_registry)
+        events.subscribe(dunning.NOTICE_EVENT, dunning.email_notice, key="accounting.dunning.email")
         demo_registry.register("accounting", demo.load)
         # The company-wide posting order: 1, 2, 3… never restarting.
         register_kind(CHAIN_KIND, "", "{n}", yearly=False)

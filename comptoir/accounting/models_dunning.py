@@ -101,3 +101,6 @@ class DunningNoticeLine(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["invoice", "level_sequence"], name="accounting_dunning_invoice")]
+
+    def __str__(self) -> str:
+        return f"{self.notice_id} {self.invoice_id} {self.level_sequence}"

@@ -60,6 +60,7 @@ from comptoir.accounting.views_invoices import invoice_urls  # noqa: E402
 urlpatterns += invoice_urls()
 
 # Financial statements, year-end closing and dunning, payment terms and partner profiles.
-from comptoir.accounting import urls_closing, urls_statements, urls_terms  # noqa: E402
+from comptoir.accounting import urls_closing, urls_dunning, urls_statements, urls_terms  # noqa: E402
 
 urlpatterns += urls_statements.urlpatterns + urls_closing.urlpatterns + urls_terms.urlpatterns
+urlpatterns += urls_dunning.urlpatterns

@@ -8,6 +8,7 @@ from ninja import NinjaAPI, Router
 
 from comptoir.accounting.api import router as accounting_router
 from comptoir.accounting.api_closing import router as accounting_closing_router
+from comptoir.accounting.api_dunning import router as accounting_dunning_router
 from comptoir.accounting.api_reports import router as accounting_reports_router
 from comptoir.accounting.api_statements import router as accounting_statements_router
 from comptoir.banking.api_reconcile import router as banking_reconcile_router
@@ -60,6 +61,7 @@ def build_api(extra_routers: Iterable[tuple[str, Router]] = ()) -> NinjaAPI:
     api.add_router("/accounting", accounting_reports_router)
     api.add_router("/accounting", accounting_statements_router)
     api.add_router("/accounting", accounting_closing_router)
+    api.add_router("/accounting", accounting_dunning_router)
     api.add_router("/catalog", catalog_router)
     api.add_router("/banking", banking_statements_router)
     api.add_router("/banking", banking_reconcile_router)

@@ -39,3 +39,6 @@ class CrmConfig(AppConfig):
         from comptoir.crm import sales_subscribers
 
         sales_subscribers.register()
+        from comptoir.crm import accounting_subscribers
+
+        accounting_subscribers.register()  # dunning: a task for the account manager
