@@ -240,7 +240,7 @@ def accept_online(
             selected_line_ids=chosen,
         )
         quote = Quote.objects.select_related("company", "organization", "contact").get(pk=public.quote.pk)
-        version = store_stamped_pdf(quote, public.link.version, actor=_public_actor(quote))
+        version = store_stamped_pdf(quote, public.link.version, actor=_public_actor(quote), chosen=set(chosen))
     return PublicQuote(public.link, quote, version, LinkState.ACCEPTED)
 
 

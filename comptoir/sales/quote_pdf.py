@@ -36,7 +36,7 @@ from comptoir.accounting.einvoice.pdf import refuse_url
 from comptoir.kernel import audit
 from comptoir.kernel.context import Actor
 from comptoir.org.models import Company
-from comptoir.sales.models_quotes import Quote, QuoteLine, QuoteVersion
+from comptoir.sales.models_quotes import Quote, QuoteVersion
 
 TEMPLATE = "sales/pdf/quote.html"
 LANGUAGES = ("fr", "en")
@@ -359,10 +359,8 @@ def render_pdf(quote: Quote, version: QuoteVersion) -> bytes:
     return _pdf(render_html(quote, version.snapshot or {}))
 
 
-def _stamp(quote: Quote, version: QuoteVersion) -> tuple[dict[str, Any], set[int]]:
+def _stamp(quote: Quote, version: QuoteVersion, chosen: set[int]) -> dict[str, Any]:
     snapshot = version.snapshot or {}
-    selected = QuoteLine.objects.filter(quote=quote, optional=True, selected=True).values_list("pk", flat=True)
-    chosen = set(selected)
     names = [
         str(line.get("description") or "").split("\n", 1)[0]
         for line in snapshot.get("lines") or []
@@ -379,7 +377,7 @@ def _stamp(quote: Quote, version: QuoteVersion) -> tuple[dict[str, Any], set[int
         "options": names,
         "total": money(Decimal(quote.total_amount), quote.currency),
     }
-    return stamp, chosen
+    return stamp
 
 
 def _zone(name: str) -> Any:
@@ -391,11 +389,14 @@ def _zone(name: str) -> Any:
         return zoneinfo.ZoneInfo("Europe/Paris")
 
 
-def render_stamped_pdf(quote: Quote, version: QuoteVersion) -> bytes:
-    """The version as accepted: the acceptance stamp in place of the agreement block."""
+def render_stamped_pdf(quote: Quote, version: QuoteVersion, chosen: set[int]) -> bytes:
+    """The version as accepted: the acceptance stamp in place of the agreement block.
+
+    ``chosen``: the ids (in the version's snapshot) of the optional lines the customer took.
+    """
     language = language_of(quote, version.snapshot)
     with translation.override(language):
-        stamp, chosen = _stamp(quote, version)
+        stamp = _stamp(quote, version, chosen)
     return _pdf(render_html(quote, version.snapshot or {}, stamp=stamp, chosen=chosen))
 
 
@@ -408,11 +409,11 @@ def store_pdf(quote: Quote, version: QuoteVersion) -> QuoteVersion:
     return version
 
 
-def store_stamped_pdf(quote: Quote, version_number: int, *, actor: Actor) -> QuoteVersion:
+def store_stamped_pdf(quote: Quote, version_number: int, *, actor: Actor, chosen: set[int]) -> QuoteVersion:
     """Replace the version's PDF with the stamped one; the audit entry keeps both digests."""
     version = QuoteVersion.objects.select_for_update().get(quote=quote, version=version_number)
     previous = version.pdf_sha256
-    data = render_stamped_pdf(quote, version)
+    data = render_stamped_pdf(quote, version, chosen)
     version.pdf = data
     version.pdf_sha256 = hashlib.sha256(data).hexdigest()
     version.save(update_fields=["pdf", "pdf_sha256", "updated_at"])
