@@ -130,8 +130,6 @@ def visible_quotes(actor: Actor) -> Any:
     rows = Quote.objects.filter(company_id=actor.company_id)
     if sees_all(actor):
         return rows
-    if not actor.has_perm("contacts.view_contact"):
-        return rows.filter(owner_id=actor.user_id) if actor.user_id else rows.none()
     rule = contact_selectors.record_rule(
         actor, "contacts.view_all_contacts", owner="organization__owner", team="organization__team"
     )
@@ -551,7 +549,7 @@ def vat_breakdown(quote: Quote) -> list[dict[str, Any]]:
 def _locked(actor: Actor, quote_id: Any) -> Quote:
     if isinstance(quote_id, bool) or not isinstance(quote_id, int) or not 0 < quote_id < 2**63:
         raise NotFound("quote_not_found")
-    quote = visible_quotes(actor).select_for_update().filter(pk=quote_id).first()
+    quote = visible_quotes(actor).select_for_update(of=("self",)).filter(pk=quote_id).first()
     if quote is None:
         raise NotFound("quote_not_found")
     return quote
