@@ -24,8 +24,31 @@ def register() -> None:
                 ),
                 NavEntry(label=_("Payments"), url_name="accounting:payments", permission="accounting.view_payments"),
                 NavEntry(
+                    label=_("Payment reminders"), url_name="accounting:dunning", permission="accounting.manage_invoices"
+                ),
+                NavEntry(
+                    label=_("Payment terms"), url_name="accounting:payment_terms", permission="accounting.view_invoices"
+                ),
+                NavEntry(
                     label=_("Trial balance"), url_name="accounting:trial_balance", permission="accounting.view_ledger"
                 ),
+                NavEntry(
+                    label=_("Balance sheet"), url_name="accounting:balance_sheet", permission="accounting.view_ledger"
+                ),
+                NavEntry(
+                    label=_("Income statement"),
+                    url_name="accounting:income_statement",
+                    permission="accounting.view_ledger",
+                ),
+                NavEntry(
+                    label=_("Aged receivables"),
+                    url_name="accounting:aged_receivables",
+                    permission="accounting.view_ledger",
+                ),
+                NavEntry(
+                    label=_("Aged payables"), url_name="accounting:aged_payables", permission="accounting.view_ledger"
+                ),
+                NavEntry(label=_("VAT return"), url_name="accounting:vat_return", permission="accounting.view_ledger"),
                 NavEntry(
                     label=_("Chart of accounts"), url_name="accounting:accounts", permission="accounting.view_ledger"
                 ),

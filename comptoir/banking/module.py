@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.kernel.modules import Module, registry
+from comptoir.kernel.modules import Module, NavEntry, registry
 
 
 def register() -> None:
@@ -14,7 +14,10 @@ def register() -> None:
             label=_("Banking"),
             description=_("Bank accounts, statement import and bank reconciliation."),
             requires=("accounting",),
-            # Nav entries join as their pages land (lead edits this file).
-            nav=(),
+            nav=(
+                NavEntry(label=_("Bank accounts"), url_name="banking:accounts", permission="banking.view_bank"),
+                NavEntry(label=_("Reconciliation"), url_name="banking:reconcile", permission="banking.view_bank"),
+                NavEntry(label=_("Reconciliation rules"), url_name="banking:rules", permission="banking.view_bank"),
+            ),
         )
     )

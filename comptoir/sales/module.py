@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.kernel.modules import Module, registry
+from comptoir.kernel.modules import Module, NavEntry, registry
 
 
 def register() -> None:
@@ -14,7 +14,9 @@ def register() -> None:
             label=_("Sales"),
             description=_("Quotes, sales orders and invoicing from orders."),
             requires=("crm", "catalog", "accounting"),
-            # Nav entries join as their pages land (lead edits this file).
-            nav=(),
+            nav=(
+                NavEntry(label=_("Quotes"), url_name="sales:quotes", permission="sales.view_quotes"),
+                NavEntry(label=_("Sales orders"), url_name="sales:orders", permission="sales.view_orders"),
+            ),
         )
     )
