@@ -339,8 +339,8 @@ def vendor_bill_upload(request: HttpRequest) -> HttpResponse:
 @invoices_page
 @require_GET
 def payment_terms(request: HttpRequest) -> HttpResponse:
-    terms = list(selectors.payment_terms(_actor(request)))
-    return render(request, "accounting/invoices/payment_terms.html", {"terms": terms})
+    """The payment terms now live on their own pages (views_terms): the old address redirects."""
+    return redirect("accounting:terms")
 
 
 def invoice_urls() -> list[Any]:

@@ -130,6 +130,10 @@ def test_terms_list_paginated_with_example_and_constant_queries(books: Books, cl
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
     assert 'href="?page=2"' in client.get("/accounting/terms/").content.decode()
+    # The invoices' tab and the old address lead here.
+    old = client.get("/accounting/invoices/payment-terms/")
+    assert old.status_code == 302 and old["Location"] == "/accounting/terms/"
+    assert 'href="/accounting/terms/"' in client.get("/accounting/invoices/").content.decode()
 
 
 def test_term_form_create_errors_edit_preview_archive(books: Books, client: Client) -> None:
