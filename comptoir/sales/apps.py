@@ -17,3 +17,7 @@ class SalesConfig(AppConfig):
         from comptoir.sales import orders_setup
 
         orders_setup.register()
+        from comptoir.sales import reminders, sending
+
+        reminders.register()  # quote reminders: the periodic task and the salesperson's email
+        sending.register()  # quote emails leave from the outbox
