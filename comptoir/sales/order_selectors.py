@@ -129,3 +129,14 @@ def can_manage(actor: Actor) -> bool:
 def order_for_quote(actor: Actor, quote_id: int) -> SalesOrder | None:
     """The order made from a quote, if the actor sees it."""
     return visible_orders(actor).filter(quote_id=quote_id).first()
+
+
+def order_history(actor: Actor, order: SalesOrder, limit: int = 50) -> list[Any]:
+    """The order's audit entries, newest first (who did what; the order is already visible)."""
+    from comptoir.kernel.models import AuditEntry
+
+    return list(
+        AuditEntry.objects.filter(company_id=actor.company_id, object_type="sales.salesorder", object_id=str(order.pk))
+        .only("at", "actor_label", "action", "channel")
+        .order_by("-at", "-id")[:limit]
+    )
