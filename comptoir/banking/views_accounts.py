@@ -306,6 +306,13 @@ def _split_errors(exc: ValidationFailed, form: StatementImportForm) -> tuple[lis
     return problems, sorted(rows)
 
 
+def _save_layout(actor: Any, bank_account_id: int, name: str, layout: dict[str, Any]) -> None:
+    """Save the layout typed on the import page (replacing the account's layout of that name)."""
+    existing = CsvMapping.objects.filter(bank_account_id=bank_account_id, name=name).values_list("pk", flat=True)
+    accounts.csv_mapping_save(actor=actor, bank_account_id=bank_account_id, mapping_id=next(iter(existing), None),
+                              name=name, **layout)  # fmt: skip
+
+
 @banking_page
 @require_http_methods(["GET", "POST"])
 def statement_import(request: HttpRequest) -> HttpResponse:
@@ -354,10 +361,11 @@ def statement_import(request: HttpRequest) -> HttpResponse:
                     context["staged_name"] = filename
                     status = 200
                 else:
-                    if form.cleaned_data["save_as"] and arguments["layout"] and arguments["bank_account_id"]:
-                        accounts.csv_mapping_save(actor=actor, bank_account_id=arguments["bank_account_id"],
-                                                  name=form.cleaned_data["save_as"], **arguments["layout"])  # fmt: skip
-                    context["result"] = imports.statement_import(actor=actor, filename=filename, **arguments)
+                    context["result"] = result = imports.statement_import(actor=actor, filename=filename, **arguments)
+                    if (form.cleaned_data["save_as"] and arguments["layout"] and arguments["bank_account_id"]
+                            and result.source_format == "csv"):  # fmt: skip
+                        _save_layout(actor, arguments["bank_account_id"], form.cleaned_data["save_as"],
+                                     arguments["layout"])  # fmt: skip
                     if token:
                         _stage_path(actor, token).unlink(missing_ok=True)
                     status = 200
