@@ -14,6 +14,12 @@ class SalesConfig(AppConfig):
         from comptoir.sales import quotes
 
         quotes.register_sequences()
+        from comptoir.contacts.timeline import registry as timeline_registry
+        from comptoir.kernel import demo as demo_registry
+        from comptoir.sales import demo, timeline
+
+        timeline.register(timeline_registry)  # quotes on the customer's 360° page
+        demo_registry.register("sales", demo.load)
         from comptoir.sales import orders_setup
 
         orders_setup.register()
