@@ -62,7 +62,7 @@ def _page(request: HttpRequest, token: str, public: PublicQuote, *, status: int 
         }
         response = render(request, "sales/public/quote.html", data, status=status or public.status)
     response["Content-Language"] = language
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    response["Referrer-Policy"] = "same-origin"  # the token is in the URL: never sent to another site
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -125,6 +125,6 @@ def quote_public_pdf(request: HttpRequest, token: str) -> HttpResponse:
     response = HttpResponse(data, content_type="application/pdf")
     name = filename(public.quote.number, public.version.version, accepted=accepted)
     response["Content-Disposition"] = f'inline; filename="{name}"'
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response

@@ -57,7 +57,7 @@ def test_the_public_page_shows_the_version_without_login(desk: Desk) -> None:
     assert 'name="options"' in html and 'id="accept-form"' in html
     assert "csrfmiddlewaretoken" in html
     assert response["Content-Language"] == "en"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     # Outside the app's shell, within its CSP: no inline style or script, nonce-based policy.
     assert 'id="global-search"' not in html
     assert "style=" not in html and "<script" not in html
