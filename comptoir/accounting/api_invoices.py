@@ -476,3 +476,8 @@ def partner_profile_update(request: HttpRequest, payload: PartnerProfileIn, orga
 from comptoir.accounting.api_credit import router as credit_router  # noqa: E402
 
 router.add_router("", credit_router)
+
+# Payment term writes beyond creation (api_terms): same prefix, its own module-gated router.
+from comptoir.accounting.api_terms import router as terms_router  # noqa: E402
+
+router.add_router("", terms_router)

@@ -287,3 +287,39 @@ def test_product_autocomplete(books: Books, client: Client) -> None:
     assert invoice.lines.get().product_id == cafe.pk
     edit = client.get(f"/accounting/invoices/{invoice.pk}/edit/").content.decode()
     assert f'value="{cafe.pk}" selected' in edit
+
+
+# --- API ------------------------------------------------------------------------------
+
+
+def test_api_patch_archive_restore_and_errors(books: Books, client: Client) -> None:
+    import json
+
+    from comptoir.org import services as org_services
+
+    def headers(role: str) -> dict[str, str]:
+        _k, secret = org_services.apikey_create(actor=books.actor(role), name=f"{role} key",
+                                                scopes=["accounting:write"])  # fmt: skip
+        return {"Authorization": f"Bearer {secret}"}
+
+    term = invoices.payment_term_create(actor=books.actor(), name="Net 30", lines=BALANCE_30)
+    posted = books.posted(payment_term_id=term.pk)
+    due = posted.due_date
+    h = headers("finance")
+    url = f"/api/v1/accounting/payment-terms/{term.pk}"
+    body = {"name": "Net 60", "lines": [{"kind": "balance", "days": 60, "end_of_month": True}]}
+    patched = client.patch(url, data=json.dumps(body), content_type="application/json", headers=h)
+    assert patched.status_code == 200, patched.content
+    assert patched.json()["name"] == "Net 60" and patched.json()["lines"][0]["days"] == 60
+    assert fresh(posted).due_date == due
+    bad = client.patch(url, data=json.dumps({"lines": [{"kind": "percent", "percent": "20"}]}),
+                       content_type="application/json", headers=h)  # fmt: skip
+    assert bad.status_code == 422 and "lines" in bad.json()["fields"]
+    unknown = client.patch(url, data=json.dumps({"colour": 1}), content_type="application/json", headers=h)
+    assert unknown.status_code == 422
+    archived = client.post(f"{url}/archive", headers=h)
+    assert archived.status_code == 200 and archived.json()["is_active"] is False
+    restored = client.post(f"{url}/restore", headers=h)
+    assert restored.status_code == 200 and restored.json()["is_active"] is True
+    assert client.post(f"{url}/archive", headers=headers("management")).status_code == 403
+    assert client.post("/api/v1/accounting/payment-terms/999999999/archive", headers=h).status_code == 404
