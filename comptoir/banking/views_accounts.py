@@ -196,6 +196,7 @@ def account_detail(request: HttpRequest, bank_account_id: int) -> HttpResponse:
         return render(request, "banking/accounts/detail.html#lines", context)
     statements = selectors.statements(actor, bank_account_id=bank_account.pk)
     context["statement_page"] = paginate(statements, _int(request.GET.get("spage")) or 1, 10)
+    context["statement_query"] = _query(request, "spage")
     context["mappings"] = list(selectors.csv_mappings(actor, bank_account))
     return render(request, "banking/accounts/detail.html", context)
 

@@ -161,3 +161,16 @@ def test_account_page_queries_are_constant(bank, client: Client) -> None:
     statement_import(actor=bank.actor("finance"), data=read("camt053_v08.xml"), bank_account_id=account.pk)
     make_account(bank, name="Other", iban="")
     assert count() == small
+
+
+def test_statement_pages_and_locked_ledger_on_edit(bank, client: Client) -> None:
+    account = make_account(bank)
+    login(client, bank, "finance")
+    for number in range(12):  # the same lines again: skipped, but each statement is new
+        data = read("camt053_v02.xml").replace(b"STMT-2026-03-001", f"STMT-{number:02}".encode())
+        statement_import(actor=bank.actor("finance"), data=data, bank_account_id=account.pk)
+    page = client.get(f"/banking/accounts/{account.pk}/?state=all&page=2").content.decode()
+    assert 'href="?state=all&amp;page=2&amp;spage=2"' in page  # the statements' pager keeps the lines' page
+    assert page.count("data-statement=") == 10
+    form = client.get(f"/banking/accounts/{account.pk}/edit/").content.decode()
+    assert 'name="journal_id"' not in form and "cannot change once statements are imported" in form
