@@ -21,7 +21,7 @@ from comptoir.sales.models_quotes import QuoteLineKind
 
 LINE_NAMES = ("kind", "product_id", "description", "quantity", "unit_price", "discount_percent", "vat_code",
               "optional", "selected")  # fmt: skip
-HEADER_NAMES = ("organization_id", "opportunity_id", "owner_id", "title", "issue_date", "valid_until",
+HEADER_NAMES = ("organization_id", "contact_id", "opportunity_id", "owner_id", "title", "issue_date", "valid_until",
                 "payment_term_id", "language", "currency", "discount_percent", "notes")  # fmt: skip
 
 
@@ -33,6 +33,8 @@ class QuoteForm(BootstrapForm):
     organization_id = SearchChoiceField(
         label=_("Customer"), coerce=int, widget=AutocompleteSelect("sales:quote_autocomplete_organizations")
     )
+    contact_id = forms.TypedChoiceField(label=_("Contact"), required=False, coerce=_optional_id, empty_value=None,
+                                        help_text=_("The customer's people (once the customer is saved)."))  # fmt: skip
     title = forms.CharField(label=_("Subject"), max_length=200, required=False)
     issue_date = forms.DateField(label=_("Date"), widget=DATE, required=False, help_text=_("Today when empty."))
     valid_until = forms.DateField(label=_("Valid until"), widget=DATE, required=False,
@@ -52,9 +54,11 @@ class QuoteForm(BootstrapForm):
 
     def __init__(
         self, *args: Any, organizations: list[tuple[int, str]], terms: list[tuple[int, str]],
-        owners: list[tuple[int, str]], opportunities: list[tuple[int, str]], **kwargs: Any,
+        owners: list[tuple[int, str]], opportunities: list[tuple[int, str]],
+        contacts: list[tuple[int, str]] = (), **kwargs: Any,  # type: ignore[assignment]
     ) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
+        self.fields["contact_id"].choices = [("", "—"), *contacts]  # type: ignore[attr-defined]
         self.fields["organization_id"].choices = [("", "—"), *organizations]  # type: ignore[attr-defined]
         self.fields["payment_term_id"].choices = [("", _("The customer's")), *terms]  # type: ignore[attr-defined]
         self.fields["owner_id"].choices = [("", "—"), *owners]  # type: ignore[attr-defined]

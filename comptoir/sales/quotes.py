@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -572,7 +573,8 @@ def quote_create(*, actor: Actor, organization_id: Any = None, lines: Any = (), 
     payload = {**data, "organization_id": organization_id,
                "lines": list(lines) if isinstance(lines, (list, tuple)) else lines}  # fmt: skip
     clean = _apply(actor, quote, payload, creating=True) or []
-    quote.number = "-"
+    # A unique placeholder until the number is taken, last (numbers are unique per company).
+    quote.number = f"~{uuid.uuid4().hex[:30]}"
     quote.save()
     _write(quote, clean)
     # The number last: the counter row stays locked until commit (docs/architecture.md).

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from comptoir.accounting.models import PaymentTerm
 from comptoir.catalog.models import Product
 from comptoir.catalog.selectors import search_filter as product_search
+from comptoir.contacts.models import Person
 from comptoir.contacts.selectors import search_filter as organization_search
 from comptoir.contacts.selectors import visible_organizations
 from comptoir.crm import selectors as crm_selectors
@@ -159,7 +160,17 @@ def _choices(actor: Any, organization_ids: Any = (), product_ids: Any = (),
     if opportunity_id and actor.has_perm("crm.view_opportunity"):
         opportunities = list(Opportunity.objects.filter(company_id=actor.company_id, pk=opportunity_id)
                              .filter(crm_selectors.record_rule(actor)).values_list("pk", "title"))  # fmt: skip
+    contacts: list[tuple[int, str]] = []
+    customer = next((i for i in organization_ids if i), None)
+    if customer:
+        people = (
+            Person.objects.filter(company_id=actor.company_id, affiliations__organization_id=customer,
+                                  merged_into__isnull=True)
+            .order_by("last_name", "first_name", "id").values_list("pk", "first_name", "last_name")[:100]
+        )  # fmt: skip
+        contacts = [(pk, f"{first} {last}".strip()) for pk, first, last in people]
     return {
+        "contacts": contacts,
         "organizations": organizations,
         "products": [(pk, f"[{ref}] {name}") for pk, ref, name in products_rows],
         "terms": list(PaymentTerm.objects.filter(company_id=actor.company_id).order_by("name", "id")
@@ -191,7 +202,7 @@ def _quote_form_page(request: HttpRequest, quote: Quote | None) -> HttpResponse:
     initial: dict[str, Any] = {}
     lines_initial = None
     if quote is not None:
-        names = ("organization_id", "opportunity_id", "owner_id", "title", "issue_date", "valid_until",
+        names = ("organization_id", "contact_id", "opportunity_id", "owner_id", "title", "issue_date", "valid_until",
                  "payment_term_id", "language", "currency", "notes")  # fmt: skip
         initial = {name: getattr(quote, name) for name in names}
         initial["discount_percent"] = _plain(quote.discount_percent) if quote.discount_percent else ""
@@ -211,10 +222,11 @@ def _quote_form_page(request: HttpRequest, quote: Quote | None) -> HttpResponse:
     extra = 1 if data is not None and "add_line" in data else (0 if lines_initial else 3 if data is None else 0)
     product_ids = [*(line["product_id"] for line in lines_initial or []), *_posted_ids(data, "-product_id")]
     opportunity = _int(data.get("opportunity_id")) if data is not None else initial.get("opportunity_id")
-    choices = _choices(actor, [initial.get("organization_id"), *_posted_ids(data, "organization_id")], product_ids,
+    choices = _choices(actor, [*_posted_ids(data, "organization_id"), initial.get("organization_id")], product_ids,
                        opportunity)  # fmt: skip
     form = QuoteForm(data, initial=initial, organizations=choices["organizations"], terms=choices["terms"],
-                     owners=choices["owners"], opportunities=choices["opportunities"])  # fmt: skip
+                     owners=choices["owners"], opportunities=choices["opportunities"],
+                     contacts=choices["contacts"])  # fmt: skip
     formset = line_formset(data, initial=lines_initial, products=choices["products"], extra=extra)
     saving = request.method == "POST" and "add_line" not in request.POST
     if saving and form.is_valid() and formset.is_valid():
@@ -254,7 +266,15 @@ def quote_totals(request: HttpRequest) -> HttpResponse:
     actor = _actor(request)
     _require_manage(actor)
     quote_id = _int(request.POST.get("quote_id"))
-    form = QuoteForm(request.POST, organizations=[], terms=[], owners=[], opportunities=[])
+
+    # The choices are checked by the service: the form only parses the posted ids here.
+    def posted(name: str) -> list[tuple[int, str]]:
+        value = _int(request.POST.get(name))
+        return [(value, "")] if value else []
+
+    form = QuoteForm(request.POST, organizations=posted("organization_id"), terms=posted("payment_term_id"),
+                     owners=posted("owner_id"), opportunities=posted("opportunity_id"),
+                     contacts=posted("contact_id"))  # fmt: skip
     formset = line_formset(request.POST, initial=None, products=[])
     if not (form.is_valid() and formset.is_valid()):
         return render(request, "sales/quotes/_totals.html", {"preview": {"totals": None, "errors": {"form": [""]}}})

@@ -14,6 +14,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
+from comptoir.accounting.models import PaymentTerm
 from comptoir.contacts.models import Organization
 from comptoir.org.models import User
 from comptoir.org.testing import Personas
@@ -53,6 +54,10 @@ def form_data(shop: Shop, lines: list[dict[str, Any]], **extra: Any) -> dict[str
 
 
 def test_create_from_the_form_with_sections_options_and_discount(shop: Shop, client: Client) -> None:
+    from comptoir.contacts.models import Affiliation, Person
+
+    contact = Person.objects.create(company=shop.personas.company, first_name="Jeanne", last_name="Martin")
+    Affiliation.objects.create(person=contact, organization=shop.customer)
     login(client, shop, "management")
     page = client.get("/sales/quotes/new/")
     assert page.status_code == 200 and 'id="quote-form"' in page.content.decode()
@@ -63,14 +68,14 @@ def test_create_from_the_form_with_sections_options_and_discount(shop: Shop, cli
         {"kind": "text", "description": "Livraison comprise"},
         {"kind": "product", "product_id": shop.chair.pk, "quantity": "10", "optional": "on"},
         {"kind": "product", "description": ""},  # blank: ignored
-    ], title="Salle de réunion", discount_percent="5")  # fmt: skip
+    ], title="Salle de réunion", discount_percent="5", contact_id=str(contact.pk))  # fmt: skip
     response = client.post("/sales/quotes/new/", data)
     assert response.status_code == 302
     quote = Quote.objects.get()
     assert response["Location"] == f"/sales/quotes/{quote.pk}/"
     # 216.00 + 139.93 = 355.93; discount 10.80 + 7.00; VAT 41.04 + 7.31.
     assert (quote.untaxed_amount, quote.total_amount) == (Decimal("338.13"), Decimal("386.48"))
-    assert QuoteLine.objects.filter(quote=quote).count() == 5
+    assert QuoteLine.objects.filter(quote=quote).count() == 5 and quote.contact_id == contact.pk
     detail = client.get(response["Location"]).content.decode()
     assert quote.number in detail and 'data-line-kind="section"' in detail and "386.48" in detail
     assert 'data-optional="not-selected"' in detail
@@ -91,8 +96,10 @@ def test_form_errors_per_line_and_add_line_without_javascript(shop: Shop, client
 
 def test_live_totals_fragment(shop: Shop, client: Client) -> None:
     login(client, shop, "management")
+    term = PaymentTerm.objects.filter(company_id=shop.company_id).first()
     data = form_data(shop, [{"kind": "product", "product_id": shop.chair.pk, "quantity": "2"},
-                            {"kind": "product", "product_id": shop.book.pk, "quantity": "1"}])  # fmt: skip
+                            {"kind": "product", "product_id": shop.book.pk, "quantity": "1"}],
+                     owner_id=str(shop.personas.users["management"].pk), payment_term_id=str(term.pk))  # fmt: skip
     response = client.post("/sales/quotes/totals/", data, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200 and 'id="total-total"' in html
