@@ -249,3 +249,35 @@ def test_detect_format():
     assert parsers.detect_format(read("camt053_v08.xml")) == "camt053"
     assert parsers.detect_format(read("ofx2_xml.ofx")) == "ofx"
     assert parsers.detect_format(read("bank_fr_cp1252.csv")) == "csv"
+
+
+@pytest.mark.parametrize("version", ["02", "03", "04", "05", "06", "07", "08"])
+def test_every_camt053_version_is_read(version):
+    data = read("camt053_v02.xml").replace(b"camt.053.001.02", f"camt.053.001.{version}".encode())
+    (statement,) = parsers.parse(data, parsers.detect_format(data))
+    assert statement.reference == "STMT-2026-03-001" and len(statement.lines) == 3
+
+
+@pytest.mark.parametrize(("old", "new"), [(b"camt.053.001.02", b"camt.053.001.09"),
+                                          (b"camt.053.001.02", b"camt.052.001.02")])  # fmt: skip
+def test_other_iso20022_messages_are_refused(old, new):
+    data = read("camt053_v02.xml").replace(old, new)
+    with pytest.raises(ValidationFailed) as exc:
+        parsers.parse(data, "camt053")
+    assert exc.value.code == "unsupported_camt"
+
+
+def test_ofx_declaring_entities_is_refused(personas, account):
+    with pytest.raises(ValidationFailed) as exc:
+        _import(personas, "ofx_doctype.ofx", account)
+    assert exc.value.code == "doctype_forbidden"
+
+
+def test_csv_signed_amount_utf8_decimal_point(personas, account):
+    data = "Booking date,Text,Amount,Id\n2026-06-01,Card café,-12.30,T1\n2026-06-02,Refund,1250.00,T2\n".encode()
+    layout = {"date_column": "1", "label_column": "Text", "amount_column": "3", "transaction_id_column": "Id",
+              "delimiter": ",", "encoding": "utf-8", "decimal_separator": ".", "date_format": "%Y-%m-%d"}  # fmt: skip
+    result = statement_import(actor=personas.actor("finance"), data=data, bank_account_id=account.pk, layout=layout)
+    assert result.imported == 2
+    lines = {line.transaction_id: line.amount for line in BankStatementLine.objects.all()}
+    assert lines == {"T1": Decimal("-12.30"), "T2": Decimal("1250.00")}
