@@ -174,8 +174,12 @@ def email_quote(event: OutboxEvent) -> None:
 
 
 def register() -> None:
-    """Called from the sales app's ``ready()``."""
+    """Called from the sales app's ``ready()``: the email subscriber, the timeline's sent and accepted quotes."""
+    from comptoir.contacts.timeline import registry as timeline_registry
+    from comptoir.sales import timeline_documents
+
     events.subscribe(EVENT, email_quote, key="sales.sending.email")
+    timeline_documents.register(timeline_registry)
 
 
 def sender_company_name(company_id: int) -> str:

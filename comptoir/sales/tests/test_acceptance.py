@@ -261,3 +261,21 @@ def test_token_content_is_what_it_says(desk: Desk) -> None:
     assert abs((timezone.now() - link.signed_at).total_seconds()) < 60
     with pytest.raises(acceptance.LinkInvalid):
         acceptance.read_token(token + "x")
+
+
+def test_sending_and_accepting_show_on_the_customers_timeline(desk: Desk) -> None:
+    from comptoir.contacts.timeline import ORGANIZATION, PERSON, Subject, timeline
+
+    quote, token = sent(desk, language="en")
+    assert accept(Client(), token).status_code == 302
+    actor = desk.actor()
+    customer = Subject(ORGANIZATION, desk.books.customer.pk)
+    entries, _cursor = timeline(actor, customer, kinds=["quote_sent", "quote_accepted"])
+    titles = [entry.title for entry in entries]
+    assert titles == [f"Quote {quote.number} v1 accepted", f"Quote {quote.number} v1 sent"]
+    assert entries[0].body == "Online, by Julie Martin"
+    by_contact, _cursor = timeline(actor, Subject(PERSON, desk.contact.pk), kinds=["quote_accepted"])
+    assert len(by_contact) == 1
+    # Someone who may not see the quote sees none of it.
+    hidden, _cursor = timeline(desk.actor("hr"), Subject(ORGANIZATION, desk.books.customer.pk))
+    assert [entry for entry in hidden if entry.kind.startswith("quote")] == []
