@@ -138,6 +138,14 @@ def _sums(
 ) -> list[AccountSums]:
     """Debit minus credit per account of the posted lines in [date_from, date_to]; with
     ``split``, also the part dated before ``split`` (one pass, conditional sums)."""
+    entries = JournalEntry.objects.filter(company_id=company_id, state=EntryState.POSTED, date__lte=date_to)
+    if date_from is not None:
+        entries = entries.filter(date__gte=date_from)
+    if not entries.exists():
+        # Nothing posted in the range (typically the N-1 column of a first year): the entries'
+        # (company, state, date) index answers at once, where the lines' ledger index, led
+        # by the account, would be read in full for a date range alone.
+        return []
     rows = JournalLine.objects.filter(company_id=company_id, is_posted=True, date__lte=date_to)
     if date_from is not None:
         rows = rows.filter(date__gte=date_from)
