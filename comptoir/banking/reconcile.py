@@ -43,7 +43,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rapidfuzz import fuzz
@@ -283,15 +283,32 @@ class Context:
     ibans: dict[str, int] = field(default_factory=dict)
 
 
+# Name indexes per company, rebuilt when an invoice is posted (or one is added or removed):
+# a partner's name is what its invoices carried when they were posted.
+_NAME_INDEXES: dict[int, tuple[tuple[Any, ...], _NameIndex]] = {}
+
+
+def _name_index(company_id: int) -> _NameIndex:
+    stamp = Invoice.objects.filter(company_id=company_id).aggregate(last=Max("posted_at"), n=Count("id"))
+    key = (stamp["last"], stamp["n"])
+    cached = _NAME_INDEXES.get(company_id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    rows = _open_items(company_id).order_by().values_list("organization_id", "partner_name").distinct()
+    index = _NameIndex.build(rows)
+    _NAME_INDEXES[company_id] = (key, index)
+    return index
+
+
 def load_context(company_id: int) -> Context:
-    """The rules and the names of the partners with open items (2 queries)."""
+    """The rules and the names of the partners with open items (2 queries, 3 when the names
+    changed since the last call)."""
     rules = list(
         ReconciliationRule.objects.filter(company_id=company_id, is_active=True)
         .select_related("account", "organization")
         .order_by("sequence", "id")
     )
-    rows = _open_items(company_id).order_by().values_list("organization_id", "partner_name").distinct()
-    return Context(company_id=company_id, rules=rules, names=_NameIndex.build(rows))
+    return Context(company_id=company_id, rules=rules, names=_name_index(company_id))
 
 
 def rule_matches(rule: ReconciliationRule, line: LineData) -> bool:
@@ -322,14 +339,25 @@ def rule_matches(rule: ReconciliationRule, line: LineData) -> bool:
 
 
 def _groups(items: list[Item], target: Decimal) -> list[Item] | None:
-    """Several items whose amounts due add up to ``target``: all of them, or 2–4 of the oldest."""
-    if len(items) >= 2 and sum((i.residual for i in items), ZERO) == target:
+    """Several items whose amounts due add up to ``target``: all of them, or 2–4 of the oldest
+    (in integer cents, the last one of each combination found by a set lookup)."""
+    goal = int(target * 100)
+    cents = [(int(i.residual * 100), i) for i in items]
+    if len(items) >= 2 and sum(c for c, _i in cents) == goal:
         return items
-    pool = sorted(items, key=lambda i: (i.due_date or dt.date.max, i.id))[:GROUP_SEARCH]
+    pool = [(c, i) for c, i in sorted(cents, key=lambda ci: (ci[1].due_date or dt.date.max, ci[1].id)) if c < goal]
+    pool = pool[:GROUP_SEARCH]
+    if len(pool) < 2:
+        return None
+    position: dict[int, int] = {}
+    for index, (c, _i) in enumerate(pool):
+        position.setdefault(c, index)
     for size in range(2, min(GROUP_MAX, len(pool)) + 1):
-        for combo in itertools.combinations(pool, size):
-            if sum((i.residual for i in combo), ZERO) == target:
-                return list(combo)
+        for head in itertools.combinations(range(len(pool)), size - 1):
+            rest = goal - sum(pool[k][0] for k in head)
+            last = position.get(rest)
+            if last is not None and last > head[-1]:
+                return [pool[k][1] for k in (*head, last)]
     return None
 
 

@@ -50,6 +50,7 @@ def post_json(client: Client, url: str, data: Any, headers: dict[str, str]) -> A
 def test_screen_shows_proposals_with_reasons_in_constant_queries(bank: Bank, client: Client) -> None:
     login(client, bank)
     invoice = post_invoice(bank.books, "100.00")
+    others = [post_invoice(bank.books, f"{20 + i}.00") for i in range(8)]
     bank.line("120.00", label=f"VIR SEPA {invoice.number}", partner_name="Boulangerie Martin")
     url = reverse("banking:reconcile")
     client.get(url)  # warm up (session, caches)
@@ -59,8 +60,7 @@ def test_screen_shows_proposals_with_reasons_in_constant_queries(bank: Bank, cli
     html = page.content.decode()
     assert f'data-proposal="inv:{invoice.pk}"' in html and invoice.number in html
     assert "Boulangerie Martin" in html
-    for i in range(8):
-        extra = post_invoice(bank.books, f"{20 + i}.00")
+    for extra in others:
         bank.line(str(extra.total_amount), label=f"VIR {extra.number}")
     bank.line("-8.00", label="FRAIS")
     with CaptureQueriesContext(connection) as ten:
