@@ -13,6 +13,7 @@ import json
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 from ninja import Field, File, Form, Path, Query, Schema
 from ninja.files import UploadedFile
 from ninja.responses import Status
@@ -245,7 +246,7 @@ def bank_account_update(
 ) -> dict[str, Any]:
     data = payload.model_dump(exclude_unset=True)
     if any(value is None for value in data.values()):
-        raise ValidationFailed(fields={k: ["null is not allowed."] for k, v in data.items() if v is None})
+        raise ValidationFailed(fields={k: [str(_("null is not allowed."))] for k, v in data.items() if v is None})
     accounts.bank_account_update(actor=apikit.actor(request), bank_account_id=bank_account_id, **data)
     return _account(request, bank_account_id)
 
@@ -311,7 +312,7 @@ def statement_import(
     `mapping_id` (a saved layout) or `layout` (a JSON object shaped like a CSV layout)."""
     actor = apikit.actor(request)
     if file.size is not None and file.size > MAX_FILE_BYTES:
-        raise ValidationFailed("too_large", fields={"file": ["The file is larger than 10 MB."]})
+        raise ValidationFailed("too_large", fields={"file": [str(_("The file is larger than 10 MB."))]})
     layout_data = None
     if layout:
         try:
@@ -319,7 +320,7 @@ def statement_import(
         except ValueError:
             layout_data = None
         if not isinstance(layout_data, dict):
-            raise ValidationFailed(fields={"layout": ["Send a JSON object."]})
+            raise ValidationFailed(fields={"layout": [str(_("Send a JSON object."))]})
     result = imports.statement_import(
         actor=actor, data=file.read(), filename=file.name or "", bank_account_id=bank_account_id,
         source_format=source_format, mapping_id=mapping_id, layout=layout_data,

@@ -190,7 +190,7 @@ def _entry(r: _Reader, entry: etree._Element, where: str) -> ParsedLine:
     additional = r.text(entry, "c:AddtlNtryInf") or (r.text(tx, "c:AddtlTxInf") if tx is not None else "")
     label = additional or unstructured or name or r.text(entry, "c:BkTxCd/c:Prtry/c:Cd") or str(_("Bank entry"))
     if len(details) > 1:
-        label = f"{label} ({len(details)} transactions)"
+        label = str(_("%(label)s (%(n)d transactions)") % {"label": label, "n": len(details)})
     reference = " ".join(part for part in (structured, unstructured, end_to_end) if part)
     bank_code = "/".join(
         part for part in (r.text(entry, "c:BkTxCd/c:Domn/c:Cd"), r.text(entry, "c:BkTxCd/c:Domn/c:Fmly/c:Cd"),

@@ -281,3 +281,12 @@ def test_csv_signed_amount_utf8_decimal_point(personas, account):
     assert result.imported == 2
     lines = {line.transaction_id: line.amount for line in BankStatementLine.objects.all()}
     assert lines == {"T1": Decimal("-12.30"), "T2": Decimal("1250.00")}
+
+
+def test_camt_batch_entry_is_one_line_with_the_booked_amount():
+    batch = (b"<NtryDtls><TxDtls><RmtInf><Ustrd>A</Ustrd></RmtInf></TxDtls>"
+             b"<TxDtls><RmtInf><Ustrd>B</Ustrd></RmtInf></TxDtls></NtryDtls><AddtlNtryInf>FRAIS TENUE")  # fmt: skip
+    data = read("camt053_v02.xml").replace(b"<AddtlNtryInf>FRAIS TENUE", batch)
+    (statement,) = parsers.parse(data, "camt053")
+    fees = statement.lines[1]
+    assert fees.amount == Decimal("-45.90") and fees.label.endswith("(2 transactions)")
