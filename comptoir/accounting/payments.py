@@ -573,6 +573,59 @@ def payment_allocate_credit(*, actor: Actor, payment_id: int, invoice_id: Any, a
 # --- Cancel ---------------------------------------------------------------------------
 
 
+def _rebase_vat(actor: Actor, payment: Payment, allocations: Sequence[PaymentAllocation],
+                invoices: Sequence[Invoice], day: dt.date) -> None:  # fmt: skip
+    """VAT on receipts after a cancellation: what is still paid must have moved exactly its share.
+
+    The reversals take back what the payment's entries moved, but each payment moved the
+    cumulated rounded share minus what was moved before, so the share of what remains paid
+    may differ by a cent (6.00 with 1.00 VAT paid 2.00 + 2.00 moves 0.33 then 0.34; cancelling
+    the first leaves 0.34 for 2.00 paid, whose share is 0.33). Post the difference, and record
+    it on the invoice's latest remaining allocation so ``vat_moved`` keeps adding up to what
+    the ledger moved. (The same term takes back a difference an allocation of this payment
+    had absorbed before, which its own reversed entries do not hold.)
+    """
+    company_id = payment.company_id
+    net: dict[tuple[int, int], Decimal] = {}  # (waiting, target) account ids -> amount to move
+    entries = [payment.journal_entry_id, *(a.vat_entry_id for a in allocations if a.vat_entry_id)]
+    reversed_by: dict[int, Decimal] = {}
+    for account_id, debit, credit in JournalLine.objects.filter(
+        entry_id__in=entries, account__code__in=list(WAITING_VAT)
+    ).values_list("account_id", "debit", "credit"):
+        reversed_by[account_id] = reversed_by.get(account_id, ZERO) + debit - credit
+    codes = list(WAITING_VAT) + list(WAITING_VAT.values())
+    accounts = dict(Account.objects.filter(company_id=company_id, code__in=codes).values_list("pk", "code"))
+    ids = {code: pk for pk, code in accounts.items()}
+    cancelled_moved: dict[int, Decimal] = {}
+    for invoice in invoices:
+        moves = _vat_moves(company_id, invoice, ZERO)
+        for move in moves:
+            net[(move.waiting, move.target)] = net.get((move.waiting, move.target), ZERO) + move.amount
+        delta = sum((move.amount for move in moves), ZERO)
+        if delta:
+            latest = PaymentAllocation.objects.filter(invoice=invoice, is_active=True).order_by("-pk").first()
+            assert latest is not None  # nothing paid left: nothing moved left either
+            latest.vat_moved = Decimal(latest.vat_moved) + delta  # type: ignore[assignment]
+            latest.save(update_fields=["vat_moved", "updated_at"])
+        waiting = (
+            JournalLine.objects.filter(entry_id=invoice.journal_entry_id, account__code__in=list(WAITING_VAT))
+            .values_list("account_id", flat=True).first()
+        )  # fmt: skip
+        if waiting is not None:
+            moved = sum((Decimal(a.vat_moved) for a in allocations if a.invoice_id == invoice.pk), ZERO)
+            cancelled_moved[waiting] = cancelled_moved.get(waiting, ZERO) + moved
+    for waiting in set(cancelled_moved) | set(reversed_by):
+        target = ids[WAITING_VAT[accounts[waiting]]]
+        # What the reversals took back beyond (or short of) what the cancelled parts had recorded.
+        extra = reversed_by.get(waiting, ZERO) - cancelled_moved.get(waiting, ZERO)
+        net[(waiting, target)] = net.get((waiting, target), ZERO) + extra
+    moves = [VatMove(waiting=w, target=t, amount=amount) for (w, t), amount in sorted(net.items()) if amount]
+    if moves:
+        label = _in_company_language(_("VAT on receipts"))
+        _post(actor, journal_id=_general_journal(company_id, payment.journal_id), date=day, label=label,
+              lines=_vat_lines(moves, label), source_id=str(payment.pk))  # fmt: skip
+
+
 @transaction.atomic
 def payment_cancel(*, actor: Actor, payment_id: int, date: Any = None) -> Payment:
     """Cancel a payment by reversing its entry (and those of the credit it lent): its
@@ -606,6 +659,7 @@ def payment_cancel(*, actor: Actor, payment_id: int, date: Any = None) -> Paymen
     by_id = {invoice.pk: invoice for invoice in invoices}
     for allocation in allocations:
         _apply_to_invoice(by_id[allocation.invoice_id], -Decimal(allocation.amount))
+    _rebase_vat(actor, payment, allocations, invoices, day)
     # The payment's lines and their reversal settle each other.
     matching.match_group(actor, company_id=company_id, partner_account_id=partner_id, line_ids=own_lines)
     _rematch_invoices(actor, company_id, partner_id, invoices)
