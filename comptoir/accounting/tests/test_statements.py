@@ -40,6 +40,13 @@ def post(ledger: Ledger, lines: list[dict[str, Any]], *, journal: str = "OD", da
     return entry.pk
 
 
+def ensure_previous_year(ledger: Ledger) -> None:
+    """A fiscal year for last year too, so that entries up to a year back can be posted."""
+    if not FiscalYear.objects.filter(company_id=ledger.company_id, start_date__year=TODAY.year - 1).exists():
+        services.fiscal_year_create(actor=ledger.actor("admin"), start_date=dt.date(TODAY.year - 1, 1, 1),
+                                    end_date=dt.date(TODAY.year - 1, 12, 31))  # fmt: skip
+
+
 def seed_year(ledger: Ledger, date: dt.date = TODAY) -> None:
     """Capital, a sale, a purchase, a fixed asset, depreciation, a loan, tax and an overdraft."""
     a = ledger
@@ -89,9 +96,7 @@ def test_balance_sheet_balances_and_carries_the_result(ledger: Ledger) -> None:
 
 def test_previous_period_and_opening_entries(ledger: Ledger) -> None:
     actor = ledger.actor()
-    if not FiscalYear.objects.filter(company_id=ledger.company_id, start_date__year=TODAY.year - 1).exists():
-        services.fiscal_year_create(actor=ledger.actor("admin"), start_date=dt.date(TODAY.year - 1, 1, 1),
-                                    end_date=dt.date(TODAY.year - 1, 12, 31))  # fmt: skip
+    ensure_previous_year(ledger)
     seed_year(ledger, LAST_YEAR)
     previous = statements.resolve_period(actor, date_from=dt.date(TODAY.year - 1, 1, 1),
                                          date_to=dt.date(TODAY.year - 1, 12, 31))  # fmt: skip
@@ -142,6 +147,7 @@ def test_period_input_errors(ledger: Ledger) -> None:
 
 def test_aged_buckets_on_known_dates(ledger: Ledger) -> None:
     a = ledger
+    ensure_previous_year(ledger)
     as_of = TODAY
     for days, amount in ((-10, "10.00"), (0, "20.00"), (1, "30.00"), (30, "40.00"), (31, "50.00"), (60, "60.00"),
                          (61, "70.00"), (90, "80.00"), (91, "90.00")):  # fmt: skip
@@ -235,6 +241,17 @@ def test_vat_return_equals_the_ledger(books: Books) -> None:
     # Boxes plus "other movements" add up to the ledger; the receipts VAT paid (100) is there.
     assert sum((b.tax for b in result.rates), D(0)) + result.other_movements == result.gross_due
     assert result.other_movements == D("100.00")
+    # Booking the return (D 44571 + 4452 / C deductible accounts / C 44551) changes nothing.
+    bl = books.ledger
+    net = result.net_due
+    settle = [bl.line("44571", debit=str(collected)), bl.line("4452", debit=str(self_assessed)),
+              bl.line("44566", credit=str(result.ledger["deductible_other"])),
+              bl.line("445662", credit=str(result.ledger["deductible_self_assessed"])),
+              bl.line("44551", credit=str(net))]  # fmt: skip
+    post(bl, [line for line in settle if line["debit"] != "0.00" and line["credit"] != "0.00"])
+    again = vat_return.vat_return(actor, period)
+    assert again.gross_due == result.gross_due and again.deductible_total == result.deductible_total
+    assert _ledger_movement(company, "44571", period) == 0
     rates = {b.box: b for b in result.rates}
     assert rates["08"].base == D("100.00") + D("250.00") + D("400.00")
     assert rates["08"].tax == D("20.00") + D("50.00") + D("80.00")
