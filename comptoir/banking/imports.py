@@ -138,6 +138,7 @@ def _route(
 ) -> list[tuple[BankAccount, ParsedStatement]]:
     routed: list[tuple[BankAccount, ParsedStatement]] = []
     errors: list[str] = []
+    codes: list[str] = []
     by_iban: dict[str, BankAccount] = {}
     if bank_account is None:
         ibans = [s.account_iban for s in statements if s.account_iban]
@@ -163,18 +164,21 @@ def _route(
                                      "iban": target.iban_display}))  # fmt: skip
                 continue
         if not target.active:
+            codes.append("account_archived")
             errors.append(str(_("The bank account %(account)s is archived.") % {"account": target.name}))
             continue
         currencies = {statement.currency} | {line.currency for line in statement.lines}
         currencies.discard("")
         if currencies - {target.currency}:
+            codes.append("wrong_currency")
             errors.append(str(_("%(statement)s is in %(currency)s, the account in %(account_currency)s.")
                               % {"statement": label, "currency": ", ".join(sorted(currencies)),
                                  "account_currency": target.currency}))  # fmt: skip
             continue
         routed.append((target, statement))
     if errors:
-        raise StatementFileError("wrong_account", errors[0], fields={"file": errors})
+        code = codes[0] if len(codes) == len(errors) else "wrong_account"
+        raise StatementFileError(code, errors[0], fields={"file": errors})
     return routed
 
 
@@ -209,7 +213,7 @@ def statement_import(
     list(BankAccount.objects.select_for_update().filter(pk__in=account_ids).order_by("pk").values_list("pk"))
     sha = hashlib.sha256(data).hexdigest()
     errors: list[str] = []
-    duplicate = False
+    duplicate = unbalanced = False
     result = ImportResult(source_format=fmt)
     per_account: dict[int, int] = {}
     plans: list[tuple[BankAccount, ParsedStatement, str, dt.date, dt.date, str]] = []
@@ -230,6 +234,7 @@ def statement_import(
         problem = _check_balance(statement, label)
         if problem:
             errors.append(problem)
+            unbalanced = True
             continue
         start, end = statement.period()
         if start is None or end is None:
@@ -240,7 +245,8 @@ def statement_import(
             continue
         plans.append((account, statement, label, start, end, file_key))
     if errors:
-        raise StatementFileError("already_imported" if duplicate else "refused", errors[0], fields={"file": errors})
+        code = "already_imported" if duplicate else "unbalanced" if unbalanced else "refused"
+        raise StatementFileError(code, errors[0], fields={"file": errors})
     now = timezone.now()
     user = actor.user if actor.user_id else None
     for account, statement, _label, start, end, file_key in plans:

@@ -100,8 +100,7 @@ def test_same_file_twice_is_refused(personas, account):
     _import(personas, "camt053_v02.xml", account)
     with pytest.raises(ValidationFailed) as exc:
         _import(personas, "camt053_v02.xml", account)
-    assert exc.value.code == "already_imported"
-    assert "already imported" in exc.value.fields["file"][0]
+    assert exc.value.code == "already_imported" and "Crédit Agricole" in exc.value.fields["file"][0]
     assert BankStatement.objects.count() == 1 and BankStatementLine.objects.count() == 3
 
 
@@ -152,7 +151,7 @@ def test_layout_that_does_not_fit_the_file(personas, account):
 def test_unbalanced_statement_is_refused(personas, account):
     with pytest.raises(ValidationFailed) as exc:
         _import(personas, "camt053_unbalanced.xml", account)
-    assert "does not add up" in exc.value.message and "1904.10" in exc.value.message
+    assert exc.value.code == "unbalanced" and "1904.10" in exc.value.message and "1804.10" in exc.value.message
     assert not BankStatement.objects.exists()
 
 
@@ -171,7 +170,7 @@ def test_account_found_by_iban_when_not_chosen(personas, account):
     assert result.statements[0].bank_account_id == account.pk
     with pytest.raises(ValidationFailed) as exc:
         _import(personas, "camt053_wrong_iban.xml")
-    assert "none of the bank accounts" in exc.value.message
+    assert exc.value.code == "wrong_account" and "FR14 2004 1010 0505 0001 3M02 606" in exc.value.message
     with pytest.raises(ValidationFailed):
         _import(personas, "ofx2_xml.ofx")  # OFX names no IBAN: the account must be chosen
 
@@ -180,7 +179,7 @@ def test_currency_must_match(personas, account):
     usd = make_account(personas, name="USD", iban=OTHER_IBAN, currency="USD")
     with pytest.raises(ValidationFailed) as exc:
         _import(personas, "camt053_wrong_iban.xml", usd)
-    assert "EUR" in exc.value.message and "USD" in exc.value.message
+    assert exc.value.code == "wrong_currency" and "EUR" in exc.value.message and "USD" in exc.value.message
 
 
 @pytest.mark.parametrize(
@@ -219,7 +218,7 @@ def test_archived_account_refuses_imports(personas, account):
     bank_account_set_active(actor=personas.actor("finance"), bank_account_id=account.pk, active=False)
     with pytest.raises(ValidationFailed) as exc:
         _import(personas, "camt053_v02.xml", account)
-    assert "archived" in exc.value.message
+    assert exc.value.code == "account_archived" and "Crédit Agricole" in exc.value.message
 
 
 def test_preview_reads_without_writing(personas, account):
@@ -289,4 +288,4 @@ def test_camt_batch_entry_is_one_line_with_the_booked_amount():
     data = read("camt053_v02.xml").replace(b"<AddtlNtryInf>FRAIS TENUE", batch)
     (statement,) = parsers.parse(data, "camt053")
     fees = statement.lines[1]
-    assert fees.amount == Decimal("-45.90") and fees.label.endswith("(2 transactions)")
+    assert fees.amount == Decimal("-45.90") and fees.label.startswith("FRAIS TENUE") and "(2 " in fees.label
