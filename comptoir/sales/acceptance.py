@@ -40,7 +40,7 @@ from django.utils.translation import gettext as _
 
 from comptoir.kernel import audit
 from comptoir.kernel.context import Actor, Channel, channel
-from comptoir.kernel.errors import Conflict, DomainError, ValidationFailed
+from comptoir.kernel.errors import Conflict, ValidationFailed
 from comptoir.org.models import Company
 from comptoir.sales.models_quotes import Quote, QuoteState, QuoteVersion
 
@@ -270,14 +270,11 @@ def decline_online(*, token: str, reason: Any, ip: str | None, now: dt.datetime 
     text = str(reason or "").strip()
     if len(text) > REASON_MAX:
         raise ValidationFailed(fields={"reason": [_("At most %(max)s characters.") % {"max": REASON_MAX}]})
-    actor = _public_actor(public.quote)
-    refuse = getattr(quote_services, "quote_refuse", None)
     with channel(Channel.UI):
-        if refuse is not None:
-            refuse(actor=actor, quote_id=public.quote.pk, reason=text or _("Declined online."))
-        else:  # pragma: no cover - until the quote services offer a refusal
-            raise DomainError("not_supported", _("Declining online is not available."))
-        audit.record(actor, "quote.declined_online", public.quote,
+        quote_services.quote_refuse(
+            actor=None, quote_id=public.quote.pk, reason=text or _("Declined online."), version=public.link.version
+        )
+        audit.record(_public_actor(public.quote), "quote.declined_online", public.quote,
                      changes={"version": [None, public.link.version], "ip": [None, ip]})  # fmt: skip
     quote = Quote.objects.select_related("company", "organization", "contact").get(pk=public.quote.pk)
     return PublicQuote(public.link, quote, public.version, LinkState.REFUSED)
