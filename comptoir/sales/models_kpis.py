@@ -32,7 +32,7 @@ class SalesTarget(ComptoirModel):
             models.CheckConstraint(condition=models.Q(end_date__gte=models.F("start_date")), name="sales_target_order"),
             models.CheckConstraint(
                 condition=~models.Q(owner__isnull=False, team__isnull=False), name="sales_target_owner_or_team"
-            ),  # fmt: skip
+            ),
         ]
         indexes = [models.Index(fields=["company", "start_date", "end_date"], name="sales_target_period")]
 
