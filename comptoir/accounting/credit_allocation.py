@@ -206,11 +206,15 @@ def _allocate(actor: Actor, request: AllocationRequest) -> AllocationResult:
     if total > credit.residual_amount:
         _add(errors, "allocations", _("The allocations (%(total)s) exceed what is left on the credit note (%(left)s).")
              % {"total": total, "left": credit.residual_amount})  # fmt: skip
+    day = request.date or timezone.localdate()
+    latest = max((d for d in [credit.issue_date, *(i.issue_date for i, _p in plan)] if d), default=None)
+    if latest is not None and day < latest:
+        _add(errors, "date", _("An allocation cannot be dated before the documents it settles (%(date)s).")
+             % {"date": latest.isoformat()})  # fmt: skip
     if errors:
         raise ValidationFailed(fields=errors)
     partner_id = credit.partner_account_id
     matching.lock_partner(company_id, partner_id)
-    day = request.date or timezone.localdate()
     rows: list[CreditAllocation] = []
     all_moves: list[payments.VatMove] = []
     for invoice, part in plan:

@@ -132,6 +132,9 @@ def test_cross_partner_wrong_kind_and_bad_input_are_field_errors(books: Books) -
     with pytest.raises(ValidationFailed) as bad_date:
         allocate(books, credit, [(invoice, "1.00")], date="31/02/2026")
     assert "date" in bad_date.value.fields
+    with pytest.raises(ValidationFailed) as too_early:
+        allocate(books, credit, [(invoice, "1.00")], date="2001-01-01")
+    assert "date" in too_early.value.fields
     assert not CreditAllocation.objects.exists()
 
 
