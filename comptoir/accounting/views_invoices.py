@@ -28,6 +28,7 @@ from comptoir.accounting.invoice_forms import (
     lines_for_service,
 )
 from comptoir.accounting.models import Invoice, InvoiceKind, InvoiceState
+from comptoir.accounting.terms import term_choices
 from comptoir.catalog.models import Product
 from comptoir.contacts.models import Organization
 from comptoir.contacts.selectors import visible_organizations
@@ -120,8 +121,8 @@ def invoices(request: HttpRequest) -> HttpResponseBase:
     return render(request, "accounting/invoices/list.html", context)
 
 
-def _choices(actor: Any, vendor: bool, organization_ids: Any = (),
-             product_ids: Any = ()) -> dict[str, list[tuple[int, str]]]:  # fmt: skip
+def _choices(actor: Any, vendor: bool, organization_ids: Any = (), product_ids: Any = (),
+             term_ids: Any = ()) -> dict[str, list[tuple[int, str]]]:  # fmt: skip
     """The choices the form shows: the current values (searched on the server beyond these,
     views_terms.autocomplete_*) plus the first few rows, never the whole table."""
     suggest = AUTOCOMPLETE_LIMIT
@@ -132,7 +133,7 @@ def _choices(actor: Any, vendor: bool, organization_ids: Any = (),
     if wanted - known:
         organizations = list(Organization.objects.filter(company_id=actor.company_id, pk__in=wanted - known)
                              .values_list("pk", "legal_name")) + organizations  # fmt: skip
-    terms = list(selectors.payment_terms(actor).values_list("pk", "name"))
+    terms = term_choices(actor, keep=term_ids)  # archived terms only when already chosen
     products_rows = list(Product.objects.filter(company_id=actor.company_id, is_archived=False)
                          .order_by("reference", "id").values_list("pk", "reference", "name_fr")[:suggest])  # fmt: skip
     wanted_products = {i for i in product_ids if i} - {pk for pk, _r, _n in products_rows}
@@ -176,8 +177,9 @@ def _invoice_form_page(request: HttpRequest, invoice: Invoice | None, kind: str)
         initial["organization_id"] = _int(request.GET.get("organization_id"))
     extra = 1 if data is not None and "add_line" in data else (0 if lines_initial else 3 if data is None else 0)
     product_ids = [*(line["product_id"] for line in lines_initial or []), *_posted_ids(data, "-product_id")]
+    term_ids = [initial.get("payment_term_id"), *_posted_ids(data, "payment_term_id")]
     choices = _choices(actor, vendor, [initial.get("organization_id"), *_posted_ids(data, "organization_id")],
-                       product_ids)  # fmt: skip
+                       product_ids, term_ids)  # fmt: skip
     form = InvoiceForm(data, initial=initial, organizations=choices["organizations"], terms=choices["terms"],
                        vendor=vendor)  # fmt: skip
     formset = line_formset(data, initial=lines_initial, products=choices["products"], extra=extra)

@@ -103,6 +103,15 @@ def test_archive_keeps_invoices_readable_and_hides_the_term(books: Books) -> Non
     assert term.pk in [pk for pk, _n in terms.term_choices(books.actor())]
 
 
+def test_invoice_form_offers_archived_terms_only_when_already_chosen(books: Books, client: Client) -> None:
+    term = invoices.payment_term_create(actor=books.actor(), name="Old term", lines=BALANCE_30)
+    draft = books.invoice(payment_term_id=term.pk)
+    terms.payment_term_set_active(actor=books.actor(), term_id=term.pk, active=False)
+    login(client, books, "finance")
+    assert "Old term" not in client.get("/accounting/invoices/new/?kind=customer_invoice").content.decode()
+    assert f'value="{term.pk}" selected' in client.get(f"/accounting/invoices/{draft.pk}/edit/").content.decode()
+
+
 def test_preview_due_dates_and_bad_input() -> None:
     lines = [{"kind": "percent", "percent": "30", "days": "0"}, {"kind": "balance", "days": "45", "end_of_month": True}]
     schedule, errors = terms.preview(lines, "2026-01-20", "1000.00")
