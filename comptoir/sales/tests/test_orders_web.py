@@ -176,3 +176,39 @@ def test_api_from_quote_and_permissions(shop: Shop, client: Client) -> None:
     service = key(shop, "service")
     assert call(client, "get", f"/orders/{made.json()['id']}", service).status_code == 200
     assert call(client, "post", f"/orders/{made.json()['id']}/cancel", service, {}).status_code == 403
+
+
+# --- The customer's 360° timeline -----------------------------------------------------
+
+
+def test_confirmed_orders_on_the_customer_timeline_with_paging(shop: Shop) -> None:
+    from comptoir.contacts.timeline import ORGANIZATION, Subject, timeline
+
+    made = [confirmed_order(shop, [product_line(shop.chair, str(n + 1))]) for n in range(3)]
+    draft = SalesOrder.objects.create(company_id=shop.company_id, organization_id=shop.customer_id)
+    subject = Subject(ORGANIZATION, shop.customer_id)
+    entries, cursor = timeline(shop.actor("sales"), subject, limit=2, kinds=["sales_orders"])
+    assert [e.key for e in entries] == [made[2].pk, made[1].pk] and cursor is not None
+    rest, end = timeline(shop.actor("sales"), subject, before=cursor, limit=2, kinds=["sales_orders"])
+    assert [e.key for e in rest] == [made[0].pk] and end is None
+    assert entries[0].url == reverse("sales:order", args=[made[2].pk]) and made[2].number in entries[0].title
+    assert draft.pk not in {e.key for e in entries + rest}
+    # Another company: sales is off there and the rows are not theirs.
+    outsider, _c = timeline(shop.personas.outsider_actor(), subject)
+    assert all(e.source != "sales_orders" for e in outsider)
+
+
+def test_api_list_and_detail_queries_do_not_grow_with_rows(shop: Shop, client: Client) -> None:
+    h = key(shop)
+    order = confirmed_order(shop, [product_line(shop.chair, "1")])
+    call(client, "get", "/orders", h)
+    with CaptureQueriesContext(connection) as few:
+        call(client, "get", "/orders", h)
+    for _index in range(4):
+        confirmed_order(shop, [product_line(shop.chair, "1"), product_line(shop.book, "2")])
+    with CaptureQueriesContext(connection) as many:
+        assert len(call(client, "get", "/orders", h).json()["items"]) == 5
+    assert len(many) == len(few)
+    with CaptureQueriesContext(connection) as detail:
+        assert call(client, "get", f"/orders/{order.pk}", h).status_code == 200
+    assert len(detail) <= 12
