@@ -76,6 +76,8 @@ ZERO = Decimal(0)
 OPEN_STATES = ("posted", "partially_paid")
 INBOUND_KINDS = (InvoiceKind.CUSTOMER_INVOICE, InvoiceKind.VENDOR_REFUND)
 OUTBOUND_KINDS = (InvoiceKind.VENDOR_BILL, InvoiceKind.CUSTOMER_CREDIT_NOTE)
+# Spelled out so the lookup by number uses the unique index (company, kind, number).
+ALL_KINDS = INBOUND_KINDS + OUTBOUND_KINDS
 MAX_PROPOSALS = 3
 MAX_SPLIT = 50
 # Evidence weights (probability that the invoice is the one paid, given this signal alone).
@@ -382,7 +384,7 @@ def propose(
     base = _open_items(company_id)
     # 1. Invoice numbers (and supplier numbers) in the text.
     for part in _chunks(all_numbers):
-        for row in base.filter(number__in=list(part)).values(*ITEM_FIELDS):
+        for row in base.filter(kind__in=ALL_KINDS, number__in=list(part)).values(*ITEM_FIELDS):
             item = items.setdefault(row["id"], _item(row))
             by_number[item.number].append(item)
     for part in _chunks(all_tokens):
