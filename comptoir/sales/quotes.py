@@ -622,7 +622,11 @@ def quote_preview(*, actor: Actor, quote_id: int | None = None, **data: Any) -> 
     else:
         quote = Quote(company_id=actor.company_id, owner_id=actor.user_id)  # type: ignore[misc]
     try:
-        lines = _apply(actor, quote, {**data, "lines": data.get("lines", [])}, creating=quote_id is None) or []
+        # Without a customer yet, the totals are those of a French customer and the general prices.
+        creating = quote_id is None and data.get("organization_id") not in (None, "")
+        if not data.get("organization_id"):
+            data.pop("organization_id", None)
+        lines = _apply(actor, quote, {**data, "lines": data.get("lines", [])}, creating=creating) or []
         result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
                                franchise=_franchise(actor.company_id or 0))  # fmt: skip
     except ValidationFailed as exc:

@@ -275,6 +275,7 @@ def quote_totals(request: HttpRequest) -> HttpResponse:
     form = QuoteForm(request.POST, organizations=posted("organization_id"), terms=posted("payment_term_id"),
                      owners=posted("owner_id"), opportunities=posted("opportunity_id"),
                      contacts=posted("contact_id"))  # fmt: skip
+    form.fields["organization_id"].required = False  # totals before the customer is chosen
     formset = line_formset(request.POST, initial=None, products=[])
     if not (form.is_valid() and formset.is_valid()):
         return render(request, "sales/quotes/_totals.html", {"preview": {"totals": None, "errors": {"form": [""]}}})

@@ -105,6 +105,8 @@ def test_live_totals_fragment(shop: Shop, client: Client) -> None:
     assert response.status_code == 200 and 'id="total-total"' in html
     # 2 × 80.00 at 20 % and 20.00 at 5.5 %: 180.00 excl. VAT, 32.00 + 1.10 VAT.
     assert "180.00" in html and "213.10" in html
+    no_customer = client.post("/sales/quotes/totals/", data | {"organization_id": ""}).content.decode()
+    assert "213.10" in no_customer
     bad = client.post("/sales/quotes/totals/", form_data(shop, [{"kind": "product", "description": "X"}]))
     assert bad.status_code == 200 and 'data-preview-error="lines.0.unit_price"' in bad.content.decode()
     assert not Quote.objects.exists()
