@@ -42,9 +42,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from django.utils.functional import Promise
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from comptoir.kernel.money import CENT, ROUNDING, to_decimal
 
@@ -398,7 +397,7 @@ class Issue:
         return str(MESSAGES[self.code][1]) % values
 
     def __str__(self) -> str:
-        where = _g("line %(line)s") % {"line": self.line} if self.line else _g("file")
+        where = gettext("line %(line)s") % {"line": self.line} if self.line else gettext("file")
         return f"{where}: {self.message}"
 
 
@@ -443,7 +442,7 @@ class FecReport:
     def as_text(self) -> str:
         """A plain-text report: a summary, then every kept issue, then how many were left out per kind."""
         out = [
-            _g("%(lines)s lines, %(entries)s entries; debit %(debit)s, credit %(credit)s.")
+            gettext("%(lines)s lines, %(entries)s entries; debit %(debit)s, credit %(credit)s.")
             % {"lines": self.lines, "entries": self.entries, "debit": self.total_debit, "credit": self.total_credit},
             # Two plural-aware halves: French says "1 erreur", "2 erreurs".
             ngettext("%(errors)s error", "%(errors)s errors", self.error_count) % {"errors": self.error_count}
@@ -451,14 +450,15 @@ class FecReport:
             + ngettext("%(warnings)s warning.", "%(warnings)s warnings.", self.warning_count)
             % {"warnings": self.warning_count},
         ]
-        for title, issues in ((_g("Errors"), self.errors), (_g("Warnings"), self.warnings)):
+        for title, issues in ((gettext("Errors"), self.errors), (gettext("Warnings"), self.warnings)):
             if issues:
                 out.append(f"{title}:")
                 out.extend(f"  [{i.code}] {i}" for i in issues)
         for code, n in sorted(self.counts.items()):
             if n > self.max_issues_per_kind:
                 out.append(
-                    _g("[%(code)s] %(more)s more not listed.") % {"code": code, "more": n - self.max_issues_per_kind}
+                    gettext("[%(code)s] %(more)s more not listed.")
+                    % {"code": code, "more": n - self.max_issues_per_kind}
                 )
         return "\n".join(out)
 

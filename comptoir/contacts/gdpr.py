@@ -13,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.contacts import selectors
@@ -120,14 +120,16 @@ def person_erase(*, actor: Actor, person_id: int, mode: str = "anonymize") -> Pe
     erased (field names, counts), never the erased values.
     """
     if mode not in MODES:
-        raise ValidationFailed(fields={"mode": [_g("Choose one of: %(choices)s.") % {"choices": ", ".join(MODES)}]})
+        raise ValidationFailed(
+            fields={"mode": [gettext("Choose one of: %(choices)s.") % {"choices": ", ".join(MODES)}]}
+        )
     with transaction.atomic():
         person = _person(actor, person_id)
         person = Person.objects.select_for_update().get(pk=person.pk)
         reasons = retention_reasons(person)
         if reasons:
             raise Conflict(
-                "retention_applies", _g("The person must be kept: %(reasons)s") % {"reasons": "; ".join(reasons)}
+                "retention_applies", gettext("The person must be kept: %(reasons)s") % {"reasons": "; ".join(reasons)}
             )
         people = [person, *Person.objects.select_for_update().filter(merged_into=person).order_by("pk")]
         ids = [p.pk for p in people]
@@ -140,13 +142,15 @@ def person_erase(*, actor: Actor, person_id: int, mode: str = "anonymize") -> Pe
                 with transaction.atomic():
                     Person.objects.filter(pk__in=ids).delete()
             except ProtectedError as exc:
-                raise Conflict("person_in_use", _g("Other records need this person: anonymize them instead.")) from exc
+                raise Conflict(
+                    "person_in_use", gettext("Other records need this person: anonymize them instead.")
+                ) from exc
             audit.record(actor, "contacts.person_erase", object_type="contacts.person", object_id=person.pk,
                          changes=changes)  # fmt: skip
             events.publish("contacts.person_erased", company_id=person.company_id,
                            payload={"person_id": person.pk, "mode": mode})  # fmt: skip
             return None
-        placeholder = _g("Erased person")
+        placeholder = gettext("Erased person")
         for row in people:
             for name in PERSONAL_FIELDS:
                 setattr(row, name, "")

@@ -28,7 +28,7 @@ import phonenumbers
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.contacts import selectors, validators
@@ -269,7 +269,7 @@ def guess_mapping(kind: str, headers: list[str]) -> dict[str, str]:
 def check_mapping(kind: str, headers: list[str], mapping: Any) -> dict[str, str]:
     """The mapping cleaned ({header: field}, ignored columns dropped) or ValidationFailed."""
     if not isinstance(mapping, dict):
-        raise ValidationFailed(fields={"mapping": [_g("The mapping must be an object {column: field}.")]})
+        raise ValidationFailed(fields={"mapping": [gettext("The mapping must be an object {column: field}.")]})
     known = {spec.name: spec for spec in FIELDS[kind]}
     problems: list[str] = []
     cleaned: dict[str, str] = {}
@@ -277,16 +277,16 @@ def check_mapping(kind: str, headers: list[str], mapping: Any) -> dict[str, str]
         if not name:
             continue
         if header not in headers:
-            problems.append(_g("“%(name)s” is not a column of the file.") % {"name": header})
+            problems.append(gettext("“%(name)s” is not a column of the file.") % {"name": header})
         elif name not in known:
-            problems.append(_g("“%(name)s” is not a field that can be imported.") % {"name": name})
+            problems.append(gettext("“%(name)s” is not a field that can be imported.") % {"name": name})
         elif name in cleaned.values():
-            problems.append(_g("The field “%(name)s” is mapped to two columns.") % {"name": known[name].label})
+            problems.append(gettext("The field “%(name)s” is mapped to two columns.") % {"name": known[name].label})
         else:
             cleaned[str(header)] = str(name)
     for spec in FIELDS[kind]:
         if spec.required and spec.name not in cleaned.values():
-            problems.append(_g("The required field “%(name)s” is not mapped to a column.") % {"name": spec.label})
+            problems.append(gettext("The required field “%(name)s” is not mapped to a column.") % {"name": spec.label})
     if problems:
         raise ValidationFailed(fields={"mapping": problems})
     return cleaned
@@ -322,14 +322,14 @@ def _is_formula(value: str) -> bool:
 def _country(value: str) -> str:
     code = _COUNTRY_NAMES.get(_header_key(value), value.upper())
     if code not in _COUNTRIES:
-        raise ValueError(_g("Unknown country: use a two-letter ISO code such as FR."))
+        raise ValueError(gettext("Unknown country: use a two-letter ISO code such as FR."))
     return code
 
 
 def _stage(value: str) -> str:
     stage = _STAGES.get(fold(value))
     if stage is None:
-        raise ValueError(_g("Unknown lifecycle stage."))
+        raise ValueError(gettext("Unknown lifecycle stage."))
     return stage
 
 
@@ -419,14 +419,14 @@ def clean_row(kind: str, data: dict[str, str]) -> tuple[dict[str, str], list[tup
         value = data[spec.name]
         if not value:
             if spec.required:
-                errors.append((spec.name, _g("This field is required.")))
+                errors.append((spec.name, gettext("This field is required.")))
             cleaned[spec.name] = ""
             continue
         if "\x00" in value:
-            errors.append((spec.name, _g("Null characters are not allowed.")))
+            errors.append((spec.name, gettext("Null characters are not allowed.")))
             continue
         if _is_formula(value):
-            errors.append((spec.name, _g("This value looks like a spreadsheet formula; it was refused.")))
+            errors.append((spec.name, gettext("This value looks like a spreadsheet formula; it was refused.")))
             continue
         cleaner = _CLEANERS.get(spec.name)
         if cleaner is not None:
@@ -436,19 +436,19 @@ def clean_row(kind: str, data: dict[str, str]) -> tuple[dict[str, str], list[tup
                 errors.append((spec.name, str(exc)))
                 continue
         if spec.max_length and len(value) > spec.max_length:
-            errors.append((spec.name, _g("Too long (at most %(max)d characters).") % {"max": spec.max_length}))
+            errors.append((spec.name, gettext("Too long (at most %(max)d characters).") % {"max": spec.max_length}))
             continue
         cleaned[spec.name] = value
     if kind == ORGANIZATION and cleaned.get("siret"):
         siren = cleaned.get("siren") or cleaned["siret"][:9]
         if siren != cleaned["siret"][:9]:
-            errors.append(("siret", _g("The SIRET does not start with the SIREN.")))
+            errors.append(("siret", gettext("The SIRET does not start with the SIREN.")))
         else:
             cleaned["siren"] = siren
     if kind == ORGANIZATION and (cleaned.get("address_line1") or cleaned.get("city")):
         for name in ("address_line1", "city"):
             if not cleaned.get(name) and not any(f == name for f, _m in errors):
-                errors.append((name, _g("An address needs both a street and a city.")))
+                errors.append((name, gettext("An address needs both a street and a city.")))
     return cleaned, errors
 
 
@@ -479,7 +479,7 @@ class Report:
 
     def closed(self, items: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
         if count > len(items):
-            more = _g("… and %(n)d more.") % {"n": count - len(items)}
+            more = gettext("… and %(n)d more.") % {"n": count - len(items)}
             return [*items, {"row": None, "field": "", "message": more}]
         return items
 
@@ -589,13 +589,13 @@ def _resolve_organization(keys: _Keys, ref: str) -> tuple[int | None, str]:
         return keys.org_siret[number], ""
     if len(number) == 9 and number == ref.replace(" ", "") and number in keys.org_siren:
         found = keys.org_siren[number]
-        return (found[0], "") if len(found) == 1 else (None, _g("Several organizations have this SIREN."))
+        return (found[0], "") if len(found) == 1 else (None, gettext("Several organizations have this SIREN."))
     found = keys.org_name.get(fold(ref), [])
     if len(found) == 1:
         return found[0], ""
     if found:
-        return None, _g("Several organizations have this name: use the external id or SIRET.")
-    return None, _g("No organization matches (external id, SIREN/SIRET or name).")
+        return None, gettext("Several organizations have this name: use the external id or SIRET.")
+    return None, gettext("No organization matches (external id, SIREN/SIRET or name).")
 
 
 @dataclass
@@ -637,7 +637,7 @@ class _Importer:
                 continue  # blank lines of spreadsheets
             report.total += 1
             if report.total > MAX_ROWS:
-                report.error(number, "", _g("The file has too many rows (at most %(max)d).") % {"max": MAX_ROWS})
+                report.error(number, "", gettext("The file has too many rows (at most %(max)d).") % {"max": MAX_ROWS})
                 break
             data = {name: (raw[index] if index < len(raw) else "") for index, name in self.columns}
             cleaned, problems = clean_row(self.kind, data)
@@ -648,14 +648,14 @@ class _Importer:
             if external:
                 if external in seen_external:
                     row_ok = False
-                    message = _g("Same external id as row %(row)d.") % {"row": seen_external[external]}
+                    message = gettext("Same external id as row %(row)d.") % {"row": seen_external[external]}
                     report.error(number, "external_id", message)
                 else:
                     seen_external[external] = number
             existing = keys.by_external.get(external) if external else None
             if existing is not None and existing["id"] in keys.hidden:
                 row_ok = False
-                report.error(number, "external_id", _g("This external id belongs to a contact you may not see."))
+                report.error(number, "external_id", gettext("This external id belongs to a contact you may not see."))
             if self.kind == PERSON and cleaned.get("organization"):
                 org_id, why = _resolve_organization(keys, cleaned["organization"])
                 if org_id is None:
@@ -702,13 +702,13 @@ class _Importer:
                 continue
             key = ("phone" if name == "mobile" else name, value)
             if key in seen:
-                message = _g("Same value as row %(row)d: probably a duplicate.") % {"row": seen[key]}
+                message = gettext("Same value as row %(row)d: probably a duplicate.") % {"row": seen[key]}
                 self.report.warn(number, name, message)
             else:
                 seen[key] = number
             other = index.get(value)
             if other is not None and other != own_id:
-                message = _g("A contact with this value exists already (#%(id)d): probably a duplicate.")
+                message = gettext("A contact with this value exists already (#%(id)d): probably a duplicate.")
                 message %= {"id": other}
                 self.report.warn(number, name, message)
 
@@ -899,7 +899,7 @@ def _require_import(actor: Actor) -> None:
 def _check_kind(kind: str) -> None:
     if kind not in FIELDS:
         choices = ", ".join(FIELDS)
-        raise ValidationFailed(fields={"kind": [_g("Choose one of: %(choices)s.") % {"choices": choices}]})
+        raise ValidationFailed(fields={"kind": [gettext("Choose one of: %(choices)s.") % {"choices": choices}]})
 
 
 def _storage_dir(company_id: int) -> Path:
@@ -1083,7 +1083,7 @@ def _run(job: ImportJob, actor: Actor, *, commit: bool) -> dict[str, Any]:
     except Exception as exc:  # the job must end in a state the user can read, whatever happened
         from comptoir.kernel.errors import DomainError
 
-        message = exc.message if isinstance(exc, DomainError) else _g("The import failed unexpectedly.")
+        message = exc.message if isinstance(exc, DomainError) else gettext("The import failed unexpectedly.")
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.FAILED, errors=[{"row": None, "field": "", "message": str(message)}],
             finished_at=timezone.now(),
@@ -1132,7 +1132,7 @@ def import_preset_save(*, actor: Actor, kind: str, name: str, mapping: Any) -> I
     _check_kind(kind)
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise ValidationFailed(fields={"name": [_g("Give the preset a name of at most 100 characters.")]})
+        raise ValidationFailed(fields={"name": [gettext("Give the preset a name of at most 100 characters.")]})
     headers = list(mapping) if isinstance(mapping, dict) else []
     cleaned = check_mapping(kind, headers, mapping)
     with transaction.atomic():
