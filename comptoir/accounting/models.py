@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from comptoir.accounting.vat import FiscalPosition, VatCategory
 from comptoir.catalog.models import Product
@@ -137,8 +138,8 @@ class Journal(ComptoirModel):
 
 
 class FiscalYearState(models.TextChoices):
-    OPEN = "open", _("Open")
-    CLOSED = "closed", _("Closed")
+    OPEN = "open", pgettext_lazy("fiscal year state", "Open")
+    CLOSED = "closed", pgettext_lazy("fiscal year state", "Closed")
 
 
 class FiscalYear(ComptoirModel):
@@ -181,7 +182,7 @@ class AccountingSettings(ComptoirModel):
 
 class EntryState(models.TextChoices):
     DRAFT = "draft", _("Draft")
-    POSTED = "posted", _("Posted")
+    POSTED = "posted", pgettext_lazy("entry state", "Posted")
 
 
 class FrozenWhenPosted(ComptoirModel):
@@ -483,10 +484,10 @@ class InvoiceKind(models.TextChoices):
 
 class InvoiceState(models.TextChoices):
     DRAFT = "draft", _("Draft")
-    POSTED = "posted", _("Posted")
+    POSTED = "posted", pgettext_lazy("invoice state", "Posted")
     PARTIALLY_PAID = "partially_paid", _("Partially paid")
     PAID = "paid", _("Paid")
-    CANCELLED = "cancelled", _("Cancelled")
+    CANCELLED = "cancelled", pgettext_lazy("invoice state", "Cancelled")
 
 
 class OperationCategory(models.TextChoices):

@@ -21,6 +21,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from comptoir.accounting.models import Invoice, Journal, JournalEntry, JournalLine, PartnerAccount
 from comptoir.contacts.models import Organization
@@ -73,13 +74,13 @@ class PaymentMethod(models.TextChoices):
     TRANSFER = "transfer", _("Bank transfer")
     CARD = "card", _("Card")
     CHEQUE = "cheque", _("Cheque")
-    CASH = "cash", _("Cash")
+    CASH = "cash", pgettext_lazy("payment method", "Cash")
     DIRECT_DEBIT = "direct_debit", _("Direct debit")
 
 
 class PaymentState(models.TextChoices):
-    POSTED = "posted", _("Posted")
-    CANCELLED = "cancelled", _("Cancelled")
+    POSTED = "posted", pgettext_lazy("payment state", "Posted")
+    CANCELLED = "cancelled", pgettext_lazy("payment state", "Cancelled")
 
 
 class Payment(ComptoirModel):

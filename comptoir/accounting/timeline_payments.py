@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db.models import BigIntegerField, Sum
 from django.urls import reverse
 from django.utils import formats
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from comptoir.accounting.models_payments import Payment, PaymentDirection, PaymentState
 from comptoir.accounting.payments import VIEW
@@ -42,7 +42,7 @@ def fetch_payments(actor: Actor, subject: Subject, before: Before | None, limit:
                 url=reverse("accounting:payment", args=[row["pk"]]),
                 body=" — ".join(part for part in (row["journal_entry__number"] or "", row["reference"]) if part),
                 actor=row["created_by__full_name"] or "",
-                badge=str(gettext_lazy("Cancelled")) if row["state"] == PaymentState.CANCELLED else "",
+                badge=pgettext("payment state", "Cancelled") if row["state"] == PaymentState.CANCELLED else "",
                 key=row["pk"],
             )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from comptoir.kernel.models import ComptoirManager, ComptoirModel
 from comptoir.org.models import Company, Team
@@ -271,7 +272,7 @@ class DuplicateCandidate(models.Model):
         PERSON = "person", _("Person")
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        OPEN = "open", pgettext_lazy("duplicate pair status", "Open")
         DISMISSED = "dismissed", _("Dismissed")
         MERGED = "merged", _("Merged")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from comptoir.contacts.models import Organization, Person
 from comptoir.kernel.models import ComptoirManager, ComptoirModel
@@ -99,7 +100,7 @@ class LeadStatus(models.TextChoices):
 
 
 class OpportunityStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("opportunity status", "Open")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from comptoir.accounting.models import VAT_CATEGORIES, VAT_FISCAL_POSITIONS, Invoice, LineOperation, PaymentTerm
 from comptoir.catalog.models import Product, Uom
@@ -45,7 +46,7 @@ class OrderState(models.TextChoices):
     DRAFT = "draft", _("Draft")
     CONFIRMED = "confirmed", _("Confirmed")
     DONE = "done", _("Done")
-    CANCELLED = "cancelled", _("Cancelled")
+    CANCELLED = "cancelled", pgettext_lazy("order state", "Cancelled")
 
 
 class InvoicingPolicy(models.TextChoices):

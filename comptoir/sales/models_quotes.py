@@ -16,6 +16,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from comptoir.accounting.models import VAT_CATEGORIES, VAT_FISCAL_POSITIONS, LineOperation, PaymentTerm
 from comptoir.catalog.models import Product, Uom
@@ -41,7 +42,7 @@ class QuoteState(models.TextChoices):
     ACCEPTED = "accepted", _("Accepted")
     REFUSED = "refused", _("Refused")
     EXPIRED = "expired", _("Expired")
-    CANCELLED = "cancelled", _("Cancelled")
+    CANCELLED = "cancelled", pgettext_lazy("quote state", "Cancelled")
 
 
 class AcceptanceVia(models.TextChoices):
