@@ -11,5 +11,6 @@ urlpatterns = [
     path("orders/<int:order_id>/cancel/", views.order_cancel, name="order_cancel"),
     path("orders/<int:order_id>/invoice/", views.order_invoice, name="order_invoice"),
     path("orders/<int:order_id>/deliver/", views.order_deliver, name="order_deliver"),
+    path("orders/<int:order_id>/plan/", views.order_plan, name="order_plan"),
     path("quotes/<int:quote_id>/order/", views.order_from_quote, name="order_from_quote"),
 ]

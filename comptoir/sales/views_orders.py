@@ -200,3 +200,42 @@ def order_deliver(request: HttpRequest, order_id: int) -> HttpResponseBase:
     return render(request, "sales/orders/deliver.html",
                   {"order": order, "pending": pending, "form": form, "errors": errors,
                    "posted": request.POST}, status=422 if errors else 200)  # fmt: skip
+
+
+PLAN_ROWS = 6
+
+
+@orders_page
+@require_http_methods(["GET", "POST"])
+def order_plan(request: HttpRequest, order_id: int) -> HttpResponseBase:
+    """The invoicing plan: down payments and milestones not invoiced yet (rows left empty are dropped)."""
+    actor = _actor(request)
+    order = selectors.order_get(actor, order_id)
+    if not selectors.can_manage(actor):
+        raise PermissionDenied("permission_denied")
+    billed = [row for row in order.milestones.all() if row.invoice_id]
+    pending = [row for row in order.milestones.all() if not row.invoice_id]
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        rows = []
+        for index in range(PLAN_ROWS):
+            row = {name: request.POST.get(f"{name}-{index}", "").strip() for name in ("kind", "label", "percent",
+                                                                                      "amount")}  # fmt: skip
+            if row["percent"] or row["amount"]:
+                rows.append({k: v for k, v in row.items() if v})
+        try:
+            orders.order_set_plan(actor=actor, order_id=order_id, milestones=rows)
+        except ValidationFailed as exc:
+            errors = exc.fields
+        else:
+            messages.success(request, _("Invoicing plan saved."))
+            return redirect("sales:order", order_id)
+    initial = [{"kind": r.kind, "label": r.label, "percent": "" if r.percent is None else f"{r.percent:f}",
+                "amount": "" if r.amount is None else f"{r.amount:f}"} for r in pending]  # fmt: skip
+    initial += [{"kind": "milestone", "label": "", "percent": "", "amount": ""}] * (PLAN_ROWS - len(initial))
+    if request.method == "POST":
+        initial = [{name: request.POST.get(f"{name}-{i}", "") for name in ("kind", "label", "percent", "amount")}
+                   for i in range(PLAN_ROWS)]  # fmt: skip
+    context = {"order": order, "billed": billed, "rows": list(enumerate(initial[:PLAN_ROWS])), "errors": errors,
+               "kinds": [("down_payment", _("Down payment")), ("milestone", _("Milestone"))]}  # fmt: skip
+    return render(request, "sales/orders/plan.html", context, status=422 if errors else 200)

@@ -212,3 +212,23 @@ def test_api_list_and_detail_queries_do_not_grow_with_rows(shop: Shop, client: C
     with CaptureQueriesContext(connection) as detail:
         assert call(client, "get", f"/orders/{order.pk}", h).status_code == 200
     assert len(detail) <= 12
+
+
+def test_plan_page_saves_milestones_and_reports_a_bad_sum(shop: Shop, client: Client) -> None:
+    from comptoir.sales.models_orders import InvoicingMilestone
+
+    order = confirmed_order(shop, [product_line(shop.design, "2")])
+    login(client, shop, "sales")
+    url = reverse("sales:order_plan", args=[order.pk])
+    assert client.get(url).status_code == 200
+    bad = client.post(url, {"kind-0": "milestone", "label-0": "Début", "percent-0": "40",
+                            "kind-1": "milestone", "label-1": "Fin", "percent-1": "50"})  # fmt: skip
+    assert bad.status_code == 422 and b"plan-errors" in bad.content
+    good = client.post(url, {"kind-0": "down_payment", "label-0": "Acompte", "amount-0": "100",
+                             "kind-1": "milestone", "label-1": "Début", "percent-1": "40",
+                             "kind-2": "milestone", "label-2": "Fin", "percent-2": "60"})  # fmt: skip
+    assert good.status_code == 302
+    rows = list(InvoicingMilestone.objects.filter(order=order).order_by("position").values_list("kind", "label"))
+    assert rows == [("down_payment", "Acompte"), ("milestone", "Début"), ("milestone", "Fin")]
+    login(client, shop, "service")
+    assert client.get(url).status_code == 403
