@@ -244,7 +244,8 @@ def _clean_term_lines(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, 
     if any(line["kind"] == PaymentTermLineKind.BALANCE for line in cleaned[:-1]):
         _add(errors, "lines", _("Only the last installment is the balance."))
     if total >= HUNDRED:
-        _add(errors, "lines", _("The percentages must leave a balance (less than 100 % in all)."))
+        message = _("The percentages must leave a balance (less than %(limit)s %% in all).") % {"limit": 100}
+        _add(errors, "lines", message)
     return cleaned
 
 
