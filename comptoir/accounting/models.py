@@ -299,6 +299,10 @@ class JournalLine(FrozenWhenPosted):
     debit = MoneyField(_("debit"), default=0)
     credit = MoneyField(_("credit"), default=0)
     due_date = models.DateField(_("due date"), null=True, blank=True)
+    # Multi-currency (currency.py): the line's amount in the document's foreign currency,
+    # signed (debit positive), and its ISO 4217 code; empty for lines in the company currency.
+    amount_currency = MoneyField(_("amount in currency"), null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, blank=True, default="")
     # Matching (lettrage) of receivable/payable lines, written by the payments module; the
     # only columns that may change on a posted line.
     matching_code = models.CharField(_("matching code"), max_length=10, blank=True)
@@ -700,3 +704,4 @@ class InvoiceFile(ComptoirModel):
 from comptoir.accounting.models_payments import *  # noqa: E402, F403  (payments and matchings)
 from comptoir.accounting.models_credit import *  # noqa: E402, F403  (credit notes allocated to invoices)
 from comptoir.accounting.models_dunning import *  # noqa: E402, F403  (dunning levels and notices)
+from comptoir.accounting.models_currency import *  # noqa: E402, F403  (exchange rates)
