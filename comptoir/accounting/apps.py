@@ -39,3 +39,6 @@ class AccountingConfig(AppConfig):
 
         # The nightly check-integrity verifies every company's hash chain too.
         register_check("accounting.ledger", check_ledgers)
+        from comptoir.accounting import merge
+
+        merge.register()  # a merged organization's accounting follows the survivor (or the merge is refused)

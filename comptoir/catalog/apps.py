@@ -13,3 +13,6 @@ class CatalogConfig(AppConfig):
 
         module.register()
         demo_registry.register("catalog", demo.load)
+        from comptoir.catalog import merge
+
+        merge.register()  # a merged customer's group and price lists follow the survivor
