@@ -232,3 +232,21 @@ def test_plan_page_saves_milestones_and_reports_a_bad_sum(shop: Shop, client: Cl
     assert rows == [("down_payment", "Acompte"), ("milestone", "Début"), ("milestone", "Fin")]
     login(client, shop, "service")
     assert client.get(url).status_code == 403
+
+
+def test_draft_order_is_confirmed_and_cancelled_from_its_page(shop: Shop, client: Client) -> None:
+    from comptoir.sales.orders import order_create
+
+    draft = order_create(actor=shop.actor("sales"), organization_id=shop.customer_id,
+                         lines=[product_line(shop.chair, "2")])  # fmt: skip
+    login(client, shop, "sales")
+    page = client.get(reverse("sales:order", args=[draft.pk]))
+    assert b'id="order-confirm"' in page.content and b'id="order-cancel"' in page.content
+    assert client.post(reverse("sales:order_confirm", args=[draft.pk])).status_code == 302
+    draft.refresh_from_db()
+    assert draft.number.startswith("CO-") and draft.state == "confirmed"
+    assert client.get(reverse("sales:order_deliver", args=[draft.pk])).status_code == 200
+    assert client.post(reverse("sales:order_cancel", args=[draft.pk]), {"reason": "Erreur"}).status_code == 302
+    draft.refresh_from_db()
+    assert draft.state == "cancelled" and draft.cancel_reason == "Erreur"
+    assert client.post(reverse("sales:order_confirm", args=[draft.pk])).status_code == 409
