@@ -419,16 +419,19 @@ def compute_lines(fiscal_position: str, discount_percent: Decimal, lines: Sequen
     return {"totals": totals, "lines": per_line}
 
 
-def _write(quote: Quote, lines: Sequence[dict[str, Any]]) -> None:
-    """Compute and store the quote's totals and its lines (replacing them)."""
-    result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
-                           franchise=_franchise(quote.company_id))  # fmt: skip
-    totals: Totals = result["totals"]
+def _set_totals(quote: Quote, totals: Totals) -> None:
     quote.lines_amount = totals.line_total  # type: ignore[assignment]
     quote.discount_amount = totals.allowance_total  # type: ignore[assignment]
     quote.untaxed_amount = totals.tax_basis_total  # type: ignore[assignment]
     quote.tax_amount = totals.tax_total  # type: ignore[assignment]
     quote.total_amount = totals.grand_total  # type: ignore[assignment]
+
+
+def _write(quote: Quote, lines: Sequence[dict[str, Any]]) -> None:
+    """Compute and store the quote's totals and its lines (replacing them)."""
+    result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
+                           franchise=_franchise(quote.company_id))  # fmt: skip
+    _set_totals(quote, result["totals"])
     quote.save()
     QuoteLine.objects.filter(quote=quote).delete()
     rows = []
@@ -763,9 +766,10 @@ def quote_accept(*, actor: Actor | None, quote_id: int, version: Any, by_name: A
         selected = [line["id"] for line in lines if line["optional"] and line["selected"]]
         QuoteLine.objects.filter(quote=quote, optional=True).update(selected=False)
         QuoteLine.objects.filter(quote=quote, pk__in=selected).update(selected=True)
-        _write(quote, lines)
-    else:
-        quote.save()
+        # The lines keep their ids (the sent snapshot refers to them); only the totals move.
+        _set_totals(quote, compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
+                                         franchise=_franchise(quote.company_id))["totals"])  # fmt: skip
+    quote.save()
     who = actor or Actor(user=None, company_id=quote.company_id, channel=current_channel())
     audit.record(who, "quote.accept", quote, changes={
         "state": [QuoteState.SENT, QuoteState.ACCEPTED], "version": [None, quote.version], "via": [None, via],

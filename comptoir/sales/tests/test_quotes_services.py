@@ -238,6 +238,7 @@ def test_accept_online_publishes_the_event(shop: Shop) -> None:
     # The chair (80.00 at 20 %) and the book picked (20.00 at 5.5 %).
     assert accepted.untaxed_amount == Decimal("100.00") and accepted.tax_amount == Decimal("17.10")
     assert [line.selected for line in _lines(quote)] == [True, True, False]
+    assert optional[0] in {line.pk for line in _lines(quote)}  # the lines keep their ids
     event = OutboxEvent.objects.get(name=quotes.ACCEPTED_EVENT)
     assert event.payload["quote_id"] == quote.pk
     assert event.payload["opportunity_id"] == (opportunity.pk if opportunity and quote.opportunity_id else None)
