@@ -56,3 +56,22 @@ def linked_lines(invoices: Sequence[Invoice]) -> dict[int, set[int]]:
         if credit_id in wanted and invoice_entry:
             result.setdefault(credit_id, set()).update(lines_of.get(invoice_entry, set()))
     return result
+
+
+def absorb_vat(invoice: Invoice, delta: Decimal) -> bool:
+    """Record a VAT-on-receipts correction (``payments._rebase_vat``, after a cancelled payment)
+    on the document's latest active credit allocation, when no payment of it remains.
+    False when it has none either."""
+    row = (
+        CreditAllocation.objects.filter(Q(invoice=invoice) | Q(credit_note=invoice), is_active=True)
+        .order_by("-pk").first()
+    )  # fmt: skip
+    if row is None:
+        return False
+    if row.invoice_id == invoice.pk:
+        row.invoice_vat_moved = Decimal(row.invoice_vat_moved) + delta  # type: ignore[assignment]
+        row.save(update_fields=["invoice_vat_moved", "updated_at"])
+    else:
+        row.credit_vat_moved = Decimal(row.credit_vat_moved) + delta  # type: ignore[assignment]
+        row.save(update_fields=["credit_vat_moved", "updated_at"])
+    return True

@@ -604,9 +604,12 @@ def _rebase_vat(actor: Actor, payment: Payment, allocations: Sequence[PaymentAll
         delta = sum((move.amount for move in moves), ZERO)
         if delta:
             latest = PaymentAllocation.objects.filter(invoice=invoice, is_active=True).order_by("-pk").first()
-            assert latest is not None  # nothing paid left: nothing moved left either
-            latest.vat_moved = Decimal(latest.vat_moved) + delta  # type: ignore[assignment]
-            latest.save(update_fields=["vat_moved", "updated_at"])
+            if latest is None:  # only credit notes settle it now: the correction goes on theirs
+                absorbed = credit_links.absorb_vat(invoice, delta)
+                assert absorbed  # nothing paid or credited left: nothing moved left either
+            else:
+                latest.vat_moved = Decimal(latest.vat_moved) + delta  # type: ignore[assignment]
+                latest.save(update_fields=["vat_moved", "updated_at"])
         waiting = (
             JournalLine.objects.filter(entry_id=invoice.journal_entry_id, account__code__in=list(WAITING_VAT))
             .values_list("account_id", flat=True).first()

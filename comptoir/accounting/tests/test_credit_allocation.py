@@ -214,3 +214,20 @@ def test_permissions_and_other_company(books: Books) -> None:
     # Whoever sees the invoice sees its allocations (a salesperson of this customer, finance).
     assert [a.amount for a in credit_allocation.allocations_of(books.actor(), invoice.pk)] == [D("10.00")]
     assert [i.pk for i in credit_allocation.allocatable_invoices(books.actor(), fresh(credit))] == [invoice.pk]
+
+
+def test_cancelling_a_payment_paid_before_the_credit_note_keeps_vat_exact(books: Books) -> None:
+    """6.00 of services (1.00 VAT waiting): paid 2.00 (moves 0.33), a credit note settles 2.00
+    (moves 0.34), the payment is cancelled: 2.00 remains settled, whose share is 0.33."""
+    invoice = books.posted([line(quantity="6", unit_price="0.8333", operation="services")])
+    assert invoice.total_amount == D("6.00") and invoice.tax_amount == D("1.00")
+    payment = pay(books, "2.00", [(invoice, "2.00")])
+    other = books.posted([line(quantity="2", unit_price="0.8333", operation="services")])  # 2.00
+    credit = credit_note(books, other)
+    allocate(books, credit, [(invoice, "2.00")])
+    payments.payment_cancel(actor=books.actor(), payment_id=payment.pk)
+    invoice = fresh(invoice)
+    assert (invoice.state, invoice.residual_amount) == (InvoiceState.PARTIALLY_PAID, D("4.00"))
+    # The invoice's waiting VAT moved so far is exactly the share of what is settled.
+    assert payments._vat_moves(books.company_id, invoice, D(0)) == []
+    assert verify_chain(books.company_id).ok
