@@ -39,6 +39,7 @@ from django.db.models import Sum
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.accounting import currency as currency_services
 from comptoir.accounting import vat
 from comptoir.accounting.einvoice import model as en
 from comptoir.accounting.einvoice.totals import Totals, compute
@@ -629,8 +630,8 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
     if "language" in data:
         invoice.language = _choice(errors, "language", data["language"], [c for c, _l in settings.LANGUAGES],
                                    invoice.language)  # fmt: skip
-    if "currency" in data and data["currency"] not in (None, "", "EUR"):
-        _add(errors, "currency", _("Invoices are in euros for now."))
+    if "currency" in data:  # multi-currency: any ISO 4217 code, converted at posting (currency.py)
+        invoice.currency = currency_services.parse_currency(errors, "currency", data["currency"] or "EUR")
     for name, size in (("purchase_order", 100), ("supplier_reference", 100), ("source_type", 100),
                        ("source_id", 64)):  # fmt: skip
         if name in data:
@@ -948,6 +949,9 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     if errors:
         raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."), fields=errors)
     assert invoice.issue_date is not None
+    # Multi-currency: the rate of the issue date (a clear field error when there is none).
+    foreign = invoice.currency != currency_services.company_currency(company.pk)
+    rate = currency_services.rate_on(company.pk, invoice.currency, invoice.issue_date) if foreign else None
     partner_kind = PartnerKind.CUSTOMER if invoice.kind in CUSTOMER_KINDS else PartnerKind.SUPPLIER
     partner = PartnerAccount.objects.filter(organization_id=invoice.organization_id, kind=partner_kind).first()
     if partner is None:
@@ -971,10 +975,14 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
         raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."), fields={"issue_date": [
             str(_("Invoice %(number)s is dated later: numbers follow the dates.") % {"number": later})]})  # fmt: skip
     entry_data = entry_lines(invoice, lines, computed, installments, partner, accounts)
+    if rate is not None:  # multi-currency: each line in EUR at the issue date's rate, keeping its amount
+        entry_data = currency_services.convert_lines(entry_data, invoice.currency, rate)
+    entry_data, stamps = currency_services.split_stamps(entry_data)
     label = (f"{invoice.number} {invoice.supplier_reference} {invoice.partner_name}" if invoice.kind in VENDOR_KINDS
              else f"{invoice.number} {invoice.partner_name}").strip()[:200]  # fmt: skip
     entry = create_entry(actor, journal_id=journal_id, date=invoice.issue_date, label=label, ref=invoice.number,
                          lines=entry_data, source_type=SOURCE_TYPE, source_id=str(invoice.pk))  # fmt: skip
+    currency_services.stamp(entry, stamps)
     entry = post_entry(actor, _entry_locked(actor, entry.pk))
     now = timezone.now()
     invoice.state = InvoiceState.POSTED
@@ -1076,7 +1084,20 @@ def invoice_document(invoice: Invoice, company: Company | None = None,
         if invoicing.iban else (),
         payment_reference=invoice.number,
         notes=(en.Note(invoice.note),) if invoice.note.strip() else (),
+        **_accounting_currency_vat(invoice, company),
     )  # fmt: skip
+
+
+def _accounting_currency_vat(invoice: Invoice, company: Company) -> dict[str, Any]:
+    """Multi-currency: BT-6/BT-111, the VAT total in the accounting currency at the issue date's rate."""
+    home = company.currency or "EUR"
+    if invoice.currency == home or invoice.issue_date is None:
+        return {}
+    rate = currency_services.rate_on(company.pk, invoice.currency, invoice.issue_date)
+    return {
+        "accounting_currency": home,
+        "vat_total_in_accounting_currency": currency_services.to_company(Decimal(invoice.tax_amount), rate),
+    }
 
 
 def _store_pdf(invoice: Invoice, company: Company | None = None, invoicing: InvoicingSettings | None = None) -> None:

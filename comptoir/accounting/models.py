@@ -701,7 +701,7 @@ class InvoiceFile(ComptoirModel):
         return self.filename
 
 
-from comptoir.accounting.models_payments import *  # noqa: E402, F403  (payments and matchings)
 from comptoir.accounting.models_credit import *  # noqa: E402, F403  (credit notes allocated to invoices)
-from comptoir.accounting.models_dunning import *  # noqa: E402, F403  (dunning levels and notices)
 from comptoir.accounting.models_currency import *  # noqa: E402, F403  (exchange rates)
+from comptoir.accounting.models_dunning import *  # noqa: E402, F403  (dunning levels and notices)
+from comptoir.accounting.models_payments import *  # noqa: E402, F403  (payments and matchings)

@@ -1,0 +1,120 @@
+"""Multi-currency: rates by date, invoices and payments in USD, exchange differences, revaluation, FEC."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from comptoir.accounting import currency, invoices
+from comptoir.accounting.models import Invoice, InvoiceState, JournalLine
+from comptoir.accounting.models_currency import CurrencyRate
+from comptoir.accounting.tests.invoices_kit import Books, line, make_books
+from comptoir.kernel.errors import ValidationFailed
+from comptoir.org.testing import Personas
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+TODAY = dt.date.today()
+DAY1 = TODAY - dt.timedelta(days=10)
+DAY2 = TODAY - dt.timedelta(days=3)
+
+
+@pytest.fixture
+def books(personas: Personas) -> Books:
+    return make_books(personas)
+
+
+def set_rates(books: Books) -> None:
+    actor = books.actor()
+    currency.rate_set(actor=actor, currency="usd", date=DAY1, rate="1.1")
+    currency.rate_set(actor=actor, currency="USD", date=DAY2, rate="1.25")
+
+
+def usd_invoice(books: Books, price: str = "1000.00", day: dt.date = DAY1) -> Invoice:
+    return books.posted([line(unit_price=price)], currency="USD", issue_date=day)
+
+
+def lines_of(entry_id: int | None) -> list[tuple[str, D, D, D | None, str]]:
+    return list(
+        JournalLine.objects.filter(entry_id=entry_id).order_by("sequence")
+        .values_list("account__code", "debit", "credit", "amount_currency", "currency")
+    )  # fmt: skip
+
+
+# --- Rates ----------------------------------------------------------------------------
+
+
+def test_rate_on_takes_the_latest_rate_on_or_before_the_date(books: Books) -> None:
+    set_rates(books)
+    assert currency.rate_on(books.company_id, "USD", DAY1) == D("1.1")
+    assert currency.rate_on(books.company_id, "USD", DAY2 - dt.timedelta(days=1)) == D("1.1")
+    assert currency.rate_on(books.company_id, "USD", TODAY) == D("1.25")
+    assert currency.rate_on(books.company_id, "EUR", TODAY) == D(1)
+    with pytest.raises(ValidationFailed) as caught:
+        currency.rate_on(books.company_id, "USD", DAY1 - dt.timedelta(days=1))
+    assert "No exchange rate for USD" in caught.value.fields["currency"][0]
+
+
+def test_rate_set_replaces_the_day_and_validates(books: Books) -> None:
+    set_rates(books)
+    currency.rate_set(actor=books.actor(), currency="USD", date=DAY1, rate="1.08501234")
+    assert CurrencyRate.objects.get(company_id=books.company_id, currency="USD", date=DAY1).rate == D("1.08501234")
+    with pytest.raises(ValidationFailed) as caught:
+        currency.rate_set(actor=books.actor(), currency="XYZ", date="nope", rate="-1")
+    assert set(caught.value.fields) == {"currency", "date", "rate"}
+    with pytest.raises(ValidationFailed) as caught:
+        currency.rate_set(actor=books.actor(), currency="EUR", date=DAY1, rate="1")
+    assert "currency" in caught.value.fields
+
+
+def test_rates_import_csv_all_or_nothing(books: Books) -> None:
+    data = b"date,currency,rate\n2026-01-02,USD,1.09\n2026-01-02,GBP,0.85\n"
+    count = currency.rates_import(actor=books.actor(), data=data)
+    assert count == 2
+    with pytest.raises(ValidationFailed) as caught:
+        currency.rates_import(actor=books.actor(), data="2026-01-03;CHF;0.95\n2026-01-03;ZZZ;1\n")
+    assert "rows.2.currency" in caught.value.fields
+    assert not CurrencyRate.objects.filter(company_id=books.company_id, currency="CHF").exists()
+
+
+# --- Invoices -------------------------------------------------------------------------
+
+
+def test_usd_invoice_is_posted_in_eur_at_the_issue_date_rate(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books, "1000.01")
+    assert (invoice.total_amount, invoice.currency) == (D("1200.01"), "USD")
+    rows = lines_of(invoice.journal_entry_id)
+    assert sum(r[1] for r in rows) == sum(r[2] for r in rows)
+    partner = rows[0]
+    assert partner[0] == "411" and partner[3:] == (D("1200.01"), "USD")
+    assert partner[1] == D("1090.92")  # 1200.01 / 1.1 = 1090.918...
+    income = next(r for r in rows if r[0].startswith("70"))
+    assert income[2] == D("909.10") and income[3] == D("-1000.01")  # 909.1000 → the rounding goes elsewhere
+    vat_line = next(r for r in rows if r[0].startswith("445"))
+    assert vat_line[3] == D("-200.00")
+
+
+def test_usd_invoice_without_rate_is_a_field_error(books: Books) -> None:
+    draft = books.invoice([line()], currency="USD", issue_date=DAY1)
+    with pytest.raises(ValidationFailed) as caught:
+        invoices.invoice_post(actor=books.actor(), invoice_id=draft.pk, render_pdf=False)
+    assert "No exchange rate for USD" in caught.value.fields["currency"][0]
+    assert Invoice.objects.get(pk=draft.pk).state == InvoiceState.DRAFT
+
+
+def test_unknown_currency_is_refused(books: Books) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        books.invoice([line()], currency="XXQ")
+    assert "currency" in caught.value.fields
+
+
+def test_usd_invoice_document_carries_the_vat_total_in_eur(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)
+    document = invoices.invoice_document(invoice)
+    assert document.currency == "USD"
+    assert document.accounting_currency == "EUR"
+    assert document.vat_total_in_accounting_currency == D("181.82")  # 200 / 1.1
