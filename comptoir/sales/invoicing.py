@@ -222,6 +222,19 @@ def _deductions(order: SalesOrder) -> tuple[list[dict[str, Any]], list[dict[str,
     deducted = set(OrderInvoiceLine.objects.filter(counting_q("link__"), link__order=order, deducts__isnull=False)
                    .values_list("deducts_id", flat=True))  # fmt: skip
     pending = [link for link in down if link.pk not in deducted]
+    # A down payment credited in full is not deducted; a partly credited one is refused.
+    credited: dict[int, Decimal] = defaultdict(Decimal)
+    for origin_id, amount in OrderInvoiceLine.objects.filter(
+        link__order=order, link__kind=OrderInvoiceKind.CREDIT_NOTE, link__invoice__state__in=OPEN_STATES,
+        link__invoice__origin_id__in=[link.invoice_id for link in pending],
+    ).values_list("link__invoice__origin_id", "amount"):  # fmt: skip
+        credited[origin_id] -= Decimal(amount)
+    if credited:
+        billed = {link.invoice_id: Decimal(link.invoice.untaxed_amount) for link in pending}
+        if any(0 < credited[i] < billed[i] for i in credited):
+            message = _("A down payment is partly credited: credit it in full before the final invoice.")
+            raise Conflict("down_payment_partly_credited", message)
+        pending = [link for link in pending if credited.get(link.invoice_id, ZERO) < billed[link.invoice_id]]
     if any(link.invoice.state == InvoiceState.DRAFT for link in pending):
         raise Conflict("down_payment_draft", _("Post or delete the down-payment invoice before the final invoice."))
     if not pending:

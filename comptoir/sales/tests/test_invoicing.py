@@ -267,3 +267,19 @@ def test_milestones_bill_exactly_the_order_and_deduct_the_down_payment(shop: Sho
     assert all(q[2] == q[0] for q in quantities(order))
     with pytest.raises(ValidationFailed):
         invoicing.invoice_order(actor=finance, order_id=order.pk)
+
+
+def test_down_payment_credited_in_full_is_not_deducted(shop: Shop) -> None:
+    order = confirmed_order(shop, [product_line(shop.design, "2")])  # 900.00
+    finance = shop.actor("finance")
+    down = post(shop, invoicing.invoice_order(actor=finance, order_id=order.pk, mode="down_payment", amount="300"))
+    partial = post(shop, acc.invoice_credit(actor=finance, invoice_id=down.pk, lines=[{"line": 1, "quantity": "0.5"}]))
+    with pytest.raises(Conflict) as refused:
+        invoicing.invoice_order(actor=finance, order_id=order.pk)
+    assert refused.value.code == "down_payment_partly_credited"
+    post(shop, acc.invoice_credit(actor=finance, invoice_id=down.pk, lines=[{"line": 1, "quantity": "0.5"}]))
+    assert partial.total_amount == D("180.00")
+    final = post(shop, invoicing.invoice_order(actor=finance, order_id=order.pk))
+    assert final.untaxed_amount == D("900.00") and not final.lines.filter(quantity__lt=0).exists()
+    assert account_balance(shop.company_id, "4191") == 0
+    balanced(shop)
