@@ -26,9 +26,7 @@ def register() -> None:
                 NavEntry(
                     label=_("Payment reminders"), url_name="accounting:dunning", permission="accounting.manage_invoices"
                 ),
-                NavEntry(
-                    label=_("Payment terms"), url_name="accounting:payment_terms", permission="accounting.view_invoices"
-                ),
+                NavEntry(label=_("Payment terms"), url_name="accounting:terms", permission="accounting.view_invoices"),
                 NavEntry(
                     label=_("Trial balance"), url_name="accounting:trial_balance", permission="accounting.view_ledger"
                 ),

@@ -22,7 +22,7 @@ LAYERS: list[tuple[set[str], bool]] = [
     ({"config", "web"}, False),
     ({"integration", "analytics"}, True),
     ({"sales", "purchasing", "manufacturing", "hr"}, True),
-    ({"inventory"}, True),
+    ({"inventory", "banking"}, True),
     ({"accounting", "crm"}, True),
     ({"contacts", "catalog"}, True),
     ({"org"}, True),
