@@ -27,12 +27,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.accounting.models import JournalEntry, JournalLine
+from comptoir.accounting.models import Account, Invoice, JournalEntry, JournalLine
 from comptoir.accounting.models_currency import RATE_PLACES, CurrencyRate
 from comptoir.kernel import audit
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
-from comptoir.kernel.errors import ValidationFailed
+from comptoir.kernel.errors import Conflict, ValidationFailed
 from comptoir.kernel.money import quantize
 from comptoir.org.models import Company
 
@@ -210,8 +210,8 @@ def convert_lines(lines: Sequence[dict[str, Any]], currency: str, rate: Decimal)
                          | {"amount_currency": signed, "currency": currency})  # fmt: skip
         signed_eur.append(eur)
     gap = sum(signed_eur, ZERO)
-    if gap and converted:
-        free = [i for i, line in enumerate(lines) if line.get("company_amount") is None] or list(range(len(lines)))
+    free = [i for i, line in enumerate(lines) if line.get("company_amount") is None]
+    if gap and free:  # lines with a fixed EUR amount leave their gap to the caller (exchange difference)
         largest = max(free, key=lambda i: abs(signed_eur[i]))
         signed_eur[largest] -= gap
     for line, eur in zip(converted, signed_eur, strict=True):
@@ -235,3 +235,87 @@ def stamp(entry: JournalEntry, stamps: Sequence[tuple[Decimal | None, str]]) -> 
     for pk, (amount, code) in zip(ids, stamps, strict=True):
         if code:
             JournalLine.objects.filter(pk=pk).update(amount_currency=amount, currency=code)
+
+
+# --- Invoices and payments in a foreign currency ----------------------------------------
+
+
+def invoice_company_total(invoice: Invoice) -> Decimal:
+    """What the invoice's partner lines booked in the company currency (positive)."""
+    rows = JournalLine.objects.filter(
+        entry_id=invoice.journal_entry_id, partner_account_id=invoice.partner_account_id
+    ).values_list("debit", "credit")
+    return abs(sum((Decimal(d) - Decimal(c) for d, c in rows), ZERO))
+
+
+def _settled_share(invoice: Invoice, company_total: Decimal, paid: Decimal) -> Decimal:
+    total = Decimal(invoice.total_amount)
+    if not total or paid >= total:
+        return company_total
+    return quantize(company_total * paid / total)
+
+
+def settled_company_amount(invoice: Invoice, part: Decimal, company_total: Decimal | None = None) -> Decimal:
+    """The company-currency share of the invoice that paying ``part`` (in its currency) settles.
+
+    Cumulative, like the VAT on receipts: the share of what is paid after, minus the share
+    of what was paid before, so the last payment settles exactly what is left in EUR.
+    """
+    company_total = invoice_company_total(invoice) if company_total is None else company_total
+    paid_before = Decimal(invoice.total_amount) - Decimal(invoice.residual_amount)
+    return _settled_share(invoice, company_total, paid_before + part) - _settled_share(
+        invoice, company_total, paid_before
+    )
+
+
+def residual_company(invoice: Invoice) -> Decimal:
+    """What is still due on a posted invoice, in the company currency at its booking rate."""
+    if invoice.currency == company_currency(invoice.company_id) or not invoice.journal_entry_id:
+        return Decimal(invoice.residual_amount)
+    company_total = invoice_company_total(invoice)
+    paid = Decimal(invoice.total_amount) - Decimal(invoice.residual_amount)
+    return company_total - _settled_share(invoice, company_total, paid)
+
+
+def payment_lines(
+    company_id: int, code: str, day: dt.date, lines: Sequence[dict[str, Any]],
+    parts: Sequence[tuple[Invoice, Decimal]], has_credit: bool, label: str,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """A payment's lines written in ``code`` → in the company currency, with the realised difference.
+
+    ``lines`` are the payment's: the bank line, one partner line per invoice in ``parts``, the
+    credit line when ``has_credit``, then lines already in EUR (VAT on receipts), kept as they
+    are. The bank and the credit are converted at the payment date's rate; each invoice's line
+    takes the EUR its part settles at the invoice's rate; the gap is the realised exchange
+    difference: 766 Gains de change (credit) or 666 Pertes de change (debit).
+    """
+    rate = rate_on(company_id, code, day)
+    count = 1 + len(parts) + (1 if has_credit else 0)
+    head, tail = list(lines[:count]), list(lines[count:])
+
+    def signed(line: dict[str, Any]) -> Decimal:
+        return Decimal(line.get("debit") or 0) - Decimal(line.get("credit") or 0)
+
+    bank_eur = to_company(signed(head[0]), rate)
+    fixed: list[Decimal] = [bank_eur]
+    allocated = ZERO
+    for (invoice, part), line in zip(parts, head[1 : 1 + len(parts)], strict=True):
+        share = settled_company_amount(invoice, part)
+        fixed.append(share if signed(line) > 0 else -share)
+        allocated += signed(line)
+    if has_credit:
+        fixed.append(-bank_eur - to_company(allocated, rate))
+    converted = [
+        {k: v for k, v in line.items()} | {"company_amount": eur} for line, eur in zip(head, fixed, strict=True)
+    ]
+    result = convert_lines(converted, code, rate)
+    gap = sum(fixed, ZERO)
+    if gap:
+        accounts = dict(Account.objects.filter(company_id=company_id, code__in=[LOSS_ACCOUNT, GAIN_ACCOUNT],
+                                               is_active=True).values_list("code", "pk"))  # fmt: skip
+        target = GAIN_ACCOUNT if gap > 0 else LOSS_ACCOUNT
+        if target not in accounts:
+            raise Conflict("account_missing", _("Account %(code)s is missing from the chart.") % {"code": target})
+        result.append({"account_id": accounts[target], "label": label[:200],
+                       "debit": -gap if gap < 0 else ZERO, "credit": gap if gap > 0 else ZERO})  # fmt: skip
+    return result + tail

@@ -36,6 +36,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounting import credit_links, matching, vat
+from comptoir.accounting import currency as currency_services
 from comptoir.accounting import invoices as invoice_services
 from comptoir.accounting import services as ledger
 from comptoir.accounting.models import (
@@ -112,6 +113,7 @@ class PaymentRequest:
     auto: bool
     allocations: list[tuple[int | None, Decimal]] = field(default_factory=list)
     key: str = ""
+    currency: str = ""  # multi-currency: empty for the company currency
 
     def digest(self) -> str:
         """The request's content: the same key must come back with the same content."""
@@ -120,6 +122,8 @@ class PaymentRequest:
             self.journal_id, self.method, self.reference,
             "auto" if self.auto else sorted([invoice_id or 0, str(amount)] for invoice_id, amount in self.allocations),
         ]  # fmt: skip
+        if self.currency:  # multi-currency; absent before, so earlier digests stay valid
+            content.append(self.currency)
         return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -146,6 +150,8 @@ def _parse_request(data: dict[str, Any]) -> PaymentRequest:
         reference=ledger._required_text(errors, "reference", data.get("reference"), 140, False),
         auto=False, key=key.strip(),
     )  # fmt: skip
+    if data.get("currency") not in (None, ""):  # multi-currency (currency.py)
+        request.currency = currency_services.parse_currency(errors, "currency", data["currency"])
     raw = data.get("allocations", "auto")
     if raw == "auto":
         request.auto = True
@@ -290,8 +296,11 @@ def _apply_to_invoice(invoice: Invoice, change: Decimal) -> None:
     invoice_services.set_residual(invoice, Decimal(invoice.residual_amount) - change)
 
 
-def _post(actor: Actor, *, lines: list[dict[str, Any]], **data: Any) -> JournalEntry:
+def _post(actor: Actor, *, lines: list[dict[str, Any]], stamps: Sequence[tuple[Decimal | None, str]] = (),
+          **data: Any) -> JournalEntry:  # fmt: skip
     entry = ledger.create_entry(actor, lines=lines, source_type=SOURCE_TYPE, **data)
+    if stamps:  # multi-currency: the lines' amounts in the payment's currency
+        currency_services.stamp(entry, stamps)
     return ledger.post_entry(actor, ledger._entry_locked(actor, entry.pk))
 
 
@@ -301,15 +310,19 @@ def _reverse(actor: Actor, entry_id: int, day: dt.date) -> JournalEntry:
     existing = JournalEntry.objects.filter(reversal_of=original).first()
     if existing is not None:
         return existing
+    rows = list(JournalLine.objects.filter(entry=original).order_by("sequence", "id")
+                .values(*ledger.LINE_FIELDS, "amount_currency", "currency"))  # fmt: skip
     lines = [
         {"account_id": line["account_id"], "partner_account_id": line["partner_account_id"], "label": line["label"],
          "debit": line["credit"], "credit": line["debit"], "due_date": line["due_date"]}
-        for line in JournalLine.objects.filter(entry=original).order_by("sequence", "id").values(*ledger.LINE_FIELDS)
+        for line in rows
     ]  # fmt: skip
     label = _in_company_language(_("Reversal of %(number)s") % {"number": original.number})
     reversal = ledger.create_entry(actor, journal_id=original.journal_id, date=day, label=label[:200],
                                    ref=original.number, lines=lines, source_type=original.source_type,
                                    source_id=original.source_id)  # fmt: skip
+    currency_services.stamp(reversal, [(None if r["amount_currency"] is None else -r["amount_currency"], r["currency"])
+                                       for r in rows])  # fmt: skip
     JournalEntry.objects.filter(pk=reversal.pk).update(reversal_of=original)
     return ledger.post_entry(actor, ledger._entry_locked(actor, reversal.pk))
 
@@ -345,6 +358,7 @@ def payment_register(
     allocations: Any = "auto",
     idempotency_key: Any = "",
     direction: Any = PaymentDirection.INBOUND,
+    currency: Any = None,
 ) -> Payment:
     """Record a payment, allocate it to invoices (a list of ``{invoice_id, amount}``, or
     ``"auto"``: the oldest due first), book and post its entry, match the lines.
@@ -357,7 +371,7 @@ def payment_register(
     request = _parse_request({
         "organization_id": organization_id, "amount": amount, "date": date, "journal_id": journal_id,
         "method": method, "reference": reference, "allocations": allocations, "idempotency_key": idempotency_key,
-        "direction": direction,
+        "direction": direction, "currency": currency,
     })  # fmt: skip
     with transaction.atomic():
         if request.key:
@@ -380,11 +394,16 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     if errors:
         raise ValidationFailed(fields=errors)
     assert journal is not None
+    home = currency_services.company_currency(company_id)  # multi-currency: the payment's currency
+    code = request.currency or home
     company_invoices = Invoice.objects.filter(company_id=company_id)
     if request.auto:
         invoices = _lock_invoices(
             company_invoices.filter(
-                organization_id=request.organization_id, kind=AUTO_KINDS[request.direction], state__in=OPEN_STATES
+                organization_id=request.organization_id,
+                kind=AUTO_KINDS[request.direction],
+                state__in=OPEN_STATES,
+                currency=code,
             )
         )
     else:
@@ -412,6 +431,9 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
                 _add(errors, f"allocations.{index}.invoice_id", _("Unknown invoice."))
                 continue
             problem = _invoice_errors(found_invoice, request.direction, request.organization_id, part)
+            if problem is None and found_invoice.currency != code:  # multi-currency
+                problem = "invoice_id", str(_("This invoice is in %(currency)s: register the payment in %(currency)s.")
+                                            % {"currency": found_invoice.currency})  # fmt: skip
             if problem is not None:
                 _add(errors, f"allocations.{index}.{problem[0]}", problem[1])
             else:
@@ -433,7 +455,7 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         company_id=company_id, direction=request.direction, organization_id=request.organization_id,
         partner_account=partner, date=request.date, amount=request.amount, journal=journal, method=request.method,
         reference=request.reference, unallocated=request.amount - allocated, idempotency_key=request.key,
-        request_digest=request.digest() if request.key else "", created_by_id=actor.user_id,
+        request_digest=request.digest() if request.key else "", created_by_id=actor.user_id, currency=code,
     )  # fmt: skip
     try:
         with transaction.atomic():
@@ -464,8 +486,15 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     vat_label = _in_company_language(_("VAT on receipts"))
     for invoice, _part in plan:
         lines += _vat_lines(moves[invoice.pk], vat_label)
+    stamps: list[tuple[Decimal | None, str]] = []
+    if code != home:  # multi-currency: EUR at the payment date's rate, realised exchange difference (666/766)
+        assert request.date is not None
+        difference = _in_company_language(_("Exchange difference %(ref)s") % {"ref": numbers or partner.code})
+        lines = currency_services.payment_lines(company_id, code, request.date, lines, plan,
+                                                bool(payment.unallocated), difference)  # fmt: skip
+        lines, stamps = currency_services.split_stamps(lines)
     entry = _post(actor, journal_id=journal.pk, date=request.date, label=label, ref=request.reference[:100],
-                  lines=lines, source_id=str(payment.pk))  # fmt: skip
+                  lines=lines, source_id=str(payment.pk), stamps=stamps)  # fmt: skip
     entry_lines = list(JournalLine.objects.filter(entry=entry).order_by("sequence").values_list("pk", flat=True))
     PaymentAllocation.objects.bulk_create([
         PaymentAllocation(payment=payment, invoice=invoice, amount=part, date=payment.date,  # type: ignore[misc]
@@ -542,6 +571,10 @@ def payment_allocate_credit(*, actor: Actor, payment_id: int, invoice_id: Any, a
     problem = _invoice_errors(invoice, payment.direction, payment.organization_id, part)
     if problem is None and invoice.partner_account_id != payment.partner_account_id:
         problem = "invoice_id", str(_("This invoice is on another customer or supplier account."))
+    if problem is None and (invoice.currency != payment.currency
+                            or payment.currency != currency_services.company_currency(actor.company_id)):  # fmt: skip
+        problem = "invoice_id", str(_("A credit in a foreign currency cannot be used yet: register the payment "
+                                      "again in the invoice's currency."))  # fmt: skip
     if problem is not None:
         raise ValidationFailed(fields={problem[0]: [problem[1]]})
     matching.lock_partner(actor.company_id, payment.partner_account_id)

@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from comptoir.accounting import currency, invoices
-from comptoir.accounting.models import Invoice, InvoiceState, JournalLine
+from comptoir.accounting import currency, invoices, payments
+from comptoir.accounting.models import Invoice, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_currency import CurrencyRate
+from comptoir.accounting.models_payments import Matching, Payment
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
+from comptoir.accounting.tests.payments_kit import fresh
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.org.testing import Personas
 
@@ -118,3 +120,105 @@ def test_usd_invoice_document_carries_the_vat_total_in_eur(books: Books) -> None
     assert document.currency == "USD"
     assert document.accounting_currency == "EUR"
     assert document.vat_total_in_accounting_currency == D("181.82")  # 200 / 1.1
+
+
+# --- Payments -------------------------------------------------------------------------
+
+
+def usd_pay(books: Books, amount: str, invoice: Invoice | None, part: str | None = None,
+            day: dt.date = DAY2, **extra: object) -> Payment:  # fmt: skip
+    allocations = [{"invoice_id": invoice.pk, "amount": part or amount}] if invoice else []
+    return payments.payment_register(
+        actor=books.actor(), organization_id=books.customer.pk, amount=amount, date=day, currency="USD",
+        journal_id=books.ledger.journals["BQ"], method="transfer", allocations=allocations, **extra,
+    )  # fmt: skip
+
+
+def partner_balance(invoice: Invoice) -> D:
+    rows = JournalLine.objects.filter(partner_account_id=invoice.partner_account_id).values_list("debit", "credit")
+    return sum((d - c for d, c in rows), D(0))
+
+
+def test_full_payment_at_another_rate_books_the_loss_and_matches(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)  # 1200 USD at 1.1 = 1090.91 EUR
+    payment = usd_pay(books, "1200.00", invoice)  # at 1.25 = 960.00 EUR
+    assert payment.currency == "USD"
+    rows = lines_of(payment.journal_entry_id)
+    assert rows[0] == ("512", D("960.00"), D(0), D("1200.00"), "USD")
+    assert rows[1] == ("411", D(0), D("1090.91"), D("-1200.00"), "USD")
+    assert rows[2] == ("666", D("130.91"), D(0), None, "")
+    assert sum(r[1] for r in rows) == sum(r[2] for r in rows)
+    invoice = fresh(invoice)
+    assert (invoice.state, invoice.residual_amount) == (InvoiceState.PAID, D(0))
+    codes = set(JournalLine.objects.filter(partner_account_id=invoice.partner_account_id)
+                .values_list("matching_code", flat=True))  # fmt: skip
+    assert len(codes) == 1 and "" not in codes
+    assert Matching.objects.get(partner_account_id=invoice.partner_account_id, undone=False).full
+    assert partner_balance(invoice) == 0
+
+
+def test_payment_at_a_better_rate_books_a_gain(books: Books) -> None:
+    set_rates(books)
+    currency.rate_set(actor=books.actor(), currency="USD", date=DAY2, rate="1.05")
+    invoice = usd_invoice(books)
+    payment = usd_pay(books, "1200.00", invoice)  # 1142.86 EUR
+    rows = lines_of(payment.journal_entry_id)
+    assert rows[2] == ("766", D(0), D("51.95"), None, "")  # 1142.86 - 1090.91
+    assert partner_balance(invoice) == 0
+
+
+def test_partial_payments_book_the_difference_on_the_settled_part(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)  # 1090.91 EUR
+    first = usd_pay(books, "400.00", invoice)
+    rows = lines_of(first.journal_entry_id)
+    assert rows[1][2] == D("363.64")  # 1090.91 × 400/1200
+    assert rows[0][1] == D("320.00") and rows[2] == ("666", D("43.64"), D(0), None, "")
+    invoice = fresh(invoice)
+    assert (invoice.state, invoice.residual_amount) == (InvoiceState.PARTIALLY_PAID, D("800.00"))
+    assert currency.residual_company(invoice) == D("727.27")
+    second = usd_pay(books, "800.00", invoice, day=TODAY)
+    rows = lines_of(second.journal_entry_id)
+    assert rows[1][2] == D("727.27")  # the rest exactly
+    assert fresh(invoice).state == InvoiceState.PAID
+    assert partner_balance(invoice) == 0
+    assert Matching.objects.get(partner_account_id=invoice.partner_account_id, undone=False).full
+
+
+def test_payment_with_a_credit_left_converts_the_credit_at_the_payment_rate(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)
+    payment = usd_pay(books, "1300.00", invoice, part="1200.00")
+    rows = lines_of(payment.journal_entry_id)
+    assert rows[0][1] == D("1040.00")
+    assert rows[2] == ("411", D(0), D("80.00"), D("-100.00"), "USD")  # the credit at 1.25
+    assert rows[3] == ("666", D("130.91"), D(0), None, "")
+    assert sum(r[1] for r in rows) == sum(r[2] for r in rows)
+
+
+def test_usd_invoice_refuses_a_payment_in_euros_and_missing_rate_is_a_field_error(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)
+    with pytest.raises(ValidationFailed) as caught:
+        payments.payment_register(
+            actor=books.actor(), organization_id=books.customer.pk, amount="100", date=DAY2,
+            journal_id=books.ledger.journals["BQ"], method="transfer",
+            allocations=[{"invoice_id": invoice.pk, "amount": "100"}],
+        )  # fmt: skip
+    assert "register the payment in USD" in caught.value.fields["allocations.0.invoice_id"][0]
+    with pytest.raises(ValidationFailed) as caught:
+        usd_pay(books, "100.00", invoice, day=DAY1 - dt.timedelta(days=1))
+    assert "No exchange rate for USD" in caught.value.fields["currency"][0]
+    assert not Payment.objects.filter(company_id=books.company_id).exists()
+
+
+def test_cancelling_a_usd_payment_reverses_the_currency_amounts(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)
+    payment = usd_pay(books, "1200.00", invoice)
+    payments.payment_cancel(actor=books.actor(), payment_id=payment.pk)
+    invoice = fresh(invoice)
+    assert (invoice.state, invoice.residual_amount) == (InvoiceState.POSTED, D("1200.00"))
+    reversal = JournalEntry.objects.get(reversal_of_id=payment.journal_entry_id)
+    assert lines_of(reversal.pk)[0] == ("512", D(0), D("960.00"), D("-1200.00"), "USD")
