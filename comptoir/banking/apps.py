@@ -13,4 +13,7 @@ class BankingConfig(AppConfig):
 
         module.register()
         reconcile.register_subscribers()
+        from comptoir.banking import closing
+
+        closing.register()  # year-end closing waits for the year's bank lines
         demo_registry.register("banking", demo.load)
