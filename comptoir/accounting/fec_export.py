@@ -17,7 +17,9 @@ and fiscal year), ``PieceRef`` its reference (the number when it had none), ``Pi
 and ``EcritureDate`` its date, ``ValidDate`` the local date it was posted, ``EcritureLib``
 the line's label or else the entry's, ``CompAuxNum``/``CompAuxLib`` the partner account,
 ``EcritureLet``/``DateLet`` the line's matching code and date (together or not at all).
-Amounts are in euros: ``Montantdevise``/``Idevise`` stay empty.
+Amounts are in euros; a line booked from a foreign-currency document also carries its
+amount in that currency, signed like debit − credit, and the ISO code (``Montantdevise``,
+``Idevise``; empty otherwise).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ CONTENT_TYPE = f"text/plain; charset={fec.ENCODING}"
 _ENTRY_FIELDS = ("id", "chain_number", "number", "date", "ref", "label", "posted_at", "journal__code", "journal__name")
 _LINE_FIELDS = (
     "entry_id", "account__code", "account__name", "partner_account__code", "partner_account__label", "label",
-    "debit", "credit", "matching_code", "matched_at",
+    "debit", "credit", "matching_code", "matched_at", "amount_currency", "currency",
 )  # fmt: skip
 
 
@@ -186,7 +188,8 @@ def iter_rows(export: FecExport, *, chunk: int = CHUNK) -> Iterator[fec.FecRow]:
             for entry_id, _chain, number, day, ref, entry_label, posted_at, journal_code, journal_name in entries:
                 valid = posted_at.astimezone(local).date()
                 for line in lines[entry_id]:
-                    _e, code, name, aux_code, aux_label, label, debit, credit, matching, matched_at = line
+                    _e, code, name, aux_code, aux_label, label, debit, credit, matching, matched_at = line[:10]
+                    amount_cur, cur = line[10:]
                     lettered = bool(matching) and matched_at is not None
                     yield fec.FecRow(
                         journal_code=journal_code, journal_label=journal_name, entry_number=number, entry_date=day,
@@ -194,6 +197,7 @@ def iter_rows(export: FecExport, *, chunk: int = CHUNK) -> Iterator[fec.FecRow]:
                         label=label or entry_label, debit=debit, credit=credit, validation_date=valid,
                         aux_number=aux_code or "", aux_label=aux_label or "",
                         lettering=matching if lettered else "", lettering_date=matched_at if lettered else None,
+                        currency_amount=amount_cur if cur else None, currency=cur or "",
                     )  # fmt: skip
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 
 import pytest
 
-from comptoir.accounting import currency, invoices, payments
-from comptoir.accounting.models import Invoice, InvoiceState, JournalEntry, JournalLine
+from comptoir.accounting import currency, fec, fec_export, invoices, payments
+from comptoir.accounting.models import FiscalYear, Invoice, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_currency import CurrencyRate
 from comptoir.accounting.models_payments import Matching, Payment
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
@@ -222,3 +223,25 @@ def test_cancelling_a_usd_payment_reverses_the_currency_amounts(books: Books) ->
     assert (invoice.state, invoice.residual_amount) == (InvoiceState.POSTED, D("1200.00"))
     reversal = JournalEntry.objects.get(reversal_of_id=payment.journal_entry_id)
     assert lines_of(reversal.pk)[0] == ("512", D(0), D("960.00"), D("-1200.00"), "USD")
+
+
+# --- FEC ------------------------------------------------------------------------------
+
+
+def test_fec_carries_the_currency_amounts_and_passes_the_checker(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)
+    usd_pay(books, "1200.00", invoice)
+    fy = FiscalYear.objects.get(company_id=books.company_id, start_date__lte=DAY1, end_date__gte=DAY1)
+    export = fec_export.prepare(books.actor(), fiscal_year_id=fy.pk)
+    data = b"".join(fec_export.iter_bytes(export))
+    report = fec.check_fec(io.BytesIO(data), filename=export.filename, fiscal_year_start=fy.start_date,
+                           fiscal_year_end=fy.end_date, opening_journals=export.opening_journal_codes)  # fmt: skip
+    assert report.ok, report.as_text()
+    text = data.decode(fec.ENCODING).split("\r\n")
+    header = text[0].split("\t")
+    rows = [dict(zip(header, line.split("\t"), strict=True)) for line in text[1:-1]]
+    customer = [(r["Debit"], r["Credit"], r["Montantdevise"], r["Idevise"]) for r in rows if r["CompteNum"] == "411"]
+    assert customer == [("1090,91", "0,00", "1200,00", "USD"), ("0,00", "1090,91", "-1200,00", "USD")]
+    loss = next(r for r in rows if r["CompteNum"] == "666")
+    assert (loss["Montantdevise"], loss["Idevise"]) == ("", "")
