@@ -1,10 +1,10 @@
-"""Property: any sequence of invoices, vendor bills, credit notes, payments (partial, full,
-over, several invoices at once), uses of a credit and cancellations — all through the real
-services — leaves the books exact:
+"""Property: any sequence of invoices, vendor bills, credit notes (allocated to their invoice
+or not), payments (partial, full, over, several invoices at once, installments), uses of a
+credit and cancellations — all through the real services — leaves the books exact:
 
 * every posted entry balances, and so does the trial balance;
-* each invoice's amount due is its total minus its active allocations, never negative, and
-  its state follows (posted / partially paid / paid);
+* each invoice's amount due is its total minus its active allocations (payments and credit
+  notes), never negative, and its state follows (posted / partially paid / paid);
 * each partner account's balance is what its open documents leave due, minus its credits;
 * VAT on receipts: what moved from the waiting account (44574 / 44564) to the chargeable one
   is exactly the VAT share of what is paid now, invoice by invoice and in the ledger, also
@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.db.models import Q
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
+from comptoir.accounting import credit_allocation, credit_links, payments, selectors
 from comptoir.accounting import invoices as invoice_services
-from comptoir.accounting import payments, selectors
 from comptoir.accounting.models import (
     Invoice,
     InvoiceKind,
@@ -33,6 +34,7 @@ from comptoir.accounting.models import (
     JournalLine,
     PartnerAccount,
 )
+from comptoir.accounting.models_credit import CreditAllocation
 from comptoir.accounting.models_payments import Payment, PaymentAllocation, PaymentDirection, PaymentState
 from comptoir.accounting.tests.invoices_kit import Books, line, organization
 from comptoir.accounting.tests.payments_kit import TODAY, books
@@ -83,8 +85,10 @@ operations = st.lists(
         st.tuples(st.just("cancel"), st.integers(0, 20), st.just(0)),
         st.tuples(st.just("pay"), st.integers(0, 20), pay_plan),
         st.tuples(st.just("use_credit"), st.integers(0, 20), st.integers(0, 20)),
-        # a credit note of a posted invoice: all its lines, or one unit of its first line
-        st.tuples(st.just("credit_note"), st.integers(0, 20), st.booleans()),
+        # a posted credit note (or refund) settling an open invoice of the same account
+        st.tuples(st.just("credit_allocate"), st.integers(0, 20), st.integers(0, 20)),
+        # a credit note of a posted invoice: all its lines or one unit of the first; allocated to it or not
+        st.tuples(st.just("credit_note"), st.integers(0, 20), st.tuples(st.booleans(), st.booleans())),
         st.tuples(st.just("invoice"), partner_index, lines_strategy),
         st.tuples(st.just("cancel"), st.integers(0, 20), st.just(0)),
     ),
@@ -114,7 +118,8 @@ def _make_invoice(books: Books, index: int, spec: list[tuple[str, bool, int, int
     books.posted(lines, kind=kind, organization=partner, **extra)
 
 
-def _credit_note(books: Books, pick: int, whole: bool) -> None:
+def _credit_note(books: Books, pick: int, plan: tuple[bool, bool]) -> None:
+    whole, allocate = plan
     origins = list(Invoice.objects.filter(
         company_id=books.company_id, kind__in=[InvoiceKind.CUSTOMER_INVOICE, InvoiceKind.VENDOR_BILL],
         state__in=[InvoiceState.POSTED, InvoiceState.PARTIALLY_PAID, InvoiceState.PAID],
@@ -133,7 +138,12 @@ def _credit_note(books: Books, pick: int, whole: bool) -> None:
     if origin.kind == InvoiceKind.VENDOR_BILL:
         invoice_services.invoice_update(actor=actor, invoice_id=draft.pk, supplier_reference=f"R-{draft.pk}",
                                         issue_date=TODAY)  # fmt: skip
-    invoice_services.invoice_post(actor=actor, invoice_id=draft.pk, render_pdf=False)
+    posted = invoice_services.invoice_post(actor=actor, invoice_id=draft.pk, render_pdf=False)
+    origin.refresh_from_db()
+    amount = min(D(posted.residual_amount), D(origin.residual_amount))
+    if allocate and amount > 0:
+        credit_allocation.credit_allocate(actor=actor, credit_note_id=posted.pk, date=TODAY,
+                                          allocations=[{"invoice_id": origin.pk, "amount": str(amount)}])  # fmt: skip
 
 
 def _pay(books: Books, pick: int, plan: tuple[int, bool, int]) -> None:
@@ -187,6 +197,27 @@ def _use_credit(books: Books, pick: int, target: int) -> None:
                                      amount=str(share), date=TODAY)  # fmt: skip
 
 
+def _credit_allocate(books: Books, pick: int, target: int) -> None:
+    notes = list(Invoice.objects.filter(
+        company_id=books.company_id, kind__in=[InvoiceKind.CUSTOMER_CREDIT_NOTE, InvoiceKind.VENDOR_REFUND],
+        state__in=payments.OPEN_STATES,
+    ).order_by("pk"))  # fmt: skip
+    if not notes:
+        return
+    note_ = notes[pick % len(notes)]
+    settles = (
+        InvoiceKind.CUSTOMER_INVOICE if note_.kind == InvoiceKind.CUSTOMER_CREDIT_NOTE else InvoiceKind.VENDOR_BILL
+    )
+    candidates = list(Invoice.objects.filter(company_id=books.company_id, kind=settles, state__in=payments.OPEN_STATES,
+                                             partner_account_id=note_.partner_account_id).order_by("pk"))  # fmt: skip
+    if not candidates:
+        return
+    invoice = candidates[target % len(candidates)]
+    amount = min(D(note_.residual_amount), D(invoice.residual_amount))
+    credit_allocation.credit_allocate(actor=books.actor(), credit_note_id=note_.pk, date=TODAY,
+                                      allocations=[{"invoice_id": invoice.pk, "amount": str(amount)}])  # fmt: skip
+
+
 def _cancel(books: Books, pick: int) -> None:
     live = list(Payment.objects.filter(company_id=books.company_id, state=PaymentState.POSTED).order_by("pk"))
     if live:
@@ -227,7 +258,8 @@ def _check(books: Books) -> None:
     posted = Invoice.objects.filter(company_id=company_id).exclude(state__in=[InvoiceState.DRAFT])
     for invoice in posted.order_by("pk"):
         allocations = PaymentAllocation.objects.filter(invoice=invoice, is_active=True)
-        active = exact_sum(allocations, "amount")
+        credited = CreditAllocation.objects.filter(Q(invoice=invoice) | Q(credit_note=invoice), is_active=True)
+        active = exact_sum(allocations, "amount") + exact_sum(credited, "amount")
         assert invoice.residual_amount == invoice.total_amount - active, invoice.number
         assert 0 <= invoice.residual_amount <= invoice.total_amount
         if invoice.residual_amount == 0:
@@ -242,7 +274,7 @@ def _check(books: Books) -> None:
         )
         # VAT on receipts: the share of what is paid now, exactly (the last cent with the last payment).
         paid = invoice.total_amount - invoice.residual_amount
-        moved = exact_sum(allocations, "vat_moved")
+        moved = exact_sum(allocations, "vat_moved") + credit_links.vat_moved(invoice)
         due = D(0)
         for code, waiting in _waiting_balances(invoice).items():
             share = waiting if paid == invoice.total_amount else quantize(waiting * paid / invoice.total_amount)
@@ -287,6 +319,8 @@ def test_any_sequence_of_invoices_and_payments_keeps_the_books_exact(books: Book
                 _pay(books, first, second)
             elif kind == "installments":
                 _installments(books, first, second)
+            elif kind == "credit_allocate":
+                _credit_allocate(books, first, second)
             elif kind == "use_credit":
                 _use_credit(books, first, second)
             else:
