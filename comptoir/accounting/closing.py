@@ -324,3 +324,7 @@ def opening_entry_of(company_id: int, fiscal_year_id: int) -> JournalEntry | Non
     """The opening entry the closing of ``fiscal_year_id`` generated, if any."""
     return JournalEntry.objects.filter(company_id=company_id, source_type=SOURCE_TYPE,
                                        source_id=str(fiscal_year_id)).first()  # fmt: skip
+
+
+# Multi-currency: the revaluation of open foreign-currency items registers its check (a warning).
+from comptoir.accounting import revaluation as _revaluation  # noqa: E402, F401

@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from comptoir.accounting import currency, fec, fec_export, invoices, payments
+from comptoir.accounting import closing, currency, fec, fec_export, invoices, payments, revaluation
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_currency import CurrencyRate
 from comptoir.accounting.models_payments import Matching, Payment
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh
-from comptoir.kernel.errors import ValidationFailed
+from comptoir.kernel.errors import Conflict, ValidationFailed
 from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
@@ -245,3 +245,81 @@ def test_fec_carries_the_currency_amounts_and_passes_the_checker(books: Books) -
     assert customer == [("1090,91", "0,00", "1200,00", "USD"), ("0,00", "1090,91", "-1200,00", "USD")]
     loss = next(r for r in rows if r["CompteNum"] == "666")
     assert (loss["Montantdevise"], loss["Idevise"]) == ("", "")
+
+
+# --- Revaluation ------------------------------------------------------------------------
+
+
+def test_revaluation_books_the_unrealised_difference_and_reverses_it_next_day(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)  # 1200 USD = 1090.91 EUR at 1.1
+    usd_pay(books, "400.00", invoice)  # 800 USD left, booked 727.27 EUR
+    day = DAY2  # rate 1.25: 800 USD = 640.00 EUR → unrealised loss 87.27
+    preview = revaluation.revaluation_preview(books.actor(), day.isoformat())
+    assert [(i.number, i.residual, i.booked, i.revalued) for i in preview.items] == [
+        (invoice.number, D("800.00"), D("727.27"), D("640.00"))
+    ]
+    assert (preview.losses, preview.gains, preview.entry) == (D("87.27"), D(0), None)
+    done = revaluation.revalue(actor=books.actor(), date=day)
+    assert done.entry is not None and done.reversal is not None
+    assert [r[:3] for r in lines_of(done.entry.pk)] == [("411", D(0), D("87.27")), ("476", D("87.27"), D(0))]
+    assert [r[:3] for r in lines_of(done.reversal.pk)] == [("411", D("87.27"), D(0)), ("476", D(0), D("87.27"))]
+    assert done.reversal.date == day + dt.timedelta(days=1)
+    assert done.reversal.reversal_of_id == done.entry.pk
+    codes = set(JournalLine.objects.filter(entry__in=[done.entry, done.reversal], partner_account__isnull=False)
+                .values_list("matching_code", flat=True))  # fmt: skip
+    assert len(codes) == 1 and "" not in codes
+    with pytest.raises(Conflict):
+        revaluation.revalue(actor=books.actor(), date=day)
+    # The invoice itself is untouched: the payment of the rest books the realised difference.
+    usd_pay(books, "800.00", invoice, day=TODAY)
+    assert fresh(invoice).state == InvoiceState.PAID
+    assert partner_balance(invoice) == 0
+
+
+def test_revaluation_of_a_vendor_bill_gain_goes_to_477(books: Books) -> None:
+    set_rates(books)
+    bill = books.posted([line(unit_price="1000.00")], kind="vendor_bill", currency="USD", issue_date=DAY1,
+                        supplier_reference="US-1")  # fmt: skip
+    # We owe 1200 USD = 1090.91 EUR; at 1.25 only 960.00: an unrealised gain of 130.91.
+    done = revaluation.revalue(actor=books.actor(), date=DAY2)
+    assert done.entry is not None
+    assert [r[:3] for r in lines_of(done.entry.pk)] == [("401", D("130.91"), D(0)), ("477", D(0), D("130.91"))]
+    assert bill.partner_account_id is not None
+
+
+def test_revaluation_counts_what_was_paid_after_the_date_as_open(books: Books) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)
+    usd_pay(books, "1200.00", invoice, day=TODAY)  # paid after DAY2
+    preview = revaluation.revaluation_preview(books.actor(), DAY2)
+    assert [(i.residual, i.booked) for i in preview.items] == [(D("1200.00"), D("1090.91"))]
+    assert revaluation.revaluation_preview(books.actor(), TODAY).items == []
+
+
+def test_revaluation_without_items_or_with_a_bad_date_is_a_field_error(books: Books) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        revaluation.revalue(actor=books.actor(), date=TODAY)
+    assert "date" in caught.value.fields
+    assert "No open foreign-currency item" in caught.value.fields["date"][0]
+    set_rates(books)
+    usd_invoice(books)
+    assert revaluation.revaluation_preview(books.actor(), DAY1 - dt.timedelta(days=1)).items == []
+    with pytest.raises(ValidationFailed) as caught:
+        revaluation.revalue(actor=books.actor(), date="31/02/2026")
+    assert "date" in caught.value.fields
+    assert not JournalEntry.objects.filter(source_type=revaluation.SOURCE_TYPE).exists()
+
+
+def test_closing_warns_until_the_year_end_is_revalued(books: Books) -> None:
+    set_rates(books)
+    usd_invoice(books)
+    fy = FiscalYear.objects.get(company_id=books.company_id, start_date__lte=DAY1, end_date__gte=DAY1)
+    problems = closing.closing_preview(books.actor(), fy.pk).problems
+    warning = next(p for p in problems if p.code == "foreign_currency_not_revalued")
+    assert not warning.blocking and warning.count == 1
+    FiscalYear.objects.create(company_id=books.company_id, name="next", start_date=fy.end_date + dt.timedelta(days=1),
+                              end_date=fy.end_date + dt.timedelta(days=365))  # fmt: skip
+    revaluation.revalue(actor=books.actor(), date=fy.end_date)
+    problems = closing.closing_preview(books.actor(), fy.pk).problems
+    assert all(p.code != "foreign_currency_not_revalued" for p in problems)
