@@ -74,3 +74,9 @@ def closing_preview(request: HttpRequest, fiscal_year_id: int = Path(..., ge=1, 
         ],
         "opening_entry_id": entry.pk if entry else None,
     }
+
+
+# Multi-currency (api_currency.py): exchange rates and the revaluation, same prefix.
+from comptoir.accounting.api_currency import router as currency_router  # noqa: E402
+
+router.add_router("", currency_router)

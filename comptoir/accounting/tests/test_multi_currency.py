@@ -7,6 +7,8 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from comptoir.accounting import closing, currency, fec, fec_export, invoices, payments, revaluation
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceState, JournalEntry, JournalLine
@@ -14,6 +16,7 @@ from comptoir.accounting.models_currency import CurrencyRate
 from comptoir.accounting.models_payments import Matching, Payment
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh
+from comptoir.accounting.tests.test_api import API, call, key
 from comptoir.kernel.errors import Conflict, ValidationFailed
 from comptoir.org.testing import Personas
 
@@ -323,3 +326,37 @@ def test_closing_warns_until_the_year_end_is_revalued(books: Books) -> None:
     revaluation.revalue(actor=books.actor(), date=fy.end_date)
     problems = closing.closing_preview(books.actor(), fy.pk).problems
     assert all(p.code != "foreign_currency_not_revalued" for p in problems)
+
+
+# --- API ------------------------------------------------------------------------------
+
+
+def test_api_rates_and_revaluation(books: Books, client: Client) -> None:
+    headers = key(books.ledger, "finance")
+    answer = call(client, "post", "/currency-rates", headers,
+                  {"currency": "USD", "date": DAY1.isoformat(), "rate": "1.1"})  # fmt: skip
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["currency"] == "USD" and D(answer.json()["rate"]) == D("1.1")
+    answer = call(client, "post", "/currency-rates", headers,
+                  {"currency": "QQQ", "date": DAY1.isoformat(), "rate": "1"})  # fmt: skip
+    assert answer.status_code == 422 and "currency" in answer.json()["fields"]
+    upload = SimpleUploadedFile("rates.csv", f"{DAY2.isoformat()},USD,1.25\n".encode(), content_type="text/csv")
+    answer = client.post(API + "/currency-rates/import", {"file": upload}, headers=headers)
+    assert answer.status_code == 201 and answer.json() == {"imported": 1}
+    answer = call(client, "get", "/currency-rates?currency=usd", headers)
+    assert answer.status_code == 200
+    assert [(r["date"], D(r["rate"])) for r in answer.json()["items"]] == [
+        (DAY2.isoformat(), D("1.25")), (DAY1.isoformat(), D("1.1"))
+    ]  # fmt: skip
+    invoice = usd_invoice(books)
+    answer = call(client, "get", f"/revaluation?date={DAY2.isoformat()}", headers)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["losses"] == "130.91" and body["items"][0]["invoice_id"] == invoice.pk and body["entry_id"] is None
+    answer = call(client, "post", "/revaluation", headers, {"date": DAY2.isoformat()})
+    assert answer.status_code == 201 and answer.json()["entry_id"] and answer.json()["reversal_id"]
+    answer = call(client, "post", "/revaluation", headers, {"date": DAY2.isoformat()})
+    assert answer.status_code == 409
+    sales = key(books.ledger, "sales")
+    assert call(client, "post", "/currency-rates", sales,
+                {"currency": "GBP", "date": DAY1.isoformat(), "rate": "0.85"}).status_code == 403  # fmt: skip
