@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from comptoir.accounting import closing
+from comptoir.accounting import closing, views_currency
 from comptoir.accounting.views import _actor, accounting_page
 from comptoir.kernel.errors import Conflict
 
@@ -32,5 +32,6 @@ def year_end(request: HttpRequest, fiscal_year_id: int) -> HttpResponse:
         "preview": preview,
         "opening_entry": closing.opening_entry_of(actor.company_id, fiscal_year_id),
         "can_close": actor.has_perm("accounting.lock_periods") and preview.can_close,
+        **views_currency.revaluation_context(actor, preview.year),  # multi-currency
     }
     return render(request, "accounting/closing/year_end.html", context, status=status)

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.urls import reverse
 
 from comptoir.accounting import closing, currency, fec, fec_export, invoices, payments, revaluation
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceState, JournalEntry, JournalLine
@@ -17,6 +18,7 @@ from comptoir.accounting.models_payments import Matching, Payment
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh
 from comptoir.accounting.tests.test_api import API, call, key
+from comptoir.accounting.tests.test_views import login
 from comptoir.kernel.errors import Conflict, ValidationFailed
 from comptoir.org.testing import Personas
 
@@ -360,3 +362,45 @@ def test_api_rates_and_revaluation(books: Books, client: Client) -> None:
     sales = key(books.ledger, "sales")
     assert call(client, "post", "/currency-rates", sales,
                 {"currency": "GBP", "date": DAY1.isoformat(), "rate": "0.85"}).status_code == 403  # fmt: skip
+
+
+# --- Pages ----------------------------------------------------------------------------
+
+
+def test_rates_page_lists_adds_imports_and_shows_field_errors(books: Books, client: Client) -> None:
+    login(client, books.ledger, "finance")
+    url = reverse("accounting:currency_rates")
+    answer = client.post(url, {"currency": "usd", "date": DAY1.isoformat(), "rate": "1,1"})
+    assert answer.status_code == 302
+    answer = client.post(url, {"currency": "US", "date": "", "rate": "0"})
+    assert answer.status_code == 422
+    assert {"currency", "date", "rate"} <= set(answer.context["errors"])
+    upload = SimpleUploadedFile("rates.csv", f"date,currency,rate\n{DAY2.isoformat()},USD,1.25\n".encode())
+    assert client.post(url, {"file": upload}).status_code == 302
+    answer = client.get(url + "?currency=USD")
+    assert answer.status_code == 200
+    assert [(r.date, r.rate) for r in answer.context["page"].items] == [(DAY2, D("1.25")), (DAY1, D("1.1"))]
+    assert b'id="currency-rates"' in answer.content
+    login(client, books.ledger, "management")
+    answer = client.get(url)
+    assert answer.status_code == 200 and b'id="rate-form"' not in answer.content
+    assert client.post(url, {"currency": "GBP", "date": DAY1.isoformat(), "rate": "0.85"}).status_code == 403
+
+
+def test_closing_page_previews_and_revalues_at_the_year_end(books: Books, client: Client) -> None:
+    set_rates(books)
+    invoice = usd_invoice(books)
+    fy = FiscalYear.objects.get(company_id=books.company_id, start_date__lte=DAY1, end_date__gte=DAY1)
+    FiscalYear.objects.create(company_id=books.company_id, name="next", start_date=fy.end_date + dt.timedelta(days=1),
+                              end_date=fy.end_date + dt.timedelta(days=365))  # fmt: skip
+    login(client, books.ledger, "finance")
+    page = client.get(reverse("accounting:year_end", args=[fy.pk]))
+    assert page.status_code == 200
+    assert [i.invoice_id for i in page.context["revaluation"].items] == [invoice.pk]
+    assert b'data-code="foreign_currency_not_revalued"' in page.content and b'id="revalue-form"' in page.content
+    answer = client.post(reverse("accounting:year_end_revalue", args=[fy.pk]))
+    assert answer.status_code == 302
+    page = client.get(reverse("accounting:year_end", args=[fy.pk]))
+    assert b'id="revaluation-done"' in page.content and b"foreign_currency_not_revalued" not in page.content
+    entry, reversal = revaluation.entries_at(books.company_id, fy.end_date)
+    assert entry is not None and reversal is not None and reversal.date == fy.end_date + dt.timedelta(days=1)

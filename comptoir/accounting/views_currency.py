@@ -1,0 +1,91 @@
+"""Multi-currency pages: exchange rates (list, add, CSV import) and the revaluation action of
+the year-end closing page. Views parse, call one service or selector, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from comptoir.accounting import currency, revaluation
+from comptoir.accounting.models import FiscalYear
+from comptoir.accounting.views import _actor, _int, accounting_page
+from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
+from comptoir.kernel.pagination import paginate
+
+MAX_UPLOAD = 2 * 1024 * 1024
+
+
+def _messages(exc: ValidationFailed) -> list[str]:
+    return [f"{name}: {message}" for name, found in (exc.fields or {}).items() for message in found] or [
+        str(exc.message)
+    ]
+
+
+@accounting_page
+@require_http_methods(["GET", "POST"])
+def rates(request: HttpRequest) -> HttpResponse:
+    actor = _actor(request)
+    errors: dict[str, list[str]] = {}
+    status = 200
+    values: dict[str, Any] = {}
+    if request.method == "POST":
+        try:
+            if "file" in request.FILES:
+                upload = request.FILES.get("file")
+                assert upload is not None and not isinstance(upload, list)
+                if upload.size and upload.size > MAX_UPLOAD:
+                    raise ValidationFailed(fields={"file": [str(_("The file is larger than 2 MB."))]})
+                count = currency.rates_import(actor=actor, data=upload.read())
+                messages.success(request, _("%(count)s exchange rates imported.") % {"count": count})
+            else:
+                values = {name: request.POST.get(name, "") for name in ("currency", "date", "rate")}
+                found = currency.rate_set(actor=actor, **values)
+                messages.success(request, _("Rate saved: %(rate)s.") % {"rate": found})
+            return redirect("accounting:currency_rates")
+        except ValidationFailed as exc:
+            errors = exc.fields or {"file": [str(exc.message)]}
+            status = 422
+    code = request.GET.get("currency", "").strip()[:3]
+    page = paginate(currency.rates_list(actor, currency=code), _int(request.GET.get("page")) or 1)
+    context = {
+        "page": page, "errors": errors, "values": values, "filter": code, "query": f"currency={code}" if code else "",
+        "can_manage": actor.has_perm(currency.MANAGE),
+    }  # fmt: skip
+    return render(request, "accounting/closing/currency_rates.html", context, status=status)
+
+
+@accounting_page
+@require_POST
+def revalue(request: HttpRequest, fiscal_year_id: int) -> HttpResponse:
+    actor = _actor(request)
+    year = FiscalYear.objects.filter(company_id=actor.company_id, pk=fiscal_year_id).first()
+    if year is None:
+        raise NotFound("fiscal_year_not_found")
+    try:
+        done = revaluation.revalue(actor=actor, date=year.end_date)
+    except ValidationFailed as exc:
+        for message in _messages(exc):
+            messages.error(request, message)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        assert done.entry is not None
+        messages.success(request, _("Open foreign-currency items revalued: entry %(number)s, reversed the next day.")
+                         % {"number": done.entry.number})  # fmt: skip
+    return redirect("accounting:year_end", fiscal_year_id=fiscal_year_id)
+
+
+def revaluation_context(actor: Any, year: FiscalYear) -> dict[str, Any]:
+    """The closing page's revaluation panel: the preview at the year's end, or why there is none."""
+    try:
+        preview = revaluation.revaluation_preview(actor, year.end_date)
+    except ValidationFailed as exc:
+        return {"revaluation": None, "revaluation_errors": _messages(exc)}
+    return {"revaluation": preview, "revaluation_errors": [],
+            "can_revalue": actor.has_perm(revaluation.POST) and preview.entry is None and any(
+                i.difference for i in preview.items)}  # fmt: skip
