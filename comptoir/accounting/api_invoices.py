@@ -16,6 +16,7 @@ from ninja import Field, File, Form, Path, Query, Schema
 from ninja.files import UploadedFile
 from ninja.responses import Status
 
+from comptoir.accounting import currency
 from comptoir.accounting import invoice_selectors as selectors
 from comptoir.accounting import invoices as services
 from comptoir.accounting.models import Invoice
@@ -70,6 +71,8 @@ class InvoiceCreateIn(InputSchema):
     fiscal_position: FiscalPosition | None = Field(None, description="The partner's when omitted.")
     vat_on_debits: bool | None = None
     language: Literal["fr", "en"] | None = None
+    currency: str | None = Field(None, max_length=3, description="ISO 4217 (EUR by default); posted in EUR at "
+                                 "the issue date's exchange rate (multi-currency).")  # fmt: skip
     purchase_order: str = Field("", max_length=100)
     supplier_reference: str = Field("", max_length=100, description="Vendor bills: the supplier's number.")
     note: str = Field("", max_length=2000)
@@ -90,6 +93,7 @@ class InvoiceUpdateIn(InputSchema):
     fiscal_position: FiscalPosition = None  # type: ignore[assignment]
     vat_on_debits: bool = None  # type: ignore[assignment]
     language: Literal["fr", "en"] = None  # type: ignore[assignment]
+    currency: str = Field(None, max_length=3)  # type: ignore[assignment]  # multi-currency, ISO 4217
     purchase_order: str = Field(None, max_length=100)  # type: ignore[assignment]
     supplier_reference: str = Field(None, max_length=100)  # type: ignore[assignment]
     note: str = Field(None, max_length=2000)  # type: ignore[assignment]
@@ -166,6 +170,9 @@ class WarningOut(Schema):
 
 
 class InvoiceOut(InvoiceSummaryOut):
+    residual_company_amount: str | None = Field(
+        None, description="Multi-currency: the amount due in EUR at the invoice's booking rate (null in EUR)."
+    )
     delivery_date: dt.date | None
     payment_term_id: int | None
     payment_terms_text: str
@@ -282,6 +289,8 @@ def invoice_out(actor: Actor, invoice_id: int) -> dict[str, Any]:
         "installments": [{"due_date": i.due_date, "amount": str(i.amount)}
                          for i in invoice.installment_rows],  # type: ignore[attr-defined]
         "actions": _actions(actor, invoice),
+        "residual_company_amount": str(currency.residual_company(invoice))  # multi-currency
+        if invoice.currency != "EUR" and invoice.journal_entry_id else None,
     }  # fmt: skip
 
 

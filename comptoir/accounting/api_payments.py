@@ -50,6 +50,8 @@ class PaymentIn(InputSchema):
     )  # fmt: skip
     auto: bool = Field(False, description="Allocate to the oldest due invoices first (send no `allocations`).")
     idempotency_key: str = Field("", max_length=100, description="Same as the `Idempotency-Key` header.")
+    currency: str | None = Field(None, max_length=3, description="ISO 4217, the invoices' currency; the company "
+                                 "currency when omitted. Converted at the rate of `date`.")  # fmt: skip
 
 
 class CancelIn(InputSchema):

@@ -404,3 +404,32 @@ def test_closing_page_previews_and_revalues_at_the_year_end(books: Books, client
     assert b'id="revaluation-done"' in page.content and b"foreign_currency_not_revalued" not in page.content
     entry, reversal = revaluation.entries_at(books.company_id, fy.end_date)
     assert entry is not None and reversal is not None and reversal.date == fy.end_date + dt.timedelta(days=1)
+
+
+def test_api_invoice_and_payment_in_usd(books: Books, client: Client) -> None:
+    set_rates(books)
+    headers = key(books.ledger, "finance")
+    answer = call(client, "post", "/invoices", headers, {
+        "organization_id": books.customer.pk, "currency": "USD", "issue_date": DAY1.isoformat(),
+        "lines": [{"name": "Conseil", "quantity": "1", "unit_price": "1000.00"}],
+    })  # fmt: skip
+    assert answer.status_code == 201, answer.content
+    invoice_id = answer.json()["id"]
+    answer = call(client, "post", f"/invoices/{invoice_id}/post", headers)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["currency"] == "USD" and answer.json()["residual_company_amount"] == "1090.91"
+    answer = call(client, "post", "/payments", headers, {
+        "organization_id": books.customer.pk, "amount": "400.00", "date": DAY2.isoformat(), "currency": "USD",
+        "journal_id": books.ledger.journals["BQ"], "method": "transfer",
+        "allocations": [{"invoice_id": invoice_id, "amount": "400.00"}],
+    })  # fmt: skip
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["currency"] == "USD"
+    answer = call(client, "get", f"/invoices/{invoice_id}", headers)
+    assert answer.json()["residual_amount"] == "800.00" and answer.json()["residual_company_amount"] == "727.27"
+    answer = call(client, "post", "/payments", headers, {
+        "organization_id": books.customer.pk, "amount": "10.00", "date": DAY2.isoformat(),
+        "journal_id": books.ledger.journals["BQ"], "method": "transfer",
+        "allocations": [{"invoice_id": invoice_id, "amount": "10.00"}],
+    })  # fmt: skip
+    assert answer.status_code == 422 and "allocations.0.invoice_id" in answer.json()["fields"]
