@@ -37,6 +37,8 @@ class InvoiceForm(BootstrapForm):
                                help_text=_("Only without a payment term."))  # fmt: skip
     fiscal_position = forms.ChoiceField(label=_("Fiscal position"), required=False)
     language = forms.ChoiceField(label=_("Language"), required=False)
+    currency = forms.CharField(label=_("Currency"), max_length=3, required=False, initial="EUR",
+                               help_text=_("ISO 4217, e.g. USD: posted in EUR at the issue date's rate."))  # fmt: skip
     purchase_order = forms.CharField(label=_("Buyer's order number"), max_length=100, required=False)
     supplier_reference = forms.CharField(label=_("Supplier's invoice number"), max_length=100, required=False)
     note = forms.CharField(label=_("Note"), required=False, max_length=2000,
@@ -58,7 +60,7 @@ class InvoiceForm(BootstrapForm):
     def for_service(self) -> dict[str, Any]:
         """The cleaned fields; "the partner's" choices are left out so the service keeps its defaults."""
         data = dict(self.cleaned_data)
-        for name in ("fiscal_position", "language"):
+        for name in ("fiscal_position", "language", "currency"):
             if not data.get(name):
                 data.pop(name, None)
         return data

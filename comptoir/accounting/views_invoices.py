@@ -162,7 +162,7 @@ def _invoice_form_page(request: HttpRequest, invoice: Invoice | None, kind: str)
     lines_initial = None
     if invoice is not None:
         names = ("organization_id", "issue_date", "delivery_date", "payment_term_id", "fiscal_position", "language",
-                 "purchase_order", "supplier_reference", "note")  # fmt: skip
+                 "currency", "purchase_order", "supplier_reference", "note")  # fmt: skip
         initial = {name: getattr(invoice, name) for name in names}
         if not invoice.payment_term_id:
             initial["due_date"] = invoice.due_date

@@ -71,6 +71,8 @@ class PaymentForm(BootstrapForm):
     journal_id = forms.TypedChoiceField(label=_("Journal"), coerce=int)
     method = forms.ChoiceField(label=_("Method"), choices=PaymentMethod.choices)
     amount = forms.CharField(label=_("Amount"), max_length=20)
+    currency = forms.CharField(label=_("Currency"), max_length=3, required=False,
+                               help_text=_("The invoices' currency; EUR when empty."))  # fmt: skip
     reference = forms.CharField(label=_("Reference"), max_length=140, required=False,
                                 help_text=_("Bank statement line, cheque number…"))  # fmt: skip
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
@@ -126,6 +128,7 @@ def payment_register(request: HttpRequest) -> HttpResponse:
         "date": timezone.localdate(), "method": PaymentMethod.TRANSFER, "idempotency_key": uuid.uuid4().hex,
         "journal_id": journals[0][0] if journals else None,
         "amount": str(single.residual_amount) if single is not None else "",
+        "currency": single.currency if single is not None else "",  # multi-currency
     }  # fmt: skip
     form = PaymentForm(request.POST if request.method == "POST" else None, initial=initial, journals=journals)
     amounts = {inv.pk: request.POST.get(f"allocate-{inv.pk}", "").strip() for inv in open_rows}

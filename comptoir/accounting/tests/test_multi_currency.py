@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -433,3 +434,31 @@ def test_api_invoice_and_payment_in_usd(books: Books, client: Client) -> None:
         "allocations": [{"invoice_id": invoice_id, "amount": "10.00"}],
     })  # fmt: skip
     assert answer.status_code == 422 and "allocations.0.invoice_id" in answer.json()["fields"]
+
+
+def test_pages_invoice_and_payment_in_usd(books: Books, client: Client) -> None:
+    set_rates(books)
+    login(client, books.ledger, "finance")
+    data = {
+        "organization_id": books.customer.pk, "issue_date": DAY1.isoformat(), "delivery_date": "",
+        "payment_term_id": "", "due_date": "", "fiscal_position": "", "language": "", "currency": "usd",
+        "purchase_order": "", "note": "", "post": "1", "lines-TOTAL_FORMS": "1", "lines-INITIAL_FORMS": "0",
+        "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "500", "lines-0-name": "Conseil",
+        "lines-0-quantity": "1", "lines-0-unit_price": "1000",
+    }  # fmt: skip
+    response = client.post("/accounting/invoices/new/?kind=customer_invoice", data)
+    invoice = Invoice.objects.get()
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert (invoice.state, invoice.currency, invoice.total_amount) == (InvoiceState.POSTED, "USD", D("1200.00"))
+    page = client.get(f"/accounting/payments/new/?invoice={invoice.pk}").content.decode()
+    assert 'name="currency"' in page and 'value="USD"' in page
+    found = re.search(r'name="idempotency_key" value="([0-9a-f]{32})"', page)
+    assert found is not None
+    response = client.post("/accounting/payments/new/", {
+        "date": DAY2.isoformat(), "journal_id": str(books.ledger.journals["BQ"]), "method": "transfer",
+        "amount": "1200.00", "currency": "USD", "reference": "", "idempotency_key": found.group(1),
+        "invoice": str(invoice.pk),
+    })  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert fresh(invoice).state == InvoiceState.PAID
+    assert partner_balance(invoice) == 0
