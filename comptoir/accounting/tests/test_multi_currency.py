@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from comptoir.accounting import closing, currency, fec, fec_export, invoices, payments, revaluation
+from comptoir.accounting.einvoice import cii
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_currency import CurrencyRate
 from comptoir.accounting.models_payments import Matching, Payment
@@ -462,3 +463,14 @@ def test_pages_invoice_and_payment_in_usd(books: Books, client: Client) -> None:
     assert response.status_code == 302, response.content.decode()[:2000]
     assert fresh(invoice).state == InvoiceState.PAID
     assert partner_balance(invoice) == 0
+
+
+def test_usd_invoice_factur_x_stays_in_usd_with_the_vat_total_in_eur(books: Books) -> None:
+    set_rates(books)
+    invoice = books.posted([line(unit_price="1000.00")], currency="USD", issue_date=DAY1, render_pdf=True)
+    xml = cii.build_cii(invoices.invoice_document(invoice)).decode()
+    assert 'currencyID="EUR">181.82</ram:TaxTotalAmount>' in xml
+    assert 'currencyID="USD">200.00</ram:TaxTotalAmount>' in xml
+    assert "<ram:InvoiceCurrencyCode>USD</ram:InvoiceCurrencyCode>" in xml
+    assert "<ram:TaxCurrencyCode>EUR</ram:TaxCurrencyCode>" in xml
+    assert invoices.issued_pdf(invoice).size > 0
