@@ -85,17 +85,17 @@ def quote_public(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "sales/public/throttled.html", {"language": language}, status=429)
     action = request.POST.get("action", "accept")
     try:
-        if action == "decline":
-            acceptance.decline_online(token=token, reason=request.POST.get("reason", ""), ip=ip)
-        else:
-            if not request.POST.get("agree"):
-                language = _language(public, request)
-                with translation.override(language):
+        # The customer reads the page in the quote's language: its error messages too.
+        with translation.override(_language(public, request)):
+            if action == "decline":
+                acceptance.decline_online(token=token, reason=request.POST.get("reason", ""), ip=ip)
+            else:
+                if not request.POST.get("agree"):
                     raise ValidationFailed(fields={"agree": [_("Tick the box to confirm you accept this quote.")]})
-            acceptance.accept_online(
-                token=token, name=request.POST.get("name", ""), ip=ip,
-                selected_line_ids=request.POST.getlist("options"),
-            )  # fmt: skip
+                acceptance.accept_online(
+                    token=token, name=request.POST.get("name", ""), ip=ip,
+                    selected_line_ids=request.POST.getlist("options"),
+                )  # fmt: skip
     except LinkInvalid:
         return _invalid(request)
     except ValidationFailed as exc:

@@ -11,7 +11,7 @@ from django.core import signing
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from comptoir.kernel.models import AuditEntry
 from comptoir.org.testing import Personas
@@ -270,10 +270,12 @@ def test_sending_and_accepting_show_on_the_customers_timeline(desk: Desk) -> Non
     assert accept(Client(), token).status_code == 302
     actor = desk.actor()
     customer = Subject(ORGANIZATION, desk.books.customer.pk)
-    entries, _cursor = timeline(actor, customer, kinds=["quote_sent", "quote_accepted"])
-    titles = [entry.title for entry in entries]
+    with translation.override("en"):
+        entries, _cursor = timeline(actor, customer, kinds=["quote_sent", "quote_accepted"])
+        titles = [str(entry.title) for entry in entries]
+        bodies = [str(entry.body) for entry in entries]
     assert titles == [f"Quote {quote.number} v1 accepted", f"Quote {quote.number} v1 sent"]
-    assert entries[0].body == "Online, by Julie Martin"
+    assert bodies[0] == "Online, by Julie Martin"
     by_contact, _cursor = timeline(actor, Subject(PERSON, desk.contact.pk), kinds=["quote_accepted"])
     assert len(by_contact) == 1
     # Someone who may not see the quote sees none of it.
