@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from comptoir.accounting import closing, currency, fec, fec_export, invoices, payments, revaluation
+from comptoir.accounting.chain import verify_chain
 from comptoir.accounting.einvoice import cii
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_currency import CurrencyRate
@@ -288,6 +289,7 @@ def test_revaluation_books_the_unrealised_difference_and_reverses_it_next_day(bo
     usd_pay(books, "800.00", invoice, day=TODAY)
     assert fresh(invoice).state == InvoiceState.PAID
     assert partner_balance(invoice) == 0
+    assert verify_chain(books.company_id).ok  # invoice, payments, revaluation and its reversal
 
 
 def test_revaluation_of_a_vendor_bill_gain_goes_to_477(books: Books) -> None:
