@@ -32,7 +32,7 @@ from comptoir.org.models import User
 from comptoir.org.testing import PASSWORD, Personas, enable_modules
 from comptoir.sales.models_orders import SalesOrder
 from comptoir.sales.models_quotes import Quote, QuoteState
-from tests.browser.conftest import chromium, login, page  # noqa: F401 - fixtures "chromium" and "page"
+from tests.browser.conftest import login
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -84,7 +84,7 @@ def _seed(personas: Personas) -> dict[str, Any]:
     return {"customer": customer, "contact": contact, "products": products, "opportunity": opportunity}
 
 
-def test_opportunity_to_payment_on_the_timeline(chromium, page, live_server, personas: Personas,  # noqa: F811
+def test_opportunity_to_payment_on_the_timeline(chromium, page, live_server, personas: Personas,
                                                 smtp: Mailbox, patient_expect: None) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     from playwright.sync_api import expect
 
