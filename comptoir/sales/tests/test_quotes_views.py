@@ -165,7 +165,7 @@ def test_list_filters_export_and_constant_queries(shop: Shop, client: Client) ->
     sent = client.get("/sales/quotes/?state=sent").content.decode()
     assert sent.count("data-quote=") == 5
     csv = client.get("/sales/quotes/?state=draft&format=csv")
-    body = b"".join(csv.streaming_content).decode() if csv.streaming else csv.content.decode()
+    body = csv.getvalue().decode()
     assert csv.status_code == 200 and "Salle de réunion" in body and body.count("\n") == 2
     xlsx = client.get("/sales/quotes/?format=xlsx")
     assert xlsx.status_code == 200
