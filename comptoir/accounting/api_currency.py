@@ -13,7 +13,6 @@ Mounted under the closing router (api_closing.py), same prefix.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
@@ -40,7 +39,12 @@ class RateOut(Schema):
 class RateIn(InputSchema):
     currency: str = Field(..., max_length=3, description="ISO 4217 code, e.g. USD.")
     date: dt.date
-    rate: Decimal = Field(..., gt=0, description="Units of the currency for 1 EUR, at most 8 decimal places.")
+    # A decimal string like every amount of the API (docs/api.md): never a binary float.
+    rate: str = Field(
+        ...,
+        pattern=r"^[0-9]{1,10}(\.[0-9]{1,8})?$",
+        description='Units of the currency for 1 EUR, decimal string, at most 8 decimals, e.g. `"1.0850"`.',
+    )
 
 
 class RateFilters(ListParams):
