@@ -31,7 +31,7 @@ from comptoir.crm.tests.smtp import Mailbox, smtp_server  # noqa: F401 - fixture
 from comptoir.org.models import User
 from comptoir.org.testing import PASSWORD, Personas, enable_modules
 from comptoir.sales.models_orders import SalesOrder
-from comptoir.sales.models_quotes import Quote, QuoteState
+from comptoir.sales.models_quotes import Quote, QuoteState, QuoteVersion
 from tests.browser.conftest import login
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -190,7 +190,8 @@ def test_opportunity_to_payment_on_the_timeline(chromium, page, live_server, per
     finance.goto(reverse("contacts:organization_detail", args=[customer.pk]))
     timeline = finance.locator("#timeline-list")
     steps = {
-        "quote_sent": (quote.pk, f"Quote {quote.number} v1 sent"),
+        # "Sent" entries are keyed by the quote version sent, "accepted" ones by the quote.
+        "quote_sent": (QuoteVersion.objects.get(quote=quote, version=1).pk, f"Quote {quote.number} v1 sent"),
         "quote_accepted": (quote.pk, f"Quote {quote.number} v1 accepted"),
         "sales_orders": (order.pk, f"Sales order {order.number} confirmed"),
         "invoices": (invoice.pk, invoice.number),
