@@ -15,7 +15,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from comptoir.crm import services as crm_services
-from comptoir.crm.models import Lead, LostReason, Opportunity
+from comptoir.crm.models import Lead, LostReason
 from comptoir.kernel import events
 from comptoir.kernel.errors import PermissionDenied, ValidationFailed
 from comptoir.org.testing import Personas
@@ -96,7 +96,9 @@ def test_constant_queries_whatever_the_volume(shop: Shop) -> None:
         kpis.compute(actor)
     for _i in range(5):
         confirmed_order(shop, [product_line(shop.book, "3")])
-        Opportunity.objects.filter(company_id=shop.company_id).update()
+        crm_services.opportunity_create(
+            actor=shop.actor("sales"), title=f"Autre {_i}", organization_id=shop.customer_id
+        )
     with CaptureQueriesContext(connection) as large:
         kpis.compute(actor)
     assert len(large.captured_queries) == len(small.captured_queries) <= 20
