@@ -22,7 +22,7 @@ from comptoir.contacts.models import Organization
 from comptoir.kernel.errors import Conflict
 from comptoir.kernel.models import ComptoirModel
 from comptoir.kernel.money import MoneyField, QuantityField, ScaledIntegerField
-from comptoir.org.models import Company
+from comptoir.org.models import Company, Site
 
 
 class AccountType(models.TextChoices):
@@ -245,6 +245,10 @@ class JournalEntry(FrozenWhenPosted):
     # The document the entry was generated from (an invoice, a payment…), if any.
     source_type = models.CharField(max_length=100, blank=True)
     source_id = models.CharField(max_length=64, blank=True)
+    # The establishment the entry belongs to (analytic dimension of the reports); the lines
+    # take it unless they name their own. Empty: the company as a whole.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))  # fmt: skip
 
     class Meta:
         verbose_name = _("journal entry")
@@ -312,6 +316,9 @@ class JournalLine(FrozenWhenPosted):
     date = models.DateField()
     journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="+", db_index=False)
     is_posted = models.BooleanField(default=False)
+    # Site of the line (reports filter on it); read through the reports' own indexes.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                             db_index=False, verbose_name=_("site"))  # fmt: skip
 
     class Meta:
         verbose_name = _("journal line")
@@ -558,6 +565,9 @@ class Invoice(ComptoirModel):
     # The document the invoice was made from (a sales order…), if any.
     source_type = models.CharField(max_length=100, blank=True)
     source_id = models.CharField(max_length=64, blank=True)
+    # The establishment that issues or receives the invoice; its journal entry carries it.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))  # fmt: skip
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
     posted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                   related_name="+")  # fmt: skip

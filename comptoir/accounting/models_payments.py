@@ -27,7 +27,7 @@ from comptoir.accounting.models import Invoice, Journal, JournalEntry, JournalLi
 from comptoir.contacts.models import Organization
 from comptoir.kernel.models import ComptoirModel
 from comptoir.kernel.money import MoneyField
-from comptoir.org.models import Company
+from comptoir.org.models import Company, Site
 
 __all__ = ["Matching", "Payment", "PaymentAllocation", "PaymentDirection", "PaymentMethod", "PaymentState"]
 
@@ -94,6 +94,9 @@ class Payment(ComptoirModel):
     amount = MoneyField(_("amount"))
     currency = models.CharField(_("currency"), max_length=3, default="EUR")
     journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="+", verbose_name=_("journal"))
+    # The establishment the payment belongs to (from the invoice it settles, or chosen).
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))  # fmt: skip
     method = models.CharField(_("method"), max_length=15, choices=PaymentMethod.choices)
     reference = models.CharField(_("reference"), max_length=140, blank=True)
     # What the payment left on the partner account (a customer credit, or an advance to a
