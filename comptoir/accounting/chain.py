@@ -47,14 +47,19 @@ def _dumps(value: Any) -> bytes:
 
 def lines_digest(lines: Sequence[dict[str, Any]]) -> str:
     """SHA-256 of the lines, in their order. Each dict: sequence, account_code,
-    partner_code, label, debit, credit, due_date."""
-    rows = [
-        [
+    partner_code, label, debit, credit, due_date and optionally site_id.
+
+    The site (the establishment, by id) is appended to a line's row only when it is set, so
+    the lines posted before sites existed keep the digest they were posted with."""
+    rows = []
+    for line in lines:
+        row = [
             line["sequence"], line["account_code"], line["partner_code"] or "", line["label"],
             _cents(line["debit"]), _cents(line["credit"]), _date(line["due_date"]),
-        ]
-        for line in lines
-    ]  # fmt: skip
+        ]  # fmt: skip
+        if line.get("site_id"):
+            row.append(line["site_id"])
+        rows.append(row)
     return hashlib.sha256(_dumps(rows)).hexdigest()
 
 
@@ -73,6 +78,9 @@ def entry_digest(header: dict[str, Any], lines_hash: str, previous_hash: str) ->
         "reversal_of": header["reversal_of_id"],
         "source": [header["source_type"], header["source_id"]],
     }
+    # Only when set (see lines_digest): entries posted without a site keep their hash.
+    if header.get("site_id"):
+        content["site"] = header["site_id"]
     payload = previous_hash.encode() + b"\n" + _dumps(content) + b"\n" + lines_hash.encode()
     return hashlib.sha256(payload).hexdigest()
 
@@ -108,11 +116,11 @@ MAX_REPORTED = 1000
 
 _HEADER_FIELDS = (
     "id", "company_id", "chain_number", "number", "journal_id", "journal__code", "date", "ref", "label", "total",
-    "posted_at", "reversal_of_id", "source_type", "source_id", "previous_hash", "lines_hash", "hash",
+    "posted_at", "reversal_of_id", "source_type", "source_id", "previous_hash", "lines_hash", "hash", "site_id",
 )  # fmt: skip
 _LINE_FIELDS = (
     "entry_id", "sequence", "account__code", "partner_account__code", "label", "debit", "credit", "due_date",
-    "date", "journal_id", "is_posted",
+    "date", "journal_id", "is_posted", "site_id",
 )  # fmt: skip
 
 
@@ -120,7 +128,7 @@ def _line_for_digest(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "sequence": row["sequence"], "account_code": row["account__code"],
         "partner_code": row["partner_account__code"], "label": row["label"], "debit": row["debit"],
-        "credit": row["credit"], "due_date": row["due_date"],
+        "credit": row["credit"], "due_date": row["due_date"], "site_id": row["site_id"],
     }  # fmt: skip
 
 
@@ -176,7 +184,7 @@ def _check_entry(row: dict[str, Any], lines: list[dict[str, Any]], expected: int
         yield Anomaly("previous_hash", _("The link to the previous entry does not match its hash."), **where)
     lines_hash = lines_digest([_line_for_digest(line) for line in lines])
     if lines_hash != row["lines_hash"]:
-        yield Anomaly("lines", _("The lines differ from what was posted (amount, account, label or date)."), **where)
+        yield Anomaly("lines", _("The lines differ from what was posted (amount, account, label, date or site)."), **where)
     header = {**row, "journal_code": row["journal__code"]}
     if entry_digest(header, row["lines_hash"], row["previous_hash"]) != row["hash"]:
         yield Anomaly("hash", _("The entry differs from what was posted (its hash does not match)."), **where)

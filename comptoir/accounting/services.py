@@ -44,6 +44,7 @@ from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.models import DocumentSequence
 from comptoir.kernel.sequences import next_number
+from comptoir.org.models import Site
 
 JOURNAL_NUMBER_FORMAT = "{prefix}-{year}-{n:05}"
 PARTNER_KINDS: dict[str, tuple[str, str]] = {PartnerKind.CUSTOMER: ("accounting.partner.customer", "C"),
@@ -54,8 +55,8 @@ MAX_AMOUNT = Decimal("1e13")
 _ACCOUNT_CODE = re.compile(r"^[1-8][0-9]{2,19}$")
 _JOURNAL_CODE = re.compile(r"^[A-Z0-9]{1,10}$")
 _CENT = Decimal("0.01")
-ENTRY_FIELDS = ("journal_id", "date", "ref", "label")
-LINE_FIELDS = ("account_id", "partner_account_id", "label", "debit", "credit", "due_date")
+ENTRY_FIELDS = ("journal_id", "date", "ref", "label", "site_id")
+LINE_FIELDS = ("account_id", "partner_account_id", "label", "debit", "credit", "due_date", "site_id")
 
 
 def _add(errors: dict[str, list[str]], name: str, message: Any) -> None:
@@ -139,6 +140,30 @@ def _parse_id(errors: dict[str, list[str]], name: str, value: Any, required: boo
         _add(errors, name, _("Choose a valid value."))
         return None
     return number
+
+
+def clean_site_id(
+    errors: dict[str, list[str]], name: str, value: Any, company_id: int, *, active_only: bool = True
+) -> int | None:
+    """The id of a site (establishment) of the company, or None when empty; an unknown site,
+    a site of another company or (with ``active_only``) an inactive one is an error on ``name``."""
+    site_id = _parse_id(errors, name, value, False)
+    if site_id is None:
+        return None
+    sites = Site.objects.filter(company_id=company_id, pk=site_id)
+    if active_only:
+        sites = sites.filter(is_active=True)
+    if not sites.exists():
+        _add(errors, name, _("Unknown or inactive site."))
+        return None
+    return site_id
+
+
+def default_site_id(company_id: int) -> int | None:
+    """The company's head office when it has exactly one (active): the default site of documents."""
+    heads = list(Site.objects.filter(company_id=company_id, is_head_office=True, is_active=True).values_list(
+        "pk", flat=True)[:2])  # fmt: skip
+    return heads[0] if len(heads) == 1 else None
 
 
 def _unknown(errors: dict[str, list[str]], data: dict[str, Any], allowed: Iterable[str], prefix: str = "") -> None:
@@ -603,9 +628,12 @@ def _period_errors(company_id: int, day: dt.date, *, for_posting: bool) -> list[
 
 
 def _clean_entry(
-    actor: Actor, data: dict[str, Any], entry: JournalEntry | None
+    actor: Actor, data: dict[str, Any], entry: JournalEntry | None, *, active_sites: bool = True
 ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
-    """Validate an entry's fields and lines; every problem is reported at once, per field."""
+    """Validate an entry's fields and lines; every problem is reported at once, per field.
+
+    Sites (entry and lines) belong to the actor's company; ``active_sites=False`` also accepts
+    a site deactivated since (reversals, documents whose site was checked when chosen)."""
     assert actor.company_id is not None
     errors: dict[str, list[str]] = {}
     _unknown(errors, data, (*ENTRY_FIELDS, "lines"))
@@ -627,15 +655,20 @@ def _clean_entry(
         cleaned["label"] = _required_text(errors, "label", data.get("label"), 200, True)
     if "ref" in data:
         cleaned["ref"] = _required_text(errors, "ref", data.get("ref"), 100, False)
+    if "site_id" in data:
+        cleaned["site_id"] = clean_site_id(errors, "site_id", data.get("site_id"), actor.company_id,
+                                           active_only=active_sites)  # fmt: skip
     lines = None
     if "lines" in data or entry is None:
-        lines = _clean_lines(actor.company_id, data.get("lines"), errors)
+        lines = _clean_lines(actor.company_id, data.get("lines"), errors, active_sites=active_sites)
     if errors:
         raise ValidationFailed(fields=errors)
     return cleaned, lines
 
 
-def _clean_lines(company_id: int, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+def _clean_lines(
+    company_id: int, raw: Any, errors: dict[str, list[str]], *, active_sites: bool = True
+) -> list[dict[str, Any]]:
     if not isinstance(raw, (list, tuple)):
         _add(errors, "lines", _("Enter the lines of the entry."))
         return []
@@ -660,6 +693,8 @@ def _clean_lines(company_id: int, raw: Any, errors: dict[str, list[str]]) -> lis
             "debit": _parse_amount(errors, prefix + "debit", line.get("debit")),
             "credit": _parse_amount(errors, prefix + "credit", line.get("credit")),
             "due_date": _parse_date(errors, prefix + "due_date", line.get("due_date"), required=False),
+            "site_id": (clean_site_id(errors, prefix + "site_id", line.get("site_id"), company_id,
+                                      active_only=active_sites) if line.get("site_id") not in (None, "") else None),
         })  # fmt: skip
     account_ids = {p["account_id"] for p in parsed if p.get("account_id")}
     partner_ids = {p["partner_account_id"] for p in parsed if p.get("partner_account_id")}
@@ -705,35 +740,44 @@ def _clean_lines(company_id: int, raw: Any, errors: dict[str, list[str]]) -> lis
 
 
 def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]]) -> None:
+    """Replace the draft's lines; a line without a site of its own takes the entry's."""
     JournalLine.objects.filter(entry=entry).delete()
     JournalLine.objects.bulk_create(
         JournalLine(
             entry=entry, company_id=entry.company_id, sequence=index + 1, date=entry.date,
-            journal_id=entry.journal_id, is_posted=False, **line,
+            journal_id=entry.journal_id, is_posted=False,
+            **{**line, "site_id": line.get("site_id") or entry.site_id},
         )
         for index, line in enumerate(lines)
     )  # fmt: skip
     entry.total = sum((line["debit"] for line in lines), Decimal(0))  # type: ignore[assignment]
 
 
-def create_entry(actor: Actor, *, lines: Any, source_type: str = "", source_id: str = "", **data: Any) -> JournalEntry:
-    """Create a draft entry (no permission check: callers check theirs)."""
+def create_entry(
+    actor: Actor, *, lines: Any, source_type: str = "", source_id: str = "", active_sites: bool = False, **data: Any
+) -> JournalEntry:
+    """Create a draft entry (no permission check: callers check theirs).
+
+    ``site_id`` (entry) and each line's ``site_id`` must be sites of the company; documents
+    pass the site they checked when it was chosen, so a site deactivated since is accepted
+    unless ``active_sites`` (the manual entry form and API)."""
     assert actor.company_id is not None
-    cleaned, clean_lines = _clean_entry(actor, {**data, "lines": lines}, None)
+    cleaned, clean_lines = _clean_entry(actor, {**data, "lines": lines}, None, active_sites=active_sites)
     entry = JournalEntry(company_id=actor.company_id, created_by_id=actor.user_id, source_type=source_type,
                          source_id=str(source_id), **cleaned)  # fmt: skip
     entry.save()
     _write_lines(entry, clean_lines or [])
     entry.save(update_fields=["total"])
     audit.record(actor, "entry.create", entry, changes={"journal_id": [None, entry.journal_id],
-                 "date": [None, entry.date], "total": [None, entry.total]})  # fmt: skip
+                 "date": [None, entry.date], "total": [None, entry.total]}
+                 | ({"site_id": [None, entry.site_id]} if entry.site_id else {}))  # fmt: skip
     return entry
 
 
 @transaction.atomic
 def entry_create(*, actor: Actor, lines: Any, **data: Any) -> JournalEntry:
     require(actor, "accounting.post_entries")
-    return create_entry(actor, lines=lines, **data)
+    return create_entry(actor, lines=lines, active_sites=True, **data)
 
 
 def _entry_locked(actor: Actor, entry_id: int) -> JournalEntry:
@@ -759,14 +803,19 @@ def entry_update(*, actor: Actor, entry_id: int, **data: Any) -> JournalEntry:
     require(actor, "accounting.post_entries")
     entry = _entry_locked(actor, entry_id)
     _refuse_posted(entry)
-    before = audit.snapshot(entry, ["journal_id", "date", "ref", "label", "total"])
+    before = audit.snapshot(entry, ["journal_id", "date", "ref", "label", "total", "site_id"])
+    old_site_id = entry.site_id
     cleaned, lines = _clean_entry(actor, data, entry)
     for name, value in cleaned.items():
         setattr(entry, name, value)
     if lines is not None:
         _write_lines(entry, lines)
-    elif {"date", "journal_id"} & set(cleaned):
-        JournalLine.objects.filter(entry=entry).update(date=entry.date, journal_id=entry.journal_id)
+    else:
+        if {"date", "journal_id"} & set(cleaned):
+            JournalLine.objects.filter(entry=entry).update(date=entry.date, journal_id=entry.journal_id)
+        if entry.site_id != old_site_id:
+            # The lines that followed the entry's site follow it still; a line's own site stays.
+            JournalLine.objects.filter(entry=entry, site_id=old_site_id).update(site_id=entry.site_id)
     entry.save()
     audit.record(actor, "entry.update", entry,
                  changes=audit.diff(before, audit.snapshot(entry, list(before))) | (
@@ -819,7 +868,7 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
     lines_hash = chain.lines_digest([
         {"sequence": line.sequence, "account_code": line.account.code,
          "partner_code": line.partner_account.code if line.partner_account else "", "label": line.label,
-         "debit": line.debit, "credit": line.credit, "due_date": line.due_date}
+         "debit": line.debit, "credit": line.credit, "due_date": line.due_date, "site_id": line.site_id}
         for line in lines
     ])  # fmt: skip
     object_id = str(entry.pk)
@@ -854,7 +903,7 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
         "company_id": entry.company_id, "chain_number": entry.chain_number, "number": entry.number,
         "journal_code": entry.journal.code, "date": entry.date, "ref": entry.ref, "label": entry.label,
         "total": entry.total, "posted_at": entry.posted_at, "reversal_of_id": entry.reversal_of_id,
-        "source_type": entry.source_type, "source_id": entry.source_id,
+        "source_type": entry.source_type, "source_id": entry.source_id, "site_id": entry.site_id,
     }  # fmt: skip
     entry.hash = chain.entry_digest(header, lines_hash, previous_hash)
     JournalEntry.objects.filter(pk=entry.pk, state=EntryState.DRAFT).update(
@@ -897,15 +946,30 @@ def entry_reverse(*, actor: Actor, entry_id: int, date: Any, label: str = "") ->
         )
     with translation.override(settings.LANGUAGE_CODE):
         default_label = str(_("Reversal of %(number)s") % {"number": original.number})
+    rows = list(
+        JournalLine.objects.filter(entry=original).order_by("sequence", "id").values(
+            *LINE_FIELDS, "amount_currency", "currency")
+    )  # fmt: skip
     lines = [
         {"account_id": line["account_id"], "partner_account_id": line["partner_account_id"],
          "label": line["label"], "debit": line["credit"], "credit": line["debit"], "due_date": line["due_date"]}
-        for line in JournalLine.objects.filter(entry=original).order_by("sequence", "id").values(*LINE_FIELDS)
+        for line in rows
     ]  # fmt: skip
+    # Each line keeps its site (LINE_FIELDS carries it); the entry keeps the original's.
     reversal = create_entry(
         actor, journal_id=original.journal_id, date=date, label=(label or default_label)[:200], ref=original.number,
-        lines=lines, source_type=original.source_type, source_id=original.source_id,
+        lines=lines, source_type=original.source_type, source_id=original.source_id, site_id=original.site_id,
     )  # fmt: skip
+    # The foreign-currency amounts are reversed too, so the pair nets to zero in the currency as well.
+    for pk, line in zip(
+        JournalLine.objects.filter(entry=reversal).order_by("sequence", "id").values_list("pk", flat=True), rows,
+        strict=True,
+    ):
+        if line["currency"]:
+            amount = line["amount_currency"]
+            JournalLine.objects.filter(pk=pk).update(
+                amount_currency=-Decimal(amount) if amount is not None else None, currency=line["currency"]
+            )
     JournalEntry.objects.filter(pk=reversal.pk).update(reversal_of=original)
     reversal = post_entry(actor, _entry_locked(actor, reversal.pk))
     audit.record(actor, "entry.reverse", original, changes={"reversed_by": [None, reversal.number]})
