@@ -184,7 +184,9 @@ def _check_entry(row: dict[str, Any], lines: list[dict[str, Any]], expected: int
         yield Anomaly("previous_hash", _("The link to the previous entry does not match its hash."), **where)
     lines_hash = lines_digest([_line_for_digest(line) for line in lines])
     if lines_hash != row["lines_hash"]:
-        yield Anomaly("lines", _("The lines differ from what was posted (amount, account, label, date or site)."), **where)
+        yield Anomaly(
+            "lines", _("The lines differ from what was posted (amount, account, label, date or site)."), **where
+        )
     header = {**row, "journal_code": row["journal__code"]}
     if entry_digest(header, row["lines_hash"], row["previous_hash"]) != row["hash"]:
         yield Anomaly("hash", _("The entry differs from what was posted (its hash does not match)."), **where)

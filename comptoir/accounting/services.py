@@ -952,10 +952,11 @@ def entry_reverse(*, actor: Actor, entry_id: int, date: Any, label: str = "") ->
     )  # fmt: skip
     lines = [
         {"account_id": line["account_id"], "partner_account_id": line["partner_account_id"],
-         "label": line["label"], "debit": line["credit"], "credit": line["debit"], "due_date": line["due_date"]}
+         "label": line["label"], "debit": line["credit"], "credit": line["debit"], "due_date": line["due_date"],
+         "site_id": line["site_id"]}
         for line in rows
     ]  # fmt: skip
-    # Each line keeps its site (LINE_FIELDS carries it); the entry keeps the original's.
+    # Each line keeps its site; the entry keeps the original's.
     reversal = create_entry(
         actor, journal_id=original.journal_id, date=date, label=(label or default_label)[:200], ref=original.number,
         lines=lines, source_type=original.source_type, source_id=original.source_id, site_id=original.site_id,
