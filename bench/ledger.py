@@ -136,7 +136,7 @@ def seed_company(name: str, siren: str, lines_wanted: int, seed: int) -> dict[st
     )  # fmt: skip
     line_columns = (
         "id", "created_at", "updated_at", "entry_id", "company_id", "sequence", "account_id", "partner_account_id",
-        "label", "debit", "credit", "due_date", "matching_code", "date", "journal_id", "is_posted",
+        "label", "debit", "credit", "due_date", "matching_code", "date", "journal_id", "is_posted", "currency",
     )  # fmt: skip
 
     def flush() -> None:
@@ -169,7 +169,7 @@ def seed_company(name: str, siren: str, lines_wanted: int, seed: int) -> dict[st
                         year_id, chain_number, previous, lines_hash, digest, posted_at, "", ""))  # fmt: skip
         for i, (code, partner, debit, credit) in enumerate(items):
             lines.append((line_id, now, now, entry_id, company.pk, i + 1, accounts[code], partner, "", debit, credit,
-                          None, "", day, journal_id, True))  # fmt: skip
+                          None, "", day, journal_id, True, ""))  # fmt: skip
             line_id += 1
         entry_id += 1
         previous = digest
