@@ -185,8 +185,27 @@ def _filtered(
     rows = rows.filter(is_archived=bool(archived), merged_into__isnull=True)
     rule = search_filter(filters.get("q"))
     if rule is not None:
-        rows = rows.filter(rule)
+        rows = _narrow_to_matches(rows, rule)
     return rows
+
+
+# A search matching at most this many rows is answered from their ids (see below).
+SEARCH_MATCH_CAP = 1000
+
+
+def _narrow_to_matches(rows: QuerySet[Any], rule: Q) -> QuerySet[Any]:
+    """Filter ``rows`` by a text search, fetching the few matching ids first.
+
+    PostgreSQL estimates trigram matches from statistics that swing with each ANALYZE: when it
+    guesses hundreds instead of tens, it walks the name-ordered index and filters tens of
+    thousands of rows (129 ms instead of 3). Reading the ids first (trigram index, no order)
+    bounds the page's query by the real number of matches; a search matching more than the cap
+    is common enough for the ordered walk to find a page quickly, so it keeps the plain filter.
+    """
+    ids = list(rows.filter(rule).order_by().values_list("pk", flat=True)[: SEARCH_MATCH_CAP + 1])
+    if len(ids) > SEARCH_MATCH_CAP:
+        return rows.filter(rule)
+    return rows.filter(pk__in=ids)
 
 
 def _order(sort: str | None, allowed: dict[str, str], default: str) -> list[str]:

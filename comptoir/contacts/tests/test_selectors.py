@@ -108,6 +108,20 @@ def test_person_search(data: Personas, query: str, expected: list[str]) -> None:
     assert names(selectors.person_list(data.actor("sales"), filters={"q": query})) == expected
 
 
+@pytest.mark.parametrize("cap", [1, 1000])
+def test_search_over_and_under_the_match_cap_gives_the_same_rows(
+    data: Personas, monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    # Under the cap the list is read from the matching ids; over it, from the plain filter.
+    actor = data.actor("sales")
+    services.organization_create(actor=actor, legal_name="Lefèvre Frères")
+    monkeypatch.setattr(selectors, "SEARCH_MATCH_CAP", cap)
+    rows = selectors.organization_list(actor, filters={"q": "lefevre"}, sort="-name")
+    assert [str(r) for r in rows] == ["Lefèvre Frères", "Boulangerie Lefèvre"]
+    assert names(selectors.person_list(actor, filters={"q": "lefevre"})) == ["Hélène Lefèvre"]
+    assert names(selectors.organization_list(actor, filters={"q": "nothing"})) == []
+
+
 def test_filters_and_sorts(data: Personas) -> None:
     actor = data.actor("sales")
     lefevre = Organization.objects.get(legal_name__startswith="Boulangerie")
