@@ -79,6 +79,8 @@ class InvoiceCreateIn(InputSchema):
     delivery_address: AddressIn | None = None
     source_type: str = Field("", max_length=100)
     source_id: str = Field("", max_length=64)
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="An active site of the company; the head "
+                                "office when omitted, the company as a whole when null.")  # fmt: skip
     lines: list[InvoiceLineIn] = Field(..., max_length=500)
 
 
@@ -98,6 +100,7 @@ class InvoiceUpdateIn(InputSchema):
     supplier_reference: str = Field(None, max_length=100)  # type: ignore[assignment]
     note: str = Field(None, max_length=2000)  # type: ignore[assignment]
     delivery_address: AddressIn | None = None
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="Null: the company as a whole.")
     lines: list[InvoiceLineIn] = Field(None, max_length=500)  # type: ignore[assignment,arg-type]
 
 
@@ -187,6 +190,7 @@ class InvoiceOut(InvoiceSummaryOut):
     billing_address: dict[str, str]
     delivery_address: dict[str, str]
     origin_id: int | None
+    site_id: int | None = Field(description="The site (establishment); its journal entry and lines carry it.")
     journal_entry_id: int | None
     posted_at: dt.datetime | None
     sent_at: dt.datetime | None
@@ -268,7 +272,7 @@ def invoice_out(actor: Actor, invoice_id: int) -> dict[str, Any]:
     scalar = ("delivery_date", "payment_term_id", "payment_terms_text", "operation_category", "fiscal_position",
               "vat_on_debits", "language", "purchase_order", "note", "partner_siren", "partner_vat_number",
               "billing_address", "delivery_address", "origin_id", "journal_entry_id", "posted_at", "sent_at",
-              "sent_to", "import_warnings")  # fmt: skip
+              "sent_to", "import_warnings", "site_id")  # fmt: skip
     return {
         **_summary(invoice), **{name: getattr(invoice, name) for name in scalar},
         "pdf_sha256": files["issued"]["sha256"] if "issued" in files else None,

@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.accounting.forms import DATE
+from comptoir.accounting.forms import DATE, set_site_choices, site_field
 from comptoir.accounting.forms_terms import AutocompleteSelect, SearchChoiceField
 from comptoir.accounting.models import VAT_CATEGORIES, VAT_FISCAL_POSITIONS, LineOperation
 from comptoir.kernel.errors import ValidationFailed
@@ -41,12 +41,14 @@ class InvoiceForm(BootstrapForm):
                                help_text=_("ISO 4217, e.g. USD: posted in EUR at the issue date's rate."))  # fmt: skip
     purchase_order = forms.CharField(label=_("Buyer's order number"), max_length=100, required=False)
     supplier_reference = forms.CharField(label=_("Supplier's invoice number"), max_length=100, required=False)
+    site_id = site_field(help_text=_("The establishment that issues or receives it; its entry carries it."))
     note = forms.CharField(label=_("Note"), required=False, max_length=2000,
                            widget=forms.Textarea(attrs={"rows": 2}))  # fmt: skip
 
     def __init__(self, *args: Any, organizations: list[tuple[int, str]], terms: list[tuple[int, str]],
-                 vendor: bool, **kwargs: Any) -> None:  # fmt: skip
+                 vendor: bool, sites: list[tuple[int, str]] | None = None, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
+        set_site_choices(self, sites, _("The company as a whole"))
         self.fields["organization_id"].choices = [("", "—"), *organizations]  # type: ignore[attr-defined]
         self.fields["payment_term_id"].choices = [("", "—"), *terms]  # type: ignore[attr-defined]
         self.fields["fiscal_position"].choices = [("", _("The partner's")), *VAT_FISCAL_POSITIONS]  # type: ignore[attr-defined]

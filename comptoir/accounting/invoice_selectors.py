@@ -117,7 +117,7 @@ def invoice_get(actor: Actor, invoice_id: int) -> Invoice:
         raise NotFound("invoice_not_found")
     invoice = (
         visible_invoices(actor)
-        .select_related("journal_entry", "origin", "payment_term", "partner_account")
+        .select_related("journal_entry", "origin", "payment_term", "partner_account", "site")
         .filter(pk=invoice_id)
         .first()
     )

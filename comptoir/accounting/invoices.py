@@ -73,7 +73,9 @@ from comptoir.accounting.services import (
     _period_errors,
     _required_text,
     _unknown,
+    clean_site_id,
     create_entry,
+    default_site_id,
     partner_account_ensure,
     post_entry,
 )
@@ -123,7 +125,7 @@ def register_sequences() -> None:
 INVOICE_FIELDS = (
     "organization_id", "issue_date", "delivery_date", "due_date", "payment_term_id", "fiscal_position",
     "vat_on_debits", "language", "purchase_order", "note", "supplier_reference", "delivery_address", "currency",
-    "source_type", "source_id",
+    "source_type", "source_id", "site_id",
 )  # fmt: skip
 LINE_FIELDS = ("product_id", "name", "description", "operation", "quantity", "uom_code", "unit_price",
                "discount_percent", "vat_category", "account_id")  # fmt: skip
@@ -638,6 +640,10 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
             setattr(invoice, name, _required_text(errors, name, data[name], size, False))
     if "note" in data:
         invoice.note = _required_text(errors, "note", data["note"], 2000, False)
+    if "site_id" in data:  # an active site of the company; empty: the company as a whole
+        invoice.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0)
+    elif creating and invoice.site_id is None:
+        invoice.site_id = default_site_id(actor.company_id or 0)
     if "delivery_address" in data:
         invoice.delivery_address = _clean_address(errors, "delivery_address", data["delivery_address"])
     lines = _clean_lines(actor, invoice.kind, data.get("lines"), errors) if "lines" in data or creating else None
@@ -712,7 +718,7 @@ def invoice_update(*, actor: Actor, invoice_id: int, **data: Any) -> Invoice:
     require(actor, MANAGE)
     invoice = _locked(actor, invoice_id)
     _refuse_posted(invoice)
-    before = audit.snapshot(invoice, ["organization_id", "issue_date", "total_amount"])
+    before = audit.snapshot(invoice, ["organization_id", "issue_date", "total_amount", "site_id"])
     lines = _apply(actor, invoice, data, creating=False)
     _recompute(invoice, lines if lines is not None else _current_lines(invoice), strict=True)
     audit.record(actor, "invoice.update", invoice,
@@ -980,8 +986,10 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     entry_data, stamps = currency_services.split_stamps(entry_data)
     label = (f"{invoice.number} {invoice.supplier_reference} {invoice.partner_name}" if invoice.kind in VENDOR_KINDS
              else f"{invoice.number} {invoice.partner_name}").strip()[:200]  # fmt: skip
+    # The entry and every line carry the invoice's site (the lines name none of their own).
     entry = create_entry(actor, journal_id=journal_id, date=invoice.issue_date, label=label, ref=invoice.number,
-                         lines=entry_data, source_type=SOURCE_TYPE, source_id=str(invoice.pk))  # fmt: skip
+                         lines=entry_data, source_type=SOURCE_TYPE, source_id=str(invoice.pk),
+                         site_id=invoice.site_id)  # fmt: skip
     currency_services.stamp(entry, stamps)
     entry = post_entry(actor, _entry_locked(actor, entry.pk))
     now = timezone.now()
@@ -1206,7 +1214,7 @@ def invoice_credit(*, actor: Actor, invoice_id: int, lines: Any = None) -> Invoi
         partner_name=origin.partner_name, partner_siren=origin.partner_siren, partner_siret=origin.partner_siret,
         partner_vat_number=origin.partner_vat_number, billing_address=origin.billing_address,
         delivery_address=origin.delivery_address, delivery_date=origin.delivery_date,
-        purchase_order=origin.purchase_order,
+        purchase_order=origin.purchase_order, site_id=origin.site_id,
     )  # fmt: skip
     clean_errors: dict[str, list[str]] = {}
     clean_lines = _clean_lines(actor, credit.kind, chosen, clean_errors)

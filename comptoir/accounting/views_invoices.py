@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from comptoir.accounting import invoice_selectors as selectors
 from comptoir.accounting import invoices as services
+from comptoir.accounting.forms import site_choices
 from comptoir.accounting.invoice_forms import (
     InvoiceForm,
     SendForm,
@@ -28,6 +29,7 @@ from comptoir.accounting.invoice_forms import (
     lines_for_service,
 )
 from comptoir.accounting.models import Invoice, InvoiceKind, InvoiceState
+from comptoir.accounting.services import default_site_id
 from comptoir.accounting.terms import term_choices
 from comptoir.catalog.models import Product
 from comptoir.contacts.models import Organization
@@ -162,7 +164,7 @@ def _invoice_form_page(request: HttpRequest, invoice: Invoice | None, kind: str)
     lines_initial = None
     if invoice is not None:
         names = ("organization_id", "issue_date", "delivery_date", "payment_term_id", "fiscal_position", "language",
-                 "currency", "purchase_order", "supplier_reference", "note")  # fmt: skip
+                 "currency", "purchase_order", "supplier_reference", "note", "site_id")  # fmt: skip
         initial = {name: getattr(invoice, name) for name in names}
         if not invoice.payment_term_id:
             initial["due_date"] = invoice.due_date
@@ -173,7 +175,9 @@ def _invoice_form_page(request: HttpRequest, invoice: Invoice | None, kind: str)
              "vat_category": line.vat_category}
             for line in invoice.lines.order_by("sequence", "id")
         ]  # fmt: skip
-    elif request.GET.get("organization_id"):
+    else:
+        initial["site_id"] = default_site_id(actor.company_id)
+    if invoice is None and request.GET.get("organization_id"):
         initial["organization_id"] = _int(request.GET.get("organization_id"))
     extra = 1 if data is not None and "add_line" in data else (0 if lines_initial else 3 if data is None else 0)
     product_ids = [*(line["product_id"] for line in lines_initial or []), *_posted_ids(data, "-product_id")]
@@ -181,7 +185,7 @@ def _invoice_form_page(request: HttpRequest, invoice: Invoice | None, kind: str)
     choices = _choices(actor, vendor, [initial.get("organization_id"), *_posted_ids(data, "organization_id")],
                        product_ids, term_ids)  # fmt: skip
     form = InvoiceForm(data, initial=initial, organizations=choices["organizations"], terms=choices["terms"],
-                       vendor=vendor)  # fmt: skip
+                       vendor=vendor, sites=site_choices(actor.company_id, keep=[initial.get("site_id")]))  # fmt: skip
     formset = line_formset(data, initial=lines_initial, products=choices["products"], extra=extra)
     saving = request.method == "POST" and "add_line" not in request.POST
     if saving and form.is_valid() and formset.is_valid():
