@@ -621,8 +621,13 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
             setattr(invoice, name, _parse_date(errors, name, data[name], required=False))
     if "payment_term_id" in data:
         term_id = _parse_id(errors, "payment_term_id", data["payment_term_id"], False)
-        if term_id and not PaymentTerm.objects.filter(company_id=actor.company_id, pk=term_id).exists():
+        term_active = PaymentTerm.objects.filter(company_id=actor.company_id, pk=term_id).values_list(
+            "is_active", flat=True).first() if term_id else None  # fmt: skip
+        if term_id and term_active is None:
             _add(errors, "payment_term_id", _("Unknown payment term."))
+        elif term_id and not term_active and term_id != invoice.payment_term_id:
+            # Archived terms are kept for the invoices that have them, never chosen anew.
+            _add(errors, "payment_term_id", _("This payment term is archived: choose another one."))
         invoice.payment_term_id = term_id
     if "fiscal_position" in data:
         invoice.fiscal_position = _choice(errors, "fiscal_position", data["fiscal_position"],
