@@ -38,11 +38,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.accounting import currency as currency_services
 from comptoir.accounting import invoices as invoice_services
 from comptoir.accounting import matching, payments
 from comptoir.accounting import services as ledger
 from comptoir.accounting.invoice_selectors import visible_invoices
-from comptoir.accounting.models import Invoice, InvoiceKind, InvoiceState, JournalEntry
+from comptoir.accounting.models import Invoice, InvoiceKind, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_credit import CreditAllocation
 from comptoir.kernel import audit, events
 from comptoir.kernel.authz import require
@@ -217,7 +218,16 @@ def _allocate(actor: Actor, request: AllocationRequest) -> AllocationResult:
     matching.lock_partner(company_id, partner_id)
     rows: list[CreditAllocation] = []
     all_moves: list[payments.VatMove] = []
+    foreign = credit.currency != currency_services.company_currency(company_id)
+    exchange: list[tuple[Invoice, Decimal]] = []  # (invoice, signed EUR to put back on the partner account)
     for invoice, part in plan:
+        if foreign:
+            # Both documents booked ``part`` at their own rate: the gap is the realised exchange difference.
+            gap = currency_services.settled_company_amount(invoice, part) - currency_services.settled_company_amount(
+                credit, part
+            )
+            if gap:
+                exchange.append((invoice, -gap if invoice.kind == InvoiceKind.CUSTOMER_INVOICE else gap))
         # Computed one after the other: each reads the residuals and moves the previous ones left.
         invoice_moves = payments._vat_moves(company_id, invoice, part)
         credit_moves = payments._vat_moves(company_id, credit, part)
@@ -236,20 +246,33 @@ def _allocate(actor: Actor, request: AllocationRequest) -> AllocationResult:
     for move in all_moves:
         net[(move.waiting, move.target)] = net.get((move.waiting, move.target), ZERO) + move.amount
     moves = [payments.VatMove(waiting=w, target=t, amount=a) for (w, t), a in sorted(net.items()) if a]
-    if moves:
+    exchange_lines: dict[int, int] = {}  # invoice id -> its exchange difference's partner line
+    if moves or exchange:
         label = payments._in_company_language(_("VAT on receipts %(number)s") % {"number": credit.number})[:200]
+        entry_lines = payments._vat_lines(moves, label) if moves else []
+        if exchange:
+            label = payments._in_company_language(
+                _("Exchange difference %(number)s") % {"number": credit.number} if not moves
+                else _("VAT on receipts and exchange difference %(number)s") % {"number": credit.number}
+            )[:200]  # fmt: skip
+            entry_lines += _exchange_lines(company_id, credit, exchange)
         fallback = JournalEntry.objects.filter(pk=credit.journal_entry_id).values_list("journal_id", flat=True).first()
         entry = ledger.create_entry(actor, journal_id=payments._general_journal(company_id, fallback or 0), date=day,
-                                    label=label, ref=credit.number, lines=payments._vat_lines(moves, label),
+                                    label=label, ref=credit.number, lines=entry_lines,
                                     source_type=SOURCE_TYPE, source_id=str(credit.pk))  # fmt: skip
         entry = ledger.post_entry(actor, ledger._entry_locked(actor, entry.pk))
         CreditAllocation.objects.filter(pk__in=[r.pk for r in rows]).update(vat_entry=entry)
         for row in rows:
             row.vat_entry = entry
+        if exchange:
+            ids = list(JournalLine.objects.filter(entry=entry, partner_account_id=partner_id)
+                       .order_by("sequence").values_list("pk", flat=True))  # fmt: skip
+            exchange_lines = {invoice.pk: pk for (invoice, _gap), pk in zip(exchange, ids, strict=True)}
     lines = payments._partner_lines([credit, *(invoice for invoice, _p in plan)])
     for invoice, _part in plan:
+        extra = [exchange_lines[invoice.pk]] if invoice.pk in exchange_lines else []
         matching.match_group(actor, company_id=company_id, partner_account_id=partner_id,
-                             line_ids=[*lines[credit.pk], *lines[invoice.pk]], day=day)  # fmt: skip
+                             line_ids=[*lines[credit.pk], *lines[invoice.pk], *extra], day=day)  # fmt: skip
     audit.record(actor, "invoice.credit_allocate", credit, changes={
         "allocations": [None, [[invoice.pk, part] for invoice, part in plan]],
         "residual": [Decimal(credit.residual_amount) + total, credit.residual_amount],
@@ -259,6 +282,26 @@ def _allocate(actor: Actor, request: AllocationRequest) -> AllocationResult:
         "invoices": [{"invoice_id": invoice.pk, "amount": str(part), "state": invoice.state} for invoice, part in plan],
     })  # fmt: skip
     return AllocationResult(credit_note=credit, allocations=rows)
+
+
+def _exchange_lines(company_id: int, credit: Invoice, exchange: list[tuple[Invoice, Decimal]]
+                    ) -> list[dict[str, Any]]:  # fmt: skip
+    """The realised exchange difference of each allocation, as in a payment (currency.py): a line on
+    the partner account that leaves both documents' lines summing to zero in EUR, against 666 / 766."""
+    account_id = (
+        JournalLine.objects.filter(entry_id=credit.journal_entry_id, partner_account_id=credit.partner_account_id)
+        .values_list("account_id", flat=True).first()
+    )  # fmt: skip
+    result: list[dict[str, Any]] = []
+    counterpart: list[dict[str, Any]] = []
+    for invoice, signed in exchange:
+        label = payments._in_company_language(
+            _("Exchange difference %(credit)s / %(invoice)s") % {"credit": credit.number, "invoice": invoice.number}
+        )[:200]  # fmt: skip
+        result.append({"account_id": account_id, "partner_account_id": credit.partner_account_id, "label": label,
+                       "debit": signed if signed > 0 else ZERO, "credit": -signed if signed < 0 else ZERO})  # fmt: skip
+        counterpart.append(currency_services.exchange_difference_line(company_id, -signed, label))
+    return result + counterpart
 
 
 # --- Reads ----------------------------------------------------------------------------

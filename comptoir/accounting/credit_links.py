@@ -37,11 +37,12 @@ def linked_lines(invoices: Sequence[Invoice]) -> dict[int, set[int]]:
     pairs = list(
         CreditAllocation.objects.filter(Q(invoice_id__in=ids) | Q(credit_note_id__in=ids), is_active=True)
         .values_list("invoice_id", "credit_note_id", "invoice__journal_entry_id", "credit_note__journal_entry_id",
-                     "invoice__partner_account_id")
+                     "invoice__partner_account_id", "vat_entry_id")
     )  # fmt: skip
     if not pairs:
         return {}
-    entries = {e for pair in pairs for e in pair[2:4] if e}
+    # The OD entry's partner lines are the realised exchange differences (foreign currency).
+    entries = {e for pair in pairs for e in (*pair[2:4], pair[5]) if e}
     partners = {pair[4] for pair in pairs}
     lines_of: dict[int, set[int]] = {}
     for pk, entry_id in JournalLine.objects.filter(
@@ -50,11 +51,12 @@ def linked_lines(invoices: Sequence[Invoice]) -> dict[int, set[int]]:
         lines_of.setdefault(entry_id, set()).add(pk)
     result: dict[int, set[int]] = {}
     wanted = set(ids)
-    for invoice_id, credit_id, invoice_entry, credit_entry, _partner in pairs:
+    for invoice_id, credit_id, invoice_entry, credit_entry, _partner, od_entry in pairs:
+        exchange = lines_of.get(od_entry, set()) if od_entry else set()
         if invoice_id in wanted and credit_entry:
-            result.setdefault(invoice_id, set()).update(lines_of.get(credit_entry, set()))
+            result.setdefault(invoice_id, set()).update(lines_of.get(credit_entry, set()) | exchange)
         if credit_id in wanted and invoice_entry:
-            result.setdefault(credit_id, set()).update(lines_of.get(invoice_entry, set()))
+            result.setdefault(credit_id, set()).update(lines_of.get(invoice_entry, set()) | exchange)
     return result
 
 

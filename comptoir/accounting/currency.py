@@ -10,7 +10,8 @@ A rate is how many units of the foreign currency make 1 EUR on a date (the ECB's
 Conversion: ``EUR = round(amount / rate, 2)`` (half-up, kernel/money); the rounding of an
 entry's lines goes on its largest line so the entry balances exactly in EUR.
 
-Realised exchange differences (payments.py) go to 666 Pertes de change / 766 Gains de
+Realised exchange differences (payments.py, and credit notes allocated to invoices booked at
+another rate: credit_allocation.py) go to 666 Pertes de change / 766 Gains de
 change; unrealised ones at closing to 476/477 (revaluation.py).
 """
 
@@ -311,11 +312,17 @@ def payment_lines(
     result = convert_lines(converted, code, rate)
     gap = sum(fixed, ZERO)
     if gap:
-        accounts = dict(Account.objects.filter(company_id=company_id, code__in=[LOSS_ACCOUNT, GAIN_ACCOUNT],
-                                               is_active=True).values_list("code", "pk"))  # fmt: skip
-        target = GAIN_ACCOUNT if gap > 0 else LOSS_ACCOUNT
-        if target not in accounts:
-            raise Conflict("account_missing", _("Account %(code)s is missing from the chart.") % {"code": target})
-        result.append({"account_id": accounts[target], "label": label[:200],
-                       "debit": -gap if gap < 0 else ZERO, "credit": gap if gap > 0 else ZERO})  # fmt: skip
+        result.append(exchange_difference_line(company_id, -gap, label))
     return result + tail
+
+
+def exchange_difference_line(company_id: int, signed: Decimal, label: str) -> dict[str, Any]:
+    """The realised exchange difference ``signed`` like debit − credit: a debit on 666 Pertes de
+    change (a loss), a credit on 766 Gains de change (a gain). Payments and credit allocations."""
+    target = LOSS_ACCOUNT if signed > 0 else GAIN_ACCOUNT
+    account_id = Account.objects.filter(company_id=company_id, code=target, is_active=True).values_list(
+        "pk", flat=True).first()  # fmt: skip
+    if account_id is None:
+        raise Conflict("account_missing", _("Account %(code)s is missing from the chart.") % {"code": target})
+    return {"account_id": account_id, "label": label[:200],
+            "debit": signed if signed > 0 else ZERO, "credit": -signed if signed < 0 else ZERO}  # fmt: skip

@@ -11,9 +11,11 @@ private helpers (``create_entry``/``post_entry``) after checking their own permi
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -611,12 +613,47 @@ def fiscal_year_close(*, actor: Actor, fiscal_year_id: int) -> FiscalYear:
     return year
 
 
-def _period_errors(company_id: int, day: dt.date, *, for_posting: bool) -> list[str]:
-    """Why an entry may not be dated ``day`` (empty when it may)."""
-    config = AccountingSettings.objects.filter(company_id=company_id).values_list("lock_date", flat=True).first()
+# Per service call, the lock date and fiscal year of a (company, day) are read once for the
+# checks made before the posting counter is taken (they are advisory: the check made after it,
+# ``fresh=True``, is the one serialised with lock-date changes and always reads the database).
+# The memo lives in a context variable for the duration of ``periods_read_once()`` only: never
+# across calls, transactions or companies.
+_PERIODS: contextvars.ContextVar[dict[tuple[int, dt.date], tuple[Any, Any]] | None] = contextvars.ContextVar(
+    "accounting_periods", default=None
+)
+
+
+@contextlib.contextmanager
+def periods_read_once() -> Iterator[None]:
+    """Within the block (one service call), read each period once for the pre-lock checks. Reentrant."""
+    if _PERIODS.get() is not None:
+        yield
+        return
+    token = _PERIODS.set({})
+    try:
+        yield
+    finally:
+        _PERIODS.reset(token)
+
+
+def _period_state(company_id: int, day: dt.date, *, fresh: bool = False) -> tuple[dt.date | None, FiscalYear | None]:
+    """The company's lock date and the fiscal year containing ``day`` (memoised in ``periods_read_once``)."""
+    memo = _PERIODS.get()
+    key = (company_id, day)
+    if memo is not None and not fresh and key in memo:
+        return memo[key]
+    lock_date = AccountingSettings.objects.filter(company_id=company_id).values_list("lock_date", flat=True).first()
+    year = FiscalYear.objects.filter(company_id=company_id, start_date__lte=day, end_date__gte=day).first()
+    if memo is not None:
+        memo[key] = (lock_date, year)
+    return lock_date, year
+
+
+def _period_errors(company_id: int, day: dt.date, *, for_posting: bool, fresh: bool = False) -> list[str]:
+    """Why an entry may not be dated ``day`` (empty when it may); ``fresh`` bypasses the call's memo."""
+    config, year = _period_state(company_id, day, fresh=fresh)
     if config and day <= config:
         return [str(_("The period up to %(day)s is locked.") % {"day": config})]
-    year = FiscalYear.objects.filter(company_id=company_id, start_date__lte=day, end_date__gte=day).first()
     if year is not None and year.state == FiscalYearState.CLOSED:
         return [str(_("Fiscal year %(name)s is closed.") % {"name": year.name})]
     if year is None and for_posting:
@@ -739,9 +776,10 @@ def _clean_lines(
     return parsed
 
 
-def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]]) -> None:
-    """Replace the draft's lines; a line without a site of its own takes the entry's."""
-    JournalLine.objects.filter(entry=entry).delete()
+def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]], *, replace: bool = True) -> None:
+    """Replace the draft's lines (``replace=False``: a new entry, none yet); a line without a site takes the entry's."""
+    if replace:
+        JournalLine.objects.filter(entry=entry).delete()
     JournalLine.objects.bulk_create(
         JournalLine(
             entry=entry, company_id=entry.company_id, sequence=index + 1, date=entry.date,
@@ -765,9 +803,9 @@ def create_entry(
     cleaned, clean_lines = _clean_entry(actor, {**data, "lines": lines}, None, active_sites=active_sites)
     entry = JournalEntry(company_id=actor.company_id, created_by_id=actor.user_id, source_type=source_type,
                          source_id=str(source_id), **cleaned)  # fmt: skip
-    entry.save()
-    _write_lines(entry, clean_lines or [])
-    entry.save(update_fields=["total"])
+    entry.total = sum((line["debit"] for line in clean_lines or []), Decimal(0))  # type: ignore[assignment]
+    entry.save()  # with its total: one INSERT, then the lines
+    _write_lines(entry, clean_lines or [], replace=False)
     audit.record(actor, "entry.create", entry, changes={"journal_id": [None, entry.journal_id],
                  "date": [None, entry.date], "total": [None, entry.total]}
                  | ({"site_id": [None, entry.site_id]} if entry.site_id else {}))  # fmt: skip
@@ -861,10 +899,12 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
     lines = list(
         JournalLine.objects.filter(entry=entry).select_related("account", "partner_account").order_by("sequence", "id")
     )
-    errors = _post_errors(entry, lines)
-    if errors:
-        raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields=errors)
-    year = FiscalYear.objects.get(company_id=entry.company_id, start_date__lte=entry.date, end_date__gte=entry.date)
+    with periods_read_once():
+        errors = _post_errors(entry, lines)
+        if errors:
+            raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields=errors)
+        year = _period_state(entry.company_id, entry.date)[1]
+    assert year is not None  # _post_errors refuses a date outside every fiscal year
     lines_hash = chain.lines_digest([
         {"sequence": line.sequence, "account_code": line.account.code,
          "partner_code": line.partner_account.code if line.partner_account else "", "label": line.label,
@@ -877,7 +917,7 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
     posting = next_number(company_id=entry.company_id, kind=chain.CHAIN_KIND, on_date=entry.date,
                           object_type="accounting.journalentry", object_id=object_id)  # fmt: skip
     # Now serialised with lock-date changes (same counter row): check the period again.
-    late = _period_errors(entry.company_id, entry.date, for_posting=True)
+    late = _period_errors(entry.company_id, entry.date, for_posting=True, fresh=True)
     if late:
         raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields={"date": late})
     previous_hash = chain.GENESIS
@@ -963,7 +1003,8 @@ def entry_reverse(*, actor: Actor, entry_id: int, date: Any, label: str = "") ->
     )  # fmt: skip
     # The foreign-currency amounts are reversed too, so the pair nets to zero in the currency as well.
     for pk, line in zip(
-        JournalLine.objects.filter(entry=reversal).order_by("sequence", "id").values_list("pk", flat=True), rows,
+        JournalLine.objects.filter(entry=reversal).order_by("sequence", "id").values_list("pk", flat=True),
+        rows,
         strict=True,
     ):
         if line["currency"]:
