@@ -52,6 +52,8 @@ class PaymentIn(InputSchema):
     idempotency_key: str = Field("", max_length=100, description="Same as the `Idempotency-Key` header.")
     currency: str | None = Field(None, max_length=3, description="ISO 4217, the invoices' currency; the company "
                                  "currency when omitted. Converted at the rate of `date`.")  # fmt: skip
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="An active site of the company; when omitted, "
+                                "the site the settled invoices share, if any.")  # fmt: skip
 
 
 class CancelIn(InputSchema):
@@ -83,6 +85,7 @@ class PaymentSummaryOut(Schema):
     date: dt.date
     amount: str
     currency: str
+    site_id: int | None
     journal_id: int
     method: str
     reference: str
@@ -146,7 +149,7 @@ def payment_out(payment: Payment) -> dict[str, Any]:
     return {
         "id": payment.pk, "direction": payment.direction, "organization_id": payment.organization_id,
         "partner_account_id": payment.partner_account_id, "partner_code": payment.partner_account.code,
-        "date": payment.date, "amount": str(payment.amount), "currency": payment.currency,
+        "date": payment.date, "amount": str(payment.amount), "currency": payment.currency, "site_id": payment.site_id,
         "journal_id": payment.journal_id, "method": payment.method, "reference": payment.reference,
         "unallocated": str(payment.unallocated), "state": payment.state,
         "journal_entry_id": payment.journal_entry_id,
@@ -161,7 +164,7 @@ def payment_out(payment: Payment) -> dict[str, Any]:
 
 
 LIST_FIELDS = ("id", "direction", "organization_id", "partner_account_id", "partner_account__code", "date", "amount",
-               "currency", "journal_id", "method", "reference", "unallocated", "state", "journal_entry_id",
+               "currency", "site_id", "journal_id", "method", "reference", "unallocated", "state", "journal_entry_id",
                "journal_entry__number")  # fmt: skip
 
 

@@ -249,7 +249,10 @@ def _allocate(actor: Actor, request: AllocationRequest) -> AllocationResult:
     exchange_lines: dict[int, int] = {}  # invoice id -> its exchange difference's partner line
     if moves or exchange:
         label = payments._in_company_language(_("VAT on receipts %(number)s") % {"number": credit.number})[:200]
-        entry_lines = payments._vat_lines(moves, label) if moves else []
+        # The moves of the credit note and its invoices are netted per account: they carry the site
+        # the documents share (if any); each exchange difference carries its invoice's.
+        site_id = payments.common_site([credit, *(invoice for invoice, _p in plan)])
+        entry_lines = payments._vat_lines(moves, label, site_id) if moves else []
         if exchange:
             label = payments._in_company_language(
                 _("Exchange difference %(number)s") % {"number": credit.number} if not moves
@@ -259,7 +262,7 @@ def _allocate(actor: Actor, request: AllocationRequest) -> AllocationResult:
         fallback = JournalEntry.objects.filter(pk=credit.journal_entry_id).values_list("journal_id", flat=True).first()
         entry = ledger.create_entry(actor, journal_id=payments._general_journal(company_id, fallback or 0), date=day,
                                     label=label, ref=credit.number, lines=entry_lines,
-                                    source_type=SOURCE_TYPE, source_id=str(credit.pk))  # fmt: skip
+                                    source_type=SOURCE_TYPE, source_id=str(credit.pk), site_id=site_id)  # fmt: skip
         entry = ledger.post_entry(actor, ledger._entry_locked(actor, entry.pk))
         CreditAllocation.objects.filter(pk__in=[r.pk for r in rows]).update(vat_entry=entry)
         for row in rows:
@@ -299,8 +302,10 @@ def _exchange_lines(company_id: int, credit: Invoice, exchange: list[tuple[Invoi
             _("Exchange difference %(credit)s / %(invoice)s") % {"credit": credit.number, "invoice": invoice.number}
         )[:200]  # fmt: skip
         result.append({"account_id": account_id, "partner_account_id": credit.partner_account_id, "label": label,
-                       "debit": signed if signed > 0 else ZERO, "credit": -signed if signed < 0 else ZERO})  # fmt: skip
-        counterpart.append(currency_services.exchange_difference_line(company_id, -signed, label))
+                       "debit": signed if signed > 0 else ZERO, "credit": -signed if signed < 0 else ZERO,
+                       "site_id": invoice.site_id})  # fmt: skip
+        counterpart.append(currency_services.exchange_difference_line(company_id, -signed, label)
+                           | {"site_id": invoice.site_id})  # fmt: skip
     return result + counterpart
 
 

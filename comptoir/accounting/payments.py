@@ -114,6 +114,7 @@ class PaymentRequest:
     allocations: list[tuple[int | None, Decimal]] = field(default_factory=list)
     key: str = ""
     currency: str = ""  # multi-currency: empty for the company currency
+    site_id: int | None = None  # chosen; else the site the settled invoices share
 
     def digest(self) -> str:
         """The request's content: the same key must come back with the same content."""
@@ -124,6 +125,8 @@ class PaymentRequest:
         ]  # fmt: skip
         if self.currency:  # multi-currency; absent before, so earlier digests stay valid
             content.append(self.currency)
+        if self.site_id:  # likewise: only when a site is chosen
+            content.append(["site", self.site_id])
         return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -152,6 +155,8 @@ def _parse_request(data: dict[str, Any]) -> PaymentRequest:
     )  # fmt: skip
     if data.get("currency") not in (None, ""):  # multi-currency (currency.py)
         request.currency = currency_services.parse_currency(errors, "currency", data["currency"])
+    if data.get("site_id") not in (None, ""):  # checked against the company in _register
+        request.site_id = ledger._parse_id(errors, "site_id", data["site_id"], False)
     raw = data.get("allocations", "auto")
     if raw == "auto":
         request.auto = True
@@ -281,14 +286,21 @@ def _vat_moves(company_id: int, invoice: Invoice, amount: Decimal) -> list[VatMo
     return moves
 
 
-def _vat_lines(moves: Sequence[VatMove], label: str) -> list[dict[str, Any]]:
+def _vat_lines(moves: Sequence[VatMove], label: str, site_id: int | None = None) -> list[dict[str, Any]]:
+    """The VAT-on-receipts moves, on the site of the invoice they come from."""
     lines = []
     for move in moves:
         size = abs(move.amount)
         debit, credit = (move.waiting, move.target) if move.amount > 0 else (move.target, move.waiting)
-        lines += [{"account_id": debit, "label": label, "debit": size},
-                  {"account_id": credit, "label": label, "credit": size}]  # fmt: skip
+        lines += [{"account_id": debit, "label": label, "debit": size, "site_id": site_id},
+                  {"account_id": credit, "label": label, "credit": size, "site_id": site_id}]  # fmt: skip
     return lines
+
+
+def common_site(invoices: Sequence[Invoice]) -> int | None:
+    """The site every invoice has, when they share one; else None."""
+    sites = {invoice.site_id for invoice in invoices}
+    return sites.pop() if len(sites) == 1 else None
 
 
 def _apply_to_invoice(invoice: Invoice, change: Decimal) -> None:
@@ -314,13 +326,13 @@ def _reverse(actor: Actor, entry_id: int, day: dt.date) -> JournalEntry:
                 .values(*ledger.LINE_FIELDS, "amount_currency", "currency"))  # fmt: skip
     lines = [
         {"account_id": line["account_id"], "partner_account_id": line["partner_account_id"], "label": line["label"],
-         "debit": line["credit"], "credit": line["debit"], "due_date": line["due_date"]}
+         "debit": line["credit"], "credit": line["debit"], "due_date": line["due_date"], "site_id": line["site_id"]}
         for line in rows
     ]  # fmt: skip
     label = _in_company_language(_("Reversal of %(number)s") % {"number": original.number})
     reversal = ledger.create_entry(actor, journal_id=original.journal_id, date=day, label=label[:200],
                                    ref=original.number, lines=lines, source_type=original.source_type,
-                                   source_id=original.source_id)  # fmt: skip
+                                   source_id=original.source_id, site_id=original.site_id)  # fmt: skip
     currency_services.stamp(reversal, [(None if r["amount_currency"] is None else -r["amount_currency"], r["currency"])
                                        for r in rows])  # fmt: skip
     JournalEntry.objects.filter(pk=reversal.pk).update(reversal_of=original)
@@ -359,19 +371,23 @@ def payment_register(
     idempotency_key: Any = "",
     direction: Any = PaymentDirection.INBOUND,
     currency: Any = None,
+    site_id: Any = None,
 ) -> Payment:
     """Record a payment, allocate it to invoices (a list of ``{invoice_id, amount}``, or
     ``"auto"``: the oldest due first), book and post its entry, match the lines.
 
     What is not allocated stays on the partner account as a credit. With an
     ``idempotency_key``, the same request again returns the first payment (``replayed``).
+    The payment's site is ``site_id`` (an active site of the company), else the site of the
+    invoices it settles when they all share one; its entry and lines carry it, except the
+    VAT-on-receipts and exchange-difference lines, which keep their invoice's.
     """
     require(actor, REGISTER)
     assert actor.company_id is not None
     request = _parse_request({
         "organization_id": organization_id, "amount": amount, "date": date, "journal_id": journal_id,
         "method": method, "reference": reference, "allocations": allocations, "idempotency_key": idempotency_key,
-        "direction": direction, "currency": currency,
+        "direction": direction, "currency": currency, "site_id": site_id,
     })  # fmt: skip
     with transaction.atomic():
         if request.key:
@@ -391,6 +407,8 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         _add(errors, "journal_id", _("Choose an active bank or cash journal with an account."))
     if not Organization.objects.filter(company_id=company_id, pk=request.organization_id).exists():
         _add(errors, "organization_id", _("Unknown organization."))
+    if request.site_id is not None:
+        ledger.clean_site_id(errors, "site_id", request.site_id, company_id)
     if errors:
         raise ValidationFailed(fields=errors)
     assert journal is not None
@@ -451,11 +469,14 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
                                                    kind=DEFAULT_KIND[request.direction]).pk  # fmt: skip
     partner = matching.lock_partner(company_id, partner_id)
     allocated = sum((part for _invoice, part in plan), ZERO)
+    invoices_site = common_site([invoice for invoice, _part in plan]) if plan else None
+    site_id = request.site_id or invoices_site
     payment = Payment(  # type: ignore[misc]  # MoneyFields take Decimals
         company_id=company_id, direction=request.direction, organization_id=request.organization_id,
         partner_account=partner, date=request.date, amount=request.amount, journal=journal, method=request.method,
         reference=request.reference, unallocated=request.amount - allocated, idempotency_key=request.key,
         request_digest=request.digest() if request.key else "", created_by_id=actor.user_id, currency=code,
+        site_id=site_id,
     )  # fmt: skip
     try:
         with transaction.atomic():
@@ -485,16 +506,19 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     moves = {invoice.pk: _vat_moves(company_id, invoice, part) for invoice, part in plan}
     vat_label = _in_company_language(_("VAT on receipts"))
     for invoice, _part in plan:
-        lines += _vat_lines(moves[invoice.pk], vat_label)
+        lines += _vat_lines(moves[invoice.pk], vat_label, invoice.site_id)
     stamps: list[tuple[Decimal | None, str]] = []
     if code != home:  # multi-currency: EUR at the payment date's rate, realised exchange difference (666/766)
         assert request.date is not None
         difference = _in_company_language(_("Exchange difference %(ref)s") % {"ref": numbers or partner.code})
+        count = len(lines)
         lines = currency_services.payment_lines(company_id, code, request.date, lines, plan,
                                                 bool(payment.unallocated), difference)  # fmt: skip
+        if len(lines) > count:  # the exchange difference (after the head lines): the invoices' site
+            lines[1 + len(plan) + (1 if payment.unallocated else 0)]["site_id"] = invoices_site or site_id
         lines, stamps = currency_services.split_stamps(lines)
     entry = _post(actor, journal_id=journal.pk, date=request.date, label=label, ref=request.reference[:100],
-                  lines=lines, source_id=str(payment.pk), stamps=stamps)  # fmt: skip
+                  lines=lines, source_id=str(payment.pk), stamps=stamps, site_id=site_id)  # fmt: skip
     entry_lines = list(JournalLine.objects.filter(entry=entry).order_by("sequence").values_list("pk", flat=True))
     PaymentAllocation.objects.bulk_create([
         PaymentAllocation(payment=payment, invoice=invoice, amount=part, date=payment.date,  # type: ignore[misc]
@@ -583,7 +607,8 @@ def payment_allocate_credit(*, actor: Actor, payment_id: int, invoice_id: Any, a
     if moves:
         label = _in_company_language(_("VAT on receipts %(number)s") % {"number": invoice.number})
         vat_entry = _post(actor, journal_id=_general_journal(actor.company_id, payment.journal_id), date=day,
-                          label=label, lines=_vat_lines(moves, label), source_id=str(payment.pk))  # fmt: skip
+                          label=label, lines=_vat_lines(moves, label, invoice.site_id), source_id=str(payment.pk),
+                          site_id=invoice.site_id)  # fmt: skip
     assert payment.credit_line_id is not None
     allocation = PaymentAllocation.objects.create(
         payment=payment, invoice=invoice, amount=part, date=day, line_id=payment.credit_line_id, from_credit=True,
@@ -658,8 +683,9 @@ def _rebase_vat(actor: Actor, payment: Payment, allocations: Sequence[PaymentAll
     moves = [VatMove(waiting=w, target=t, amount=amount) for (w, t), amount in sorted(net.items()) if amount]
     if moves:
         label = _in_company_language(_("VAT on receipts"))
+        site_id = common_site(invoices)  # the moves of several invoices are netted per account
         _post(actor, journal_id=_general_journal(company_id, payment.journal_id), date=day, label=label,
-              lines=_vat_lines(moves, label), source_id=str(payment.pk))  # fmt: skip
+              lines=_vat_lines(moves, label, site_id), source_id=str(payment.pk), site_id=site_id)  # fmt: skip
 
 
 @transaction.atomic
@@ -766,7 +792,9 @@ def payment_get(actor: Actor, payment_id: int) -> Payment:
     allocations = PaymentAllocation.objects.select_related("invoice").order_by("pk")
     found = (
         Payment.objects.filter(company_id=actor.company_id, pk=payment_id)
-        .select_related("organization", "journal", "journal_entry", "partner_account", "cancel_entry", "created_by")
+        .select_related(
+            "organization", "journal", "journal_entry", "partner_account", "cancel_entry", "created_by", "site"
+        )
         .prefetch_related(Prefetch("allocations", queryset=allocations))
         .first()
     )

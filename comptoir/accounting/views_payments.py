@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from comptoir.accounting import matching, payments, selectors
-from comptoir.accounting.forms import DATE
+from comptoir.accounting.forms import DATE, set_site_choices, site_choices, site_field
 from comptoir.accounting.models import Invoice, JournalKind
 from comptoir.accounting.models_payments import PaymentDirection, PaymentMethod, PaymentState
 from comptoir.kernel import modules
@@ -75,11 +75,14 @@ class PaymentForm(BootstrapForm):
                                help_text=_("The invoices' currency; EUR when empty."))  # fmt: skip
     reference = forms.CharField(label=_("Reference"), max_length=140, required=False,
                                 help_text=_("Bank statement line, cheque number…"))  # fmt: skip
+    site_id = site_field(help_text=_("The site the invoices share when empty."))
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
-    def __init__(self, *args: Any, journals: list[tuple[int, str]], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, journals: list[tuple[int, str]], sites: list[tuple[int, str]] | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.fields["journal_id"].choices = journals  # type: ignore[attr-defined]
+        set_site_choices(self, sites, _("The invoices' site"))
 
 
 def _journal_choices(actor: Any) -> list[tuple[int, str]]:
@@ -130,7 +133,8 @@ def payment_register(request: HttpRequest) -> HttpResponse:
         "amount": str(single.residual_amount) if single is not None else "",
         "currency": single.currency if single is not None else "",  # multi-currency
     }  # fmt: skip
-    form = PaymentForm(request.POST if request.method == "POST" else None, initial=initial, journals=journals)
+    form = PaymentForm(request.POST if request.method == "POST" else None, initial=initial, journals=journals,
+                       sites=site_choices(actor.company_id))  # fmt: skip
     amounts = {inv.pk: request.POST.get(f"allocate-{inv.pk}", "").strip() for inv in open_rows}
     if request.method == "GET":
         amounts = {inv.pk: str(inv.residual_amount) if single is not None else "" for inv in open_rows}
