@@ -124,6 +124,7 @@ class LineIn(InputSchema):
     debit: str = Field("", pattern=r"^$|" + AMOUNT_PATTERN, description=AMOUNT_HELP)
     credit: str = Field("", pattern=r"^$|" + AMOUNT_PATTERN, description=AMOUNT_HELP)
     due_date: dt.date | None = None
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="The line's own site; the entry's when null.")
 
 
 class LineOut(Schema):
@@ -137,6 +138,7 @@ class LineOut(Schema):
     debit: str
     credit: str
     due_date: dt.date | None
+    site_id: int | None
     matching_code: str
 
 
@@ -145,6 +147,8 @@ class EntryCreateIn(InputSchema):
     date: dt.date
     label: str = Field(..., max_length=200)
     ref: str = Field("", max_length=100)
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="An active site of the company; null: the "
+                                "company as a whole. Lines without a site of their own take it.")  # fmt: skip
     lines: list[LineIn] = Field(..., max_length=500)
 
 
@@ -155,6 +159,7 @@ class EntryUpdateIn(InputSchema):
     date: dt.date = None  # type: ignore[assignment]
     label: str = Field(None, max_length=200)  # type: ignore[assignment]
     ref: str = Field(None, max_length=100)  # type: ignore[assignment]
+    site_id: int | None = Field(None, ge=1, le=MAX_ID)
     lines: list[LineIn] = Field(None, max_length=500)  # type: ignore[assignment,arg-type]
 
 
@@ -186,6 +191,7 @@ class EntryOut(EntrySummaryOut):
     reversed_by_id: int | None
     source_type: str
     source_id: str
+    site_id: int | None
     lines: list[LineOut]
     actions: list[str] = Field(description="Actions the caller may take now: update, delete, post, reverse.")
 
@@ -286,6 +292,7 @@ def entry_out(actor: Actor, entry: JournalEntry) -> dict[str, Any]:
                 "debit": str(line.debit),
                 "credit": str(line.credit),
                 "due_date": line.due_date,
+                "site_id": line.site_id,
                 "matching_code": line.matching_code,
             }
             for line in entry.lines.all()

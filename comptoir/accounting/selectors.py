@@ -162,10 +162,10 @@ def entry_list(actor: Actor, filters: EntryFilters | None = None) -> QuerySet[Jo
 
 def entry_get(actor: Actor, entry_id: int) -> JournalEntry:
     require_view(actor)
-    lines = JournalLine.objects.select_related("account", "partner_account").order_by("sequence", "id")
+    lines = JournalLine.objects.select_related("account", "partner_account", "site").order_by("sequence", "id")
     found = (
         JournalEntry.objects.filter(company_id=actor.company_id, pk=entry_id)
-        .select_related("journal", "fiscal_year", "reversal_of", "posted_by", "created_by")
+        .select_related("journal", "fiscal_year", "reversal_of", "posted_by", "created_by", "site")
         .prefetch_related(Prefetch("lines", queryset=lines), Prefetch("reversals", queryset=JournalEntry.objects.all()))
         .first()
     )

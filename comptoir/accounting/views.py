@@ -32,6 +32,7 @@ from comptoir.accounting.forms import (
     apply_entry_errors,
     line_formset,
     lines_for_service,
+    site_choices,
 )
 from comptoir.accounting.models import AccountType, EntryState, JournalEntry
 from comptoir.kernel import modules
@@ -128,17 +129,23 @@ def _entry_forms(request: HttpRequest, entry: JournalEntry | None) -> tuple[Entr
     initial = None
     lines_initial = None
     if entry is not None:
-        initial = {"journal_id": entry.journal_id, "date": entry.date, "ref": entry.ref, "label": entry.label}
+        initial = {"journal_id": entry.journal_id, "date": entry.date, "ref": entry.ref, "label": entry.label,
+                   "site_id": entry.site_id}  # fmt: skip
+        # A line on the entry's site shows "the entry's": it follows the entry if that changes.
         lines_initial = [
             {"account_id": line.account_id, "partner_account_id": line.partner_account_id, "label": line.label,
-             "debit": line.debit or "", "credit": line.credit or "", "due_date": line.due_date}
+             "debit": line.debit or "", "credit": line.credit or "", "due_date": line.due_date,
+             "site_id": line.site_id if line.site_id != entry.site_id else None}
             for line in entry.lines.all()
         ]  # fmt: skip
     else:
         initial = {"date": timezone.localdate()}
     extra = 1 if data is not None and "add_line" in data else (0 if lines_initial else 2 if data is None else 0)
-    form = EntryForm(data, initial=initial, journals=journals)
-    formset = line_formset(data, initial=lines_initial, accounts=accounts, partners=partners, extra=extra)
+    kept = [entry.site_id, *(line.site_id for line in entry.lines.all())] if entry else []
+    sites = site_choices(actor.company_id, keep=kept)
+    form = EntryForm(data, initial=initial, journals=journals, sites=sites)
+    formset = line_formset(data, initial=lines_initial, accounts=accounts, partners=partners, extra=extra,
+                           sites=sites)  # fmt: skip
     return form, formset
 
 
