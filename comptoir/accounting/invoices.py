@@ -77,6 +77,7 @@ from comptoir.accounting.services import (
     create_entry,
     default_site_id,
     partner_account_ensure,
+    periods_read_once,
     post_entry,
 )
 from comptoir.catalog.models import Product, ProductKind
@@ -543,11 +544,33 @@ def _reverse_charge_legs(computed: _Computed) -> dict[tuple[str, str | None, Dec
     return {key: quantize(base * key[2] / HUNDRED) for key, base in bases.items()}
 
 
+_COMPARED_LINE_FIELDS = (*LINE_FIELDS, "sequence", "vat_code", "vat_rate", "net_amount")
+_COMPARED_TAX_FIELDS = ("vat_code", "rate", "base", "amount", "exemption_reason", "exemption_code", "self_assessed")
+
+
+def _stored_computation(invoice: Invoice) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """The draft's lines (as ``_current_lines``) and what its last computation wrote (lines, taxes, installments)."""
+    stored_lines = list(InvoiceLine.objects.filter(invoice=invoice).order_by("sequence", "id")
+                        .values(*_COMPARED_LINE_FIELDS))  # fmt: skip
+    stored = {
+        "lines": stored_lines,
+        "taxes": list(InvoiceTax.objects.filter(invoice=invoice).order_by("id").values(*_COMPARED_TAX_FIELDS)),
+        "installments": list(InvoiceInstallment.objects.filter(invoice=invoice).order_by("sequence", "id")
+                             .values("sequence", "due_date", "amount")),
+    }  # fmt: skip
+    return [{name: row[name] for name in LINE_FIELDS} for row in stored_lines], stored
+
+
+def _same_rows(rows: Sequence[Any], stored: list[dict[str, Any]]) -> bool:
+    return len(rows) == len(stored) and all(
+        all(getattr(row, name) == values[name] for name in values) for row, values in zip(rows, stored, strict=True)
+    )
+
+
 def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], computed: _Computed | None,
-                       installments: Sequence[tuple[dt.date, Decimal]]) -> None:  # fmt: skip
-    InvoiceLine.objects.filter(invoice=invoice).delete()
-    InvoiceTax.objects.filter(invoice=invoice).delete()
-    InvoiceInstallment.objects.filter(invoice=invoice).delete()
+                       installments: Sequence[tuple[dt.date, Decimal]],
+                       stored: dict[str, list[dict[str, Any]]] | None = None) -> None:  # fmt: skip
+    """Write the lines, VAT breakdown and due schedule; nothing when ``stored`` (the rows read) already says so."""
     rows = []
     for index, line in enumerate(lines):
         decision = computed.decisions[index] if computed else None
@@ -556,26 +579,34 @@ def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], comput
             vat_code=decision.code.value if decision else "", vat_rate=decision.rate if decision else ZERO,
             net_amount=computed.totals.lines[index].net if computed else ZERO,
         ))  # fmt: skip
-    InvoiceLine.objects.bulk_create(rows)
-    if computed is None:
-        return
-    self_assessed: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
-    for decision, amounts in zip(computed.decisions, computed.totals.lines, strict=True):
-        if decision.reverse_charge is not None:
-            key = (decision.code.value, decision.rate.normalize())
-            self_assessed[key] += amounts.net * decision.reverse_charge.rate / HUNDRED
-    InvoiceTax.objects.bulk_create(
-        InvoiceTax(  # type: ignore[misc]
-            invoice=invoice, vat_code=b.category.value, rate=b.rate, base=b.basis, amount=b.tax,
-            exemption_reason=b.exemption_reason[:300], exemption_code=b.exemption_code[:30],
-            self_assessed=quantize(self_assessed.get((b.category.value, b.rate.normalize()), ZERO)),
-        )
-        for b in computed.totals.vat_breakdown
-    )  # fmt: skip
-    InvoiceInstallment.objects.bulk_create(
+    taxes: list[InvoiceTax] = []
+    if computed is not None:
+        self_assessed: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
+        for decision, amounts in zip(computed.decisions, computed.totals.lines, strict=True):
+            if decision.reverse_charge is not None:
+                key = (decision.code.value, decision.rate.normalize())
+                self_assessed[key] += amounts.net * decision.reverse_charge.rate / HUNDRED
+        taxes = [
+            InvoiceTax(  # type: ignore[misc]
+                invoice=invoice, vat_code=b.category.value, rate=b.rate, base=b.basis, amount=b.tax,
+                exemption_reason=b.exemption_reason[:300], exemption_code=b.exemption_code[:30],
+                self_assessed=quantize(self_assessed.get((b.category.value, b.rate.normalize()), ZERO)),
+            )
+            for b in computed.totals.vat_breakdown
+        ]  # fmt: skip
+    schedule_rows = [
         InvoiceInstallment(invoice=invoice, sequence=i + 1, due_date=due, amount=amount)  # type: ignore[misc]
-        for i, (due, amount) in enumerate(installments)
-    )
+        for i, (due, amount) in enumerate(installments if computed is not None else ())
+    ]
+    if (stored is not None and _same_rows(rows, stored["lines"]) and _same_rows(taxes, stored["taxes"])
+            and _same_rows(schedule_rows, stored["installments"])):  # fmt: skip
+        return  # posting a draft whose computation has not changed: no rewrite
+    InvoiceLine.objects.filter(invoice=invoice).delete()
+    InvoiceTax.objects.filter(invoice=invoice).delete()
+    InvoiceInstallment.objects.filter(invoice=invoice).delete()
+    InvoiceLine.objects.bulk_create(rows)
+    InvoiceTax.objects.bulk_create(taxes)
+    InvoiceInstallment.objects.bulk_create(schedule_rows)
 
 
 def _installments(invoice: Invoice, total: Decimal) -> list[tuple[dt.date, Decimal]]:
@@ -667,7 +698,14 @@ def _current_lines(invoice: Invoice) -> list[dict[str, Any]]:
 
 
 def _recompute(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bool) -> _Computed | None:
-    invoicing = _invoicing_settings(invoice.company_id)
+    return _recompute_full(invoice, lines, strict=strict)[0]
+
+
+def _recompute_full(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bool,
+                    invoicing: InvoicingSettings | None = None, stored: dict[str, list[dict[str, Any]]] | None = None,
+                    save: bool = True) -> tuple[_Computed | None, list[tuple[dt.date, Decimal]]]:  # fmt: skip
+    """Compute and write the draft; ``stored`` (the rows read) skips an unchanged rewrite, ``save`` the row."""
+    invoicing = invoicing or _invoicing_settings(invoice.company_id)
     errors: dict[str, list[str]] = {}
     computed = _compute(invoice.kind, invoice.fiscal_position, invoice.vat_on_debits,
                         invoicing.vat_franchise and invoice.kind in CUSTOMER_KINDS, lines, errors)  # fmt: skip
@@ -683,9 +721,10 @@ def _recompute(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bool) -
     invoice.due_date = installments[-1][0] if installments else invoice.due_date
     term = PaymentTerm.objects.filter(pk=invoice.payment_term_id).values("name", "note").first()
     invoice.payment_terms_text = ((term["note"] or term["name"]) if term else "")[:300]
-    invoice.save()
-    _write_computation(invoice, lines, computed, installments)
-    return computed
+    if save:
+        invoice.save()
+    _write_computation(invoice, lines, computed, installments, stored)
+    return computed, installments
 
 
 @transaction.atomic
@@ -925,6 +964,7 @@ def _pdf_deferred() -> bool:
 
 
 @transaction.atomic
+@periods_read_once()
 def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = None) -> Invoice:
     """Issue the invoice: mandatory mentions, gapless number, posted journal entry, Factur-X PDF.
 
@@ -945,8 +985,10 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
             _add(errors, "issue_date", _("An invoice is issued today or earlier, not in the future."))
     organization = Organization.objects.get(pk=invoice.organization_id)
     _snapshot_partner(invoice, organization)
-    lines = _current_lines(invoice)
-    computed = _recompute(invoice, lines, strict=False)
+    lines, stored = _stored_computation(invoice)
+    # The row itself is saved once, posted, below (nothing reads it in between).
+    computed, installments = _recompute_full(invoice, lines, strict=False, invoicing=invoicing, stored=stored,
+                                             save=False)  # fmt: skip
     if computed is None:
         raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."),
                                fields={"lines": [str(_("The VAT of these lines cannot be computed."))]})  # fmt: skip
@@ -961,7 +1003,7 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
         raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."), fields=errors)
     assert invoice.issue_date is not None
     # Multi-currency: the rate of the issue date (a clear field error when there is none).
-    foreign = invoice.currency != currency_services.company_currency(company.pk)
+    foreign = invoice.currency != (company.currency or "EUR")  # as currency.company_currency, row read above
     rate = currency_services.rate_on(company.pk, invoice.currency, invoice.issue_date) if foreign else None
     partner_kind = PartnerKind.CUSTOMER if invoice.kind in CUSTOMER_KINDS else PartnerKind.SUPPLIER
     partner = PartnerAccount.objects.filter(organization_id=invoice.organization_id, kind=partner_kind).first()
@@ -970,7 +1012,6 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     _share_organization(invoice.organization_id)
     journal_id = _journal_id(company.pk, invoice.kind)
     accounts = _chart(company.pk)
-    installments = _installments(invoice, Decimal(invoice.total_amount))
     # The number is taken last among the reads: its counter row stays locked until commit.
     sequence_kind, _prefix = SEQUENCES[invoice.kind]
     issued = next_number(company_id=company.pk, kind=sequence_kind, on_date=invoice.issue_date,
@@ -995,7 +1036,8 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     entry = create_entry(actor, journal_id=journal_id, date=invoice.issue_date, label=label, ref=invoice.number,
                          lines=entry_data, source_type=SOURCE_TYPE, source_id=str(invoice.pk),
                          site_id=invoice.site_id)  # fmt: skip
-    currency_services.stamp(entry, stamps)
+    if any(code for _amount, code in stamps):
+        currency_services.stamp(entry, stamps)
     entry = post_entry(actor, _entry_locked(actor, entry.pk))
     now = timezone.now()
     invoice.state = InvoiceState.POSTED
@@ -1004,12 +1046,7 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     invoice.posted_at = now
     invoice.posted_by_id = actor.user_id
     invoice.residual_amount = invoice.total_amount
-    invoice.save()
-    InvoiceInstallment.objects.filter(invoice=invoice).delete()
-    InvoiceInstallment.objects.bulk_create(
-        InvoiceInstallment(invoice=invoice, sequence=i + 1, due_date=due, amount=amount)  # type: ignore[misc]
-        for i, (due, amount) in enumerate(installments)
-    )
+    invoice.save()  # the installments were written (or found unchanged) by the computation above
     if invoice.kind in CUSTOMER_KINDS:
         deferred = _pdf_deferred() if render_pdf is None else not render_pdf
         if deferred:

@@ -269,6 +269,16 @@ def _evaluate(ctx: _Context, rule: PriceListRule | None) -> tuple[list[Step], De
     return steps, price
 
 
+def _joined(product: Product) -> bool:
+    """Whether the instance carries the joins ``price_for`` reads (its unit and category)."""
+    return Product.sale_uom.field.is_cached(product) and Product.category.field.is_cached(product)
+
+
+def customer_group(company_id: int, customer_id: int | None) -> int | None:
+    """The customer's group (None: none), for callers pricing several lines for one customer."""
+    return _customer_group(company_id, customer_id)
+
+
 def _customer_group(company_id: int, customer_id: int | None) -> int | None:
     if customer_id is None:
         return None
@@ -289,20 +299,26 @@ def price_for(
     customer_group_id: int | None = None,
     on_date: dt.date | None = None,
     currency: str | None = None,
+    group_known: bool = False,
 ) -> PriceQuote:
     """The unit price (excl. VAT) of ``quantity`` ``uom`` of ``product`` for a customer on a date.
 
     ``customer_id`` is a contacts.Organization id, resolved by the caller; its group comes
-    from ``CustomerGroupMember`` unless ``customer_group_id`` is given (simulating a group).
+    from ``CustomerGroupMember`` unless ``customer_group_id`` is given (simulating a group)
+    or ``group_known`` says the caller already read it (``customer_group``, once per document).
+    A ``Product`` of the actor's company read with ``select_related("sale_uom", "category")``
+    in the caller's transaction is used as is; anything else is read again with those joins.
     """
     require(actor, "catalog.view_product")
     errors: dict[str, list[str]] = {}
-    # Read again with the joins the engine needs (a caller's instance may lack them).
-    item = (
-        Product.objects.select_related("sale_uom", "category")
-        .filter(company_id=actor.company_id, pk=product.pk if isinstance(product, Product) else product)
-        .first()
-    )
+    if isinstance(product, Product) and product.company_id == actor.company_id and _joined(product):
+        item: Product | None = product
+    else:  # read again with the joins the engine needs (a caller's instance may lack them)
+        item = (
+            Product.objects.select_related("sale_uom", "category")
+            .filter(company_id=actor.company_id, pk=product.pk if isinstance(product, Product) else product)
+            .first()
+        )
     if item is None:
         raise NotFound("product_not_found")
     try:
@@ -328,7 +344,7 @@ def price_for(
     if errors:
         raise ValidationFailed(fields=errors)
     on_date = on_date or timezone.localdate()
-    if customer_group_id is None:
+    if customer_group_id is None and not group_known:
         customer_group_id = _customer_group(actor.company_id, customer_id)  # type: ignore[arg-type]
     ctx = _Context(item, units.convert_quantity(asked, unit, sale_uom), on_date, currency)
     whose = Q(customer_id__isnull=True, customer_group__isnull=True)

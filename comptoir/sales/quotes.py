@@ -37,7 +37,15 @@ from comptoir.accounting.einvoice import model as en
 from comptoir.accounting.einvoice.totals import Totals, compute
 from comptoir.accounting.invoices import _compute, _parse_bool, _parse_decimal
 from comptoir.accounting.models import InvoicingSettings, LineOperation, PartnerProfile, PaymentTerm
-from comptoir.accounting.services import _add, _parse_date, _parse_id, _required_text, _unknown
+from comptoir.accounting.services import (
+    _add,
+    _parse_date,
+    _parse_id,
+    _required_text,
+    _unknown,
+    clean_site_id,
+    default_site_id,
+)
 from comptoir.catalog import pricing
 from comptoir.catalog.models import Product, ProductKind, Uom
 from comptoir.contacts import selectors as contact_selectors
@@ -81,7 +89,7 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 QUOTE_FIELDS = (
     "organization_id", "contact_id", "opportunity_id", "owner_id", "title", "currency", "issue_date",
-    "valid_until", "payment_term_id", "fiscal_position", "language", "notes", "discount_percent",
+    "valid_until", "payment_term_id", "fiscal_position", "language", "notes", "discount_percent", "site_id",
 )  # fmt: skip
 LINE_FIELDS = (
     "id", "kind", "product_id", "description", "operation", "quantity", "uom_id", "unit_price", "discount_percent",
@@ -89,7 +97,7 @@ LINE_FIELDS = (
 )  # fmt: skip
 AUDITED = [
     "organization_id", "contact_id", "opportunity_id", "owner_id", "title", "currency", "issue_date",
-    "valid_until", "payment_term_id", "fiscal_position", "language", "discount_percent", "total_amount",
+    "valid_until", "payment_term_id", "fiscal_position", "language", "discount_percent", "total_amount", "site_id",
 ]  # fmt: skip
 
 WORKFLOW = Workflow(
@@ -147,14 +155,21 @@ def _franchise(company_id: int) -> bool:
 
 
 def _price(actor: Actor, quote: Quote, product: Product, quantity: Decimal, uom: Uom | None,
-           errors: dict[str, list[str]], prefix: str) -> tuple[Decimal, str]:  # fmt: skip
-    """The catalog's price for the customer on the quote's date, with its explanation."""
+           errors: dict[str, list[str]], prefix: str,
+           groups: dict[int | None, int | None]) -> tuple[Decimal, str]:  # fmt: skip
+    """The catalog's price for the customer on the quote's date, with its explanation.
+
+    ``groups`` holds the customer's group once read (one read per call of ``_clean_lines``)."""
     if not actor.has_perm("catalog.view_product"):
         return Decimal(product.sale_price), ""
+    customer_id = quote.organization_id
+    if customer_id not in groups:
+        groups[customer_id] = pricing.customer_group(actor.company_id or 0, customer_id)
     try:
         found = pricing.price_for(
             actor, product=product, quantity=quantity if quantity > 0 else Decimal(1), uom=uom,
-            customer_id=quote.organization_id, on_date=quote.issue_date, currency=quote.currency,
+            customer_id=customer_id, on_date=quote.issue_date, currency=quote.currency,
+            customer_group_id=groups[customer_id], group_known=True,
         )  # fmt: skip
     except ValidationFailed as exc:
         for name, messages in (exc.fields or {}).items():
@@ -174,8 +189,10 @@ def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[st
         return []
     dicts = [line for line in raw if isinstance(line, dict)]
     product_ids = {p for p in (_parse_id({}, "", line.get("product_id"), False) for line in dicts) if p}
+    # With the joins the price engine reads, so that it need not read each product again.
     products = (Product.objects.filter(company_id=actor.company_id, pk__in=product_ids)
-                .select_related("sale_uom").in_bulk() if product_ids else {})  # fmt: skip
+                .select_related("sale_uom", "category").in_bulk() if product_ids else {})  # fmt: skip
+    groups: dict[int | None, int | None] = {}
     uom_ids = {u for u in (_parse_id({}, "", line.get("uom_id"), False) for line in dicts) if u}
     uoms = Uom.objects.filter(company_id=actor.company_id, pk__in=uom_ids).in_bulk() if uom_ids else {}
     categories = [c.value for c in vat.VatCategory]
@@ -216,7 +233,7 @@ def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[st
             unit_price = _parse_decimal(errors, prefix + "unit_price", line.get("unit_price"), places=4,
                                         minimum=ZERO, maximum=MAX_PRICE) or ZERO  # fmt: skip
         elif product is not None:
-            unit_price, explanation = _price(actor, quote, product, quantity, uom, errors, prefix)
+            unit_price, explanation = _price(actor, quote, product, quantity, uom, errors, prefix, groups)
         else:
             _add(errors, prefix + "unit_price", _("This field is required."))
             unit_price = ZERO
@@ -315,6 +332,10 @@ def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool) -> 
                          .order_by("pk").values_list("pk", flat=True).first() if quote.owner_id else None)  # fmt: skip
         if quote.team_id is None and opportunity is not None:
             quote.team_id = opportunity.team_id
+    if "site_id" in data:  # an active site of the company; empty: the company as a whole
+        quote.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0)
+    elif creating:
+        quote.site_id = default_site_id(actor.company_id or 0)
     if "title" in data:
         quote.title = _required_text(errors, "title", data["title"], 200, False)
     if "notes" in data:
