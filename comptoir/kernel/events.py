@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from comptoir.kernel.models import OutboxEvent, SubscriberRun
@@ -46,12 +47,20 @@ def publish(name: str, *, company_id: int | None, payload: dict[str, Any]) -> Ou
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events.publish must be called inside the service's transaction")
     event = OutboxEvent.objects.create(name=name, company_id=company_id, payload=payload)
-    transaction.on_commit(lambda: _after_commit(event.pk))
+    transaction.on_commit(lambda: _after_commit(event.pk, name))
     return event
 
 
-def _after_commit(event_id: int) -> None:
+def _after_commit(event_id: int, name: str = "") -> None:
     if getattr(settings, "EVENTS_DISPATCH", "inline") == "inline":
+        if name and not subscribers_of(name):
+            # Nothing to run: the event is done. One UPDATE, without reading the row back
+            # (``dispatch`` would read it only to find no subscriber); a concurrent dispatch
+            # that already processed it is left as it wrote it.
+            OutboxEvent.objects.filter(pk=event_id, status=OutboxEvent.Status.PENDING).update(
+                attempts=F("attempts") + 1, status=OutboxEvent.Status.DONE, processed_at=timezone.now(), last_error=""
+            )
+            return
         dispatch(event_id)
     else:
         from comptoir.kernel.tasks import dispatch_event
