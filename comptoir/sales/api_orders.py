@@ -63,6 +63,8 @@ class OrderCreateIn(InputSchema):
     commitment_date: dt.date | None = None
     notes: str = Field("", max_length=4000)
     delivery_address: AddressIn | None = None
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="An active site of the company; the head office "
+                                "when omitted. From a quote: the quote's.")  # fmt: skip
     lines: list[OrderLineIn] = Field(default_factory=list, max_length=500)
 
 
@@ -74,6 +76,7 @@ class OrderUpdateIn(InputSchema):
     commitment_date: dt.date | None = None
     notes: str | None = Field(None, max_length=4000)
     delivery_address: AddressIn | None = None
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="Null: the company as a whole.")
     lines: list[OrderLineIn] | None = Field(None, max_length=500)
 
 
@@ -163,6 +166,7 @@ class OrderOut(OrderSummaryOut):
     opportunity_id: int | None
     contact_id: int | None
     payment_term_id: int | None
+    site_id: int | None
     fiscal_position: str
     customer_reference: str
     delivery_address: dict[str, str]
@@ -209,7 +213,7 @@ def order_out(actor: Actor, order_id: int) -> dict[str, Any]:
         **{name: getattr(order, name) for name in (
             "id", "number", "state", "organization_id", "owner_id", "invoicing_policy", "order_date",
             "commitment_date", "currency", "quote_id", "opportunity_id", "contact_id", "payment_term_id",
-            "fiscal_position", "customer_reference", "delivery_address", "notes", "confirmed_at")},
+            "fiscal_position", "customer_reference", "delivery_address", "notes", "confirmed_at", "site_id")},
         **{name: str(getattr(order, name)) for name in MONEY},
         "lines": [{
             "id": line.pk, "position": line.position, "kind": line.kind, "product_id": line.product_id,

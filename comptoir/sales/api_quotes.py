@@ -66,6 +66,8 @@ class QuoteCreateIn(InputSchema):
     language: Literal["fr", "en"] | None = Field(None, description="The customer's when omitted.")
     notes: str = Field("", max_length=10000)
     discount_percent: str = Field("", max_length=10, description="Discount on the total. " + DECIMAL_HELP)
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="An active site of the company; the head "
+                                "office when omitted, the company as a whole when null.")  # fmt: skip
     lines: list[QuoteLineIn] = Field(..., max_length=500)
 
 
@@ -85,6 +87,7 @@ class QuoteUpdateIn(InputSchema):
     language: Literal["fr", "en"] = None  # type: ignore[assignment]
     notes: str = Field(None, max_length=10000)  # type: ignore[assignment]
     discount_percent: str = Field(None, max_length=10)  # type: ignore[assignment]
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="Null: the company as a whole.")
     lines: list[QuoteLineIn] = Field(None, max_length=500)  # type: ignore[assignment,arg-type]
 
 
@@ -153,6 +156,7 @@ class VersionOut(Schema):
 class QuoteOut(QuoteSummaryOut):
     contact_id: int | None
     payment_term_id: int | None
+    site_id: int | None
     fiscal_position: str
     language: str
     notes: str
@@ -193,7 +197,7 @@ LINE_DECIMALS = ("quantity", "unit_price", "discount_percent", "vat_rate", "net_
 def quote_out(actor: Actor, quote_id: int) -> dict[str, Any]:
     quote = selectors.quote_detail(actor, quote_id)
     scalar = ("contact_id", "payment_term_id", "fiscal_position", "language", "notes", "sent_at", "accepted_at",
-              "accepted_by_name", "accepted_version", "acceptance_via", "refusal_reason")  # fmt: skip
+              "accepted_by_name", "accepted_version", "acceptance_via", "refusal_reason", "site_id")  # fmt: skip
     return {
         **{name: getattr(quote, name) for name in SUMMARY_FIELDS},
         **{name: str(getattr(quote, name)) for name in MONEY},

@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.accounting.forms import DATE
+from comptoir.accounting.forms import DATE, set_site_choices, site_field
 from comptoir.accounting.forms_terms import AutocompleteSelect, SearchChoiceField
 from comptoir.accounting.models import VAT_CATEGORIES
 from comptoir.kernel.errors import ValidationFailed
@@ -22,7 +22,7 @@ from comptoir.sales.models_quotes import QuoteLineKind
 LINE_NAMES = ("kind", "product_id", "description", "quantity", "unit_price", "discount_percent", "vat_code",
               "optional", "selected")  # fmt: skip
 HEADER_NAMES = ("organization_id", "contact_id", "opportunity_id", "owner_id", "title", "issue_date", "valid_until",
-                "payment_term_id", "language", "currency", "discount_percent", "notes")  # fmt: skip
+                "payment_term_id", "language", "currency", "discount_percent", "notes", "site_id")  # fmt: skip
 
 
 def _optional_id(value: Any) -> int | None:
@@ -51,13 +51,16 @@ class QuoteForm(BootstrapForm):
                             widget=forms.Textarea(attrs={"rows": 2}))  # fmt: skip
     opportunity_id = forms.TypedChoiceField(label=_("Opportunity"), required=False, coerce=_optional_id,
                                             empty_value=None)  # fmt: skip
+    site_id = site_field(help_text=_("The establishment that sells; the order and invoices take it."))
 
     def __init__(
         self, *args: Any, organizations: list[tuple[int, str]], terms: list[tuple[int, str]],
         owners: list[tuple[int, str]], opportunities: list[tuple[int, str]],
-        contacts: list[tuple[int, str]] = (), **kwargs: Any,  # type: ignore[assignment]
+        contacts: list[tuple[int, str]] = (), sites: list[tuple[int, str]] | None = None,  # type: ignore[assignment]
+        **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
+        set_site_choices(self, sites, _("The company as a whole"))
         self.fields["contact_id"].choices = [("", "—"), *contacts]  # type: ignore[attr-defined]
         self.fields["organization_id"].choices = [("", "—"), *organizations]  # type: ignore[attr-defined]
         self.fields["payment_term_id"].choices = [("", _("The customer's")), *terms]  # type: ignore[attr-defined]

@@ -453,7 +453,7 @@ def _create_invoice(actor: Actor, order: SalesOrder, lines: list[dict[str, Any]]
     data: dict[str, Any] = {
         "organization_id": order.organization_id, "fiscal_position": order.fiscal_position,
         "language": order.language, "purchase_order": (order.customer_reference or order.number)[:100],
-        "source_type": SOURCE_TYPE, "source_id": str(order.pk),
+        "source_type": SOURCE_TYPE, "source_id": str(order.pk), "site_id": order.site_id,
         "note": str(_("Order %(number)s") % {"number": order.number}),
     }  # fmt: skip
     if order.payment_term_id:

@@ -25,7 +25,7 @@ from comptoir.contacts.models import Organization, Person
 from comptoir.crm.models import Opportunity
 from comptoir.kernel.models import ComptoirModel
 from comptoir.kernel.money import MoneyField, QuantityField, ScaledIntegerField
-from comptoir.org.models import Company, Team
+from comptoir.org.models import Company, Site, Team
 from comptoir.sales.models_quotes import Quote, QuoteLine
 
 __all__ = [
@@ -76,6 +76,9 @@ class SalesOrder(ComptoirModel):
                               related_name="+", verbose_name=_("salesperson"))  # fmt: skip
     team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
                              verbose_name=_("team"))  # fmt: skip
+    # The establishment that sells (default: the head office); its invoices and their entries carry it.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))  # fmt: skip
     state = models.CharField(_("state"), max_length=10, choices=OrderState.choices, default=OrderState.DRAFT)
     invoicing_policy = models.CharField(_("invoicing policy"), max_length=10, choices=InvoicingPolicy.choices,
                                         default=InvoicingPolicy.ORDER)  # fmt: skip

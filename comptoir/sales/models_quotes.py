@@ -24,7 +24,7 @@ from comptoir.contacts.models import Organization, Person
 from comptoir.crm.models import Opportunity
 from comptoir.kernel.models import ComptoirModel
 from comptoir.kernel.money import MoneyField, QuantityField, ScaledIntegerField
-from comptoir.org.models import Company, Team
+from comptoir.org.models import Company, Site, Team
 
 __all__ = [
     "AcceptanceVia",
@@ -72,6 +72,9 @@ class Quote(ComptoirModel):
     # The owner's team when the quote was made (the "my team" scope keys on owner and team).
     team = models.ForeignKey(Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
                              verbose_name=_("team"))  # fmt: skip
+    # The establishment that sells (default: the head office); its invoices and their entries carry it.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))  # fmt: skip
     state = models.CharField(_("state"), max_length=10, choices=QuoteState.choices, default=QuoteState.DRAFT)
     # The current version: 1 at creation, +1 at each revision of a sent quote.
     version = models.PositiveIntegerField(_("version"), default=1)

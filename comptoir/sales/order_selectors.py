@@ -108,7 +108,7 @@ def order_get(actor: Actor, order_id: Any) -> SalesOrder:
     plan = InvoicingMilestone.objects.select_related("invoice").order_by("position", "id")
     order = (
         visible_orders(actor)
-        .select_related("organization", "contact", "opportunity", "owner", "payment_term", "quote")
+        .select_related("organization", "contact", "opportunity", "owner", "payment_term", "quote", "site")
         .prefetch_related(
             Prefetch("lines", queryset=lines),
             Prefetch("milestones", queryset=plan),

@@ -26,7 +26,15 @@ from django.utils.translation import gettext_lazy as _
 from comptoir.accounting import invoices as acc_invoices
 from comptoir.accounting import vat
 from comptoir.accounting.models import LineOperation, PaymentTerm
-from comptoir.accounting.services import _add, _parse_date, _parse_id, _required_text, _unknown
+from comptoir.accounting.services import (
+    _add,
+    _parse_date,
+    _parse_id,
+    _required_text,
+    _unknown,
+    clean_site_id,
+    default_site_id,
+)
 from comptoir.catalog.models import Product, ProductKind, Uom
 from comptoir.contacts.models import Address, Organization, Person
 from comptoir.contacts.selectors import visible_organizations
@@ -73,7 +81,7 @@ ORDER = Workflow(
 
 ORDER_FIELDS = (
     "organization_id", "contact_id", "opportunity_id", "payment_term_id", "invoicing_policy", "customer_reference",
-    "delivery_address", "notes", "order_date", "commitment_date", "language",
+    "delivery_address", "notes", "order_date", "commitment_date", "language", "site_id",
 )  # fmt: skip
 LINE_FIELDS = ("id", "kind", "product_id", "description", "operation", "quantity", "uom_id", "unit_price",
                "discount_percent", "vat_code")  # fmt: skip
@@ -260,6 +268,10 @@ def _apply_header(actor: Actor, order: SalesOrder, data: dict[str, Any], creatin
             setattr(order, name, _parse_date(errors, name, data[name], required=False))
     if "delivery_address" in data:
         order.delivery_address = _clean_address(errors, data["delivery_address"])
+    if "site_id" in data:  # an active site of the company; empty: the company as a whole
+        order.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0)
+    elif creating:
+        order.site_id = default_site_id(actor.company_id or 0)
 
 
 def _set_customer(order: SalesOrder, organization: Organization) -> None:
@@ -401,6 +413,7 @@ def order_create_from_quote(*, actor: Actor, quote_id: Any, invoicing_policy: An
     order = SalesOrder(  # type: ignore[misc]
         company_id=actor.company_id, quote=quote, organization_id=quote.organization_id, contact_id=quote.contact_id,
         opportunity_id=quote.opportunity_id, owner_id=quote.owner_id or actor.user_id, team_id=quote.team_id,
+        site_id=quote.site_id,
         currency=quote.currency, payment_term_id=quote.payment_term_id, fiscal_position=quote.fiscal_position,
         language=quote.language, notes=quote.notes, order_date=timezone.localdate(), created_by_id=actor.user_id,
         delivery_address=acc_invoices._address(quote.organization_id, Address.Kind.DELIVERY),
@@ -446,7 +459,8 @@ def order_update(*, actor: Actor, order_id: int, **data: Any) -> SalesOrder:
     refresh_invoiced(order)
     errors: dict[str, list[str]] = {}
     _unknown(errors, data, (*ORDER_FIELDS, "lines"))
-    before = audit.snapshot(order, ["organization_id", "invoicing_policy", "total_amount", "commitment_date"])
+    before = audit.snapshot(order, ["organization_id", "invoicing_policy", "total_amount", "commitment_date",
+                                    "site_id"])  # fmt: skip
     if order.state == OrderState.CONFIRMED and data.get("invoicing_policy") not in (None, order.invoicing_policy):
         if order.invoice_links.exists():
             _add(errors, "invoicing_policy", _("The order is already invoiced: its invoicing policy stays."))

@@ -128,7 +128,7 @@ def quote_get(actor: Actor, quote_id: Any) -> Quote:
         raise NotFound("quote_not_found")
     quote = (
         visible_quotes(actor)
-        .select_related("organization", "contact", "owner", "team", "opportunity", "payment_term")
+        .select_related("organization", "contact", "owner", "team", "opportunity", "payment_term", "site")
         .filter(pk=quote_id)
         .first()
     )

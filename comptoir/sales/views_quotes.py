@@ -18,7 +18,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from comptoir.accounting.forms import site_choices
 from comptoir.accounting.models import PaymentTerm
+from comptoir.accounting.services import default_site_id
 from comptoir.catalog.models import Product
 from comptoir.catalog.selectors import search_filter as product_search
 from comptoir.contacts.models import Person
@@ -203,13 +205,14 @@ def _quote_form_page(request: HttpRequest, quote: Quote | None) -> HttpResponse:
     lines_initial = None
     if quote is not None:
         names = ("organization_id", "contact_id", "opportunity_id", "owner_id", "title", "issue_date", "valid_until",
-                 "payment_term_id", "language", "currency", "notes")  # fmt: skip
+                 "payment_term_id", "language", "currency", "notes", "site_id")  # fmt: skip
         initial = {name: getattr(quote, name) for name in names}
         initial["discount_percent"] = _plain(quote.discount_percent) if quote.discount_percent else ""
         lines_initial = _line_initial(quote)
     else:
         initial["owner_id"] = actor.user_id
         initial["currency"] = "EUR"
+        initial["site_id"] = default_site_id(actor.company_id)
         opportunity_id = _int(request.GET.get("opportunity"))
         if opportunity_id:
             initial["opportunity_id"] = opportunity_id
@@ -226,7 +229,8 @@ def _quote_form_page(request: HttpRequest, quote: Quote | None) -> HttpResponse:
                        opportunity)  # fmt: skip
     form = QuoteForm(data, initial=initial, organizations=choices["organizations"], terms=choices["terms"],
                      owners=choices["owners"], opportunities=choices["opportunities"],
-                     contacts=choices["contacts"])  # fmt: skip
+                     contacts=choices["contacts"],
+                     sites=site_choices(actor.company_id, keep=[initial.get("site_id")]))  # fmt: skip
     formset = line_formset(data, initial=lines_initial, products=choices["products"], extra=extra)
     saving = request.method == "POST" and "add_line" not in request.POST
     if saving and form.is_valid() and formset.is_valid():
