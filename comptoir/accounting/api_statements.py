@@ -3,6 +3,10 @@
 Balance sheet, income statement, aged receivables and payables, partner statement and VAT
 return, the same figures as the pages (``statements``, ``aged``, ``partner_statements``,
 ``vat_return``). Reading needs ``accounting.view_ledger``. Amounts are decimal strings.
+
+Each takes ``site`` (the id of one of the company's sites, active or closed): the figures of
+that site's lines only, and ``site`` in the answer; another company's site or a bad id is a
+422 on ``site``. Without it, the whole company (``site`` null).
 """
 
 from __future__ import annotations
@@ -18,12 +22,25 @@ from comptoir.accounting import aged, partner_statements, statements, vat_return
 from comptoir.accounting.models import PartnerKind
 from comptoir.kernel import apikit
 from comptoir.kernel.apikit import MAX_ID, InputSchema, responses
+from comptoir.org.models import Site
 
 router = apikit.module_router("accounting")
 
 
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+SITE_DESCRIPTION = "Id of one of the company's sites: that site's lines only (default: the whole company)."
+
+
+class SiteOut(Schema):
+    id: int
+    name: str
+
+
+def _site_out(site: Site | None) -> dict[str, Any] | None:
+    return None if site is None else {"id": site.pk, "name": site.name}
 
 
 class PeriodParams(InputSchema):
@@ -33,6 +50,7 @@ class PeriodParams(InputSchema):
     date_from: dt.date | None = Field(None, description="Or the first day of the period.")
     date_to: dt.date | None = Field(None, description="…and its last day (the balance sheet's date).")
     compare: bool = Field(True, description="Add the previous period (N-1).")
+    site: int | None = Field(None, ge=1, le=MAX_ID, description=SITE_DESCRIPTION)
 
 
 class PeriodOut(Schema):
@@ -78,6 +96,7 @@ class StatementOut(Schema):
     sections: list[StatementSectionOut]
     totals: list[StatementTotalOut]
     balanced: bool | None = None
+    site: SiteOut | None = None
 
 
 def _period_out(period: statements.Period | None) -> dict[str, Any] | None:
@@ -112,7 +131,8 @@ def _statement_out(statement: statements.BalanceSheet | statements.IncomeStateme
                    "previous": str(t.previous) if has_previous else None} for t in statement.totals()]  # fmt: skip
         balanced = None
     return {"period": _period_out(statement.period), "previous_period": _period_out(statement.previous_period),
-            "sections": sections, "totals": totals, "balanced": balanced}  # fmt: skip
+            "sections": sections, "totals": totals, "balanced": balanced,
+            "site": _site_out(statement.site)}  # fmt: skip
 
 
 def _period(request: HttpRequest, params: PeriodParams) -> statements.Period:
@@ -125,20 +145,23 @@ def balance_sheet(request: HttpRequest, params: Query[PeriodParams]) -> Any:
     """The balance sheet (PCG, abridged) at `date_to`, with the year's result from `date_from`;
     each line lists the accounts it sums (drill-down to `/accounts/{id}/ledger`)."""
     actor = apikit.actor(request)
-    return _statement_out(statements.balance_sheet(actor, _period(request, params), compare=params.compare))
+    period = _period(request, params)
+    return _statement_out(statements.balance_sheet(actor, period, compare=params.compare, site_id=params.site))
 
 
 @router.get("/statements/income-statement", response=responses(StatementOut), summary="Income statement")
 def income_statement(request: HttpRequest, params: Query[PeriodParams]) -> Any:
     """Operating, financial and exceptional income and expenses, income tax and the result."""
     actor = apikit.actor(request)
-    return _statement_out(statements.income_statement(actor, _period(request, params), compare=params.compare))
+    period = _period(request, params)
+    return _statement_out(statements.income_statement(actor, period, compare=params.compare, site_id=params.site))
 
 
 class AgedParams(InputSchema):
     model_config = {"extra": "ignore"}
 
     as_of: dt.date | None = Field(None, description="The date the items are aged on (default: today).")
+    site: int | None = Field(None, ge=1, le=MAX_ID, description=SITE_DESCRIPTION)
 
 
 class AgedRowOut(Schema):
@@ -158,13 +181,15 @@ class AgedOut(Schema):
     as_of: dt.date
     rows: list[AgedRowOut]
     totals: AgedRowOut
+    site: SiteOut | None = None
 
 
 def _aged(request: HttpRequest, params: AgedParams, kind: str) -> dict[str, Any]:
     as_of = params.as_of or dt.date.today()
-    rows = aged.report_rows(aged.aged_balance(apikit.actor(request), kind=kind, as_of=as_of))
+    report = aged.aged_balance(apikit.actor(request), kind=kind, as_of=as_of, site_id=params.site)
+    rows = aged.report_rows(report)
     converted = [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in rows]
-    return {"as_of": as_of, "rows": converted[:-1], "totals": converted[-1]}
+    return {"as_of": as_of, "rows": converted[:-1], "totals": converted[-1], "site": _site_out(report.site)}
 
 
 @router.get("/statements/aged-receivables", response=responses(AgedOut), summary="Aged receivables")
@@ -184,6 +209,7 @@ class PartnerStatementParams(InputSchema):
 
     date_from: dt.date | None = Field(None, description="Default: start of the fiscal year of `date_to`.")
     date_to: dt.date | None = Field(None, description="Default: today.")
+    site: int | None = Field(None, ge=1, le=MAX_ID, description=SITE_DESCRIPTION)
 
 
 class MovementOut(Schema):
@@ -217,6 +243,7 @@ class PartnerStatementOut(Schema):
     movements: list[MovementOut]
     open_items: list[MovementOut]
     open_total: str
+    site: SiteOut | None = None
 
 
 def _movement(row: dict[str, Any]) -> dict[str, Any]:
@@ -237,14 +264,15 @@ def partner_statement(
     """Opening balance, movements with running balance, closing balance and open items of one
     partner account (positive: owed by the customer, or owed to the supplier)."""
     result = partner_statements.statement(apikit.actor(request), partner_account_id=partner_account_id,
-                                          date_from=params.date_from, date_to=params.date_to)  # fmt: skip
+                                          date_from=params.date_from, date_to=params.date_to,
+                                          site_id=params.site)  # fmt: skip
     return {
         "partner_account_id": result.partner.pk, "code": result.partner.code, "name": result.organization_name,
         "kind": result.partner.kind, "date_from": result.date_from, "date_to": result.date_to,
         "opening": str(result.opening), "closing": str(result.closing), "total_debit": str(result.totals["debit"]),
         "total_credit": str(result.totals["credit"]), "truncated": result.truncated,
         "movements": [_movement(r) for r in result.movements], "open_items": [_movement(r) for r in result.open_items],
-        "open_total": str(result.open_total),
+        "open_total": str(result.open_total), "site": _site_out(result.site),
     }  # fmt: skip
 
 
@@ -254,6 +282,11 @@ class VatParams(InputSchema):
     fiscal_year: int | None = Field(None, ge=1, le=MAX_ID, description="Id of a fiscal year.")
     date_from: dt.date | None = Field(None, description="Or the first day of the period (usually a month).")
     date_to: dt.date | None = Field(None, description="…and its last day.")
+    site: int | None = Field(
+        None, ge=1, le=MAX_ID,
+        description="Id of one of the company's sites: that site's part, an analysis view (the CA3 is filed "
+        "for the whole company).",
+    )  # fmt: skip
 
 
 class VatRowOut(Schema):
@@ -272,6 +305,7 @@ class VatReturnOut(Schema):
     deductible_total: str
     net_due: str
     credit: str
+    site: SiteOut | None = None
 
 
 @router.get("/statements/vat-return", response=responses(VatReturnOut), summary="VAT return (CA3)")
@@ -281,11 +315,11 @@ def vat_return_get(request: HttpRequest, params: Query[VatParams]) -> Any:
     actor = apikit.actor(request)
     period = statements.resolve_period(actor, fiscal_year_id=params.fiscal_year, date_from=params.date_from,
                                        date_to=params.date_to)  # fmt: skip
-    result = vat_return.vat_return(actor, period)
+    result = vat_return.vat_return(actor, period, site_id=params.site)
     rows = [{k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
             for row in vat_return.return_rows(result)]  # fmt: skip
     return {
         "period": _period_out(period), "rows": rows, "ledger": {k: str(v) for k, v in result.ledger.items()},
         "gross_due": str(result.gross_due), "deductible_total": str(result.deductible_total),
-        "net_due": str(result.net_due), "credit": str(result.credit),
+        "net_due": str(result.net_due), "credit": str(result.credit), "site": _site_out(result.site),
     }  # fmt: skip

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -341,6 +342,26 @@ class JournalLine(FrozenWhenPosted):
             models.Index(
                 fields=["company", "partner_account", "date"], name="accounting_line_partner",
                 include=["debit", "credit"], condition=models.Q(is_posted=True, partner_account__isnull=False),
+            ),
+            # Reports filtered by site (statements, VAT return, trial balance, ledger): one
+            # site's posted lines by account and date, amounts included (index-only).
+            models.Index(
+                fields=["company", "site", "account", "date"], name="accounting_line_site",
+                include=["debit", "credit"], condition=models.Q(is_posted=True, site__isnull=False),
+            ),
+            # Aged balance: the partner lines open today (no matching code or a partial,
+            # lower-case one), with all the report reads; and the fully matched ones by
+            # matching date (those matched after the report's date are still open on it).
+            models.Index(
+                fields=["company", "partner_account", "date"], name="accounting_line_open",
+                include=["due_date", "site", "debit", "credit"],
+                condition=models.Q(is_posted=True, partner_account__isnull=False)
+                & models.Q(matching_code=Lower("matching_code")),
+            ),
+            models.Index(
+                fields=["company", "matched_at"], name="accounting_line_settled",
+                condition=models.Q(is_posted=True, partner_account__isnull=False)
+                & ~models.Q(matching_code=Lower("matching_code")),
             ),
         ]  # fmt: skip
 

@@ -6,6 +6,11 @@ of the period with a running balance, the closing balance and the items still op
 attaches the PDF to its reminders. Amounts are signed like the partner's balance as seen
 from the partner's side: what a customer owes us (debit) or what we owe a supplier (credit)
 is positive.
+
+Sites: with a site (``site_id``, one of the company's sites), the statement is that site's
+dealings with the partner: the opening balance, the movements and the open items of the
+partner lines booked for the site only. Without a site, every line of the partner account.
+The dunning PDF is always the company's (what the partner owes the company).
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounting import aged, reports_pdf
 from comptoir.accounting.models import FiscalYear, JournalLine, PartnerAccount, PartnerKind
-from comptoir.accounting.selectors import require_view
+from comptoir.accounting.selectors import require_view, resolve_site
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import NotFound, ValidationFailed
-from comptoir.org.models import Company
+from comptoir.org.models import Company, Site
 
 ZERO = Decimal(0)
 MAX_MOVEMENTS = 2_000
@@ -44,6 +49,7 @@ class PartnerStatement:
     open_items: list[dict[str, Any]]
     truncated: bool = False
     totals: dict[str, Decimal] = field(default_factory=dict)
+    site: Site | None = None
 
     @property
     def closing(self) -> Decimal:
@@ -76,11 +82,15 @@ def _partner(company_id: int, *, partner_account_id: int | None = None, organiza
     return found
 
 
-def build(company_id: int, partner: PartnerAccount, date_from: dt.date, date_to: dt.date) -> PartnerStatement:
+def build(company_id: int, partner: PartnerAccount, date_from: dt.date, date_to: dt.date,
+          site: Site | None = None) -> PartnerStatement:  # fmt: skip
     if date_to < date_from:
         raise ValidationFailed("invalid_range", fields={"date_to": [gettext("The end must be after the start.")]})
     sign = 1 if partner.kind == PartnerKind.CUSTOMER else -1
+    site_id = site.pk if site is not None else None
     lines = JournalLine.objects.filter(company_id=company_id, is_posted=True, partner_account_id=partner.pk)
+    if site_id is not None:
+        lines = lines.filter(site_id=site_id)
     before = lines.filter(date__lt=date_from).aggregate(d=Sum("debit"), c=Sum("credit"))
     opening = sign * ((before["d"] or ZERO) - (before["c"] or ZERO))
     rows = list(
@@ -98,7 +108,7 @@ def build(company_id: int, partner: PartnerAccount, date_from: dt.date, date_to:
         debit += row["debit"]
         credit += row["credit"]
     items = list(
-        aged.open_lines(company_id, date_to, partner_account_id=partner.pk)
+        aged.open_lines(company_id, date_to, partner_account_id=partner.pk, site_id=site_id)
         .values(*LINE_FIELDS)
         .order_by("due_date", "date", "id")[:MAX_MOVEMENTS]
     )
@@ -109,18 +119,19 @@ def build(company_id: int, partner: PartnerAccount, date_from: dt.date, date_to:
     organization = partner.organization
     name = organization.trade_name or organization.legal_name
     return PartnerStatement(partner, name, date_from, date_to, opening, rows, items, truncated,
-                            {"debit": debit, "credit": credit})  # fmt: skip
+                            {"debit": debit, "credit": credit}, site)  # fmt: skip
 
 
 def statement(actor: Actor, *, partner_account_id: int, date_from: dt.date | None = None,
-              date_to: dt.date | None = None) -> PartnerStatement:  # fmt: skip
-    """The statement of one partner account of the actor's company."""
+              date_to: dt.date | None = None, site_id: Any = None) -> PartnerStatement:  # fmt: skip
+    """The statement of one partner account of the actor's company (of one site's lines with ``site_id``)."""
     require_view(actor)
     assert actor.company_id is not None
+    site = resolve_site(actor, site_id)
     partner = _partner(actor.company_id, partner_account_id=partner_account_id)
     date_to = date_to or dt.date.today()
     date_from = date_from or default_start(actor.company_id, date_to)
-    return build(actor.company_id, partner, date_from, date_to)
+    return build(actor.company_id, partner, date_from, date_to, site)
 
 
 def render_pdf(company_id: int, result: PartnerStatement, language: str) -> bytes:
@@ -128,8 +139,10 @@ def render_pdf(company_id: int, result: PartnerStatement, language: str) -> byte
     company = Company.objects.get(pk=company_id)
     with translation.override(language):
         title = str(_("Statement of account")) + f" — {result.organization_name}"
+        if result.site is not None:
+            title += " — " + str(_("Site %(name)s") % {"name": result.site.name})
     context = {"title": title, "company": company, "statement": result, "date_from": result.date_from,
-               "date_to": result.date_to}  # fmt: skip
+               "date_to": result.date_to, "site": result.site}  # fmt: skip
     return reports_pdf.render_pdf("accounting/statements/partner_statement_pdf.html", context, language)
 
 

@@ -28,6 +28,7 @@ from comptoir.accounting.models import (
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import NotFound, ValidationFailed
+from comptoir.org.models import Site
 
 ENTRY_SORT = {
     "date": "date", "number": "number", "chain_number": "chain_number", "journal": "journal__code",
@@ -220,9 +221,37 @@ class TrialBalance:
         return self.total_debit - self.total_credit
 
 
-def posted_lines(actor: Actor, date_from: dt.date | None = None, date_to: dt.date | None = None) -> QuerySet:
+def resolve_site(actor: Actor, value: Any, field: str = "site") -> Site | None:
+    """The site a report is filtered on: one of the actor's company (active or not), or
+    None (empty value: the whole company). Anything else is a field error."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, Site):
+        if value.company_id == actor.company_id:
+            return value
+        value = 0
+    try:
+        site_id = int(value)
+    except (TypeError, ValueError):
+        site_id = 0
+    found = Site.objects.filter(company_id=actor.company_id, pk=site_id).first() if 0 < site_id < 2**63 else None
+    if found is None:
+        raise ValidationFailed("invalid_filter", fields={field: [_("Choose one of your company's sites.")]})
+    return found
+
+
+def site_choices(actor: Actor) -> list[Site]:
+    """The company's sites for a report filter: active ones first, then the closed ones."""
+    return list(Site.objects.filter(company_id=actor.company_id).order_by("-is_active", "name", "pk"))
+
+
+def posted_lines(
+    actor: Actor, date_from: dt.date | None = None, date_to: dt.date | None = None, site_id: int | None = None
+) -> QuerySet:
     _check_range(date_from, date_to)
     rows = JournalLine.objects.filter(company_id=actor.company_id, is_posted=True)
+    if site_id is not None:
+        rows = rows.filter(site_id=site_id)
     if date_from:
         rows = rows.filter(date__gte=date_from)
     if date_to:
@@ -237,11 +266,14 @@ def trial_balance(
     date_to: dt.date | None = None,
     by_partner: bool = False,
     account_class: str = "",
+    site_id: int | None = None,
 ) -> TrialBalance:
     """Debit and credit per account of the posted lines dated in the range: one GROUP BY
-    over the ledger index (decision 0008), then the accounts' codes and names by id."""
+    over the ledger index (decision 0008), then the accounts' codes and names by id. With
+    ``site_id`` (checked by the caller with ``resolve_site``), the lines of that site only,
+    over the site index (``accounting_line_site``)."""
     require_view(actor)
-    rows = posted_lines(actor, date_from, date_to)
+    rows = posted_lines(actor, date_from, date_to, site_id)
     keys = ["account_id", "partner_account_id"] if by_partner else ["account_id"]
     sums = list(rows.values(*keys).annotate(debit=Sum("debit"), credit=Sum("credit")).order_by())
     names = {
@@ -279,15 +311,15 @@ LEDGER_FIELDS = (
 )  # fmt: skip
 
 
-def opening_balance(actor: Actor, account_id: int, date_from: dt.date | None) -> Decimal:
-    """Balance of the account's posted lines dated before ``date_from``."""
+def opening_balance(actor: Actor, account_id: int, date_from: dt.date | None, site_id: int | None = None) -> Decimal:
+    """Balance of the account's posted lines dated before ``date_from`` (of one site, with ``site_id``)."""
     if date_from is None:
         return Decimal(0)
-    sums = (
-        JournalLine.objects.filter(company_id=actor.company_id, is_posted=True, account_id=account_id,
-                                   date__lt=date_from)
-        .aggregate(debit=Sum("debit"), credit=Sum("credit"))
-    )  # fmt: skip
+    lines = JournalLine.objects.filter(company_id=actor.company_id, is_posted=True, account_id=account_id,
+                                       date__lt=date_from)  # fmt: skip
+    if site_id is not None:
+        lines = lines.filter(site_id=site_id)
+    sums = lines.aggregate(debit=Sum("debit"), credit=Sum("credit"))
     return (sums["debit"] or Decimal(0)) - (sums["credit"] or Decimal(0))
 
 
@@ -298,12 +330,14 @@ def general_ledger(
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     partner_account_id: int | None = None,
+    site_id: int | None = None,
 ) -> tuple[Account, Decimal, QuerySet]:
     """The account, its opening balance and its posted lines (``.values()`` rows) with a
-    running ``balance`` computed by the database (window SUM), from the opening balance."""
+    running ``balance`` computed by the database (window SUM), from the opening balance;
+    with ``site_id`` (checked by the caller), the lines of that site only."""
     account = account_get(actor, account_id)
-    opening = opening_balance(actor, account_id, date_from) if partner_account_id is None else Decimal(0)
-    rows = posted_lines(actor, date_from, date_to).filter(account_id=account_id)
+    opening = opening_balance(actor, account_id, date_from, site_id) if partner_account_id is None else Decimal(0)
+    rows = posted_lines(actor, date_from, date_to, site_id).filter(account_id=account_id)
     if partner_account_id is not None:
         rows = rows.filter(partner_account_id=partner_account_id)
     order = [F("date").asc(), F("entry_id").asc(), F("id").asc()]

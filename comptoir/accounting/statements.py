@@ -19,8 +19,16 @@ How the figures are made:
 * **Opening entries** (journal of kind "opening", the à-nouveaux) restart the balance
   sheet: lines dated before the latest opening entry on or before the closing date are
   already carried in it and are not summed again.
-* **Sites**: journal entries and lines carry no site (a balance sheet is the legal
-  entity's), so the statements cover the whole company; there is no site filter.
+* **Sites**: each journal line carries the site (establishment) it was booked for, or none
+  (company-level entries). Without a site the statements cover the whole company, every
+  line included. With a site (``site_id``, checked by ``selectors.resolve_site``: one of the
+  company's sites, active or not) only that site's lines are summed, in both columns (the
+  comparison uses the same site), over the site index ``accounting_line_site`` (company,
+  site, account, date, amounts included). A site's balance sheet balances when each entry's
+  lines are on one site; lines without a site (an opening entry booked company-wide, for
+  instance) belong to no site's statements, only to the company's. The opening cut-off
+  stays the company's: an opening entry restarts every site's balance sheet. The legal
+  statements are the company's; a site's are a management view.
 """
 
 from __future__ import annotations
@@ -37,9 +45,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounting.models import Account, EntryState, FiscalYear, JournalEntry, JournalKind, JournalLine
-from comptoir.accounting.selectors import require_view
+from comptoir.accounting.selectors import require_view, resolve_site
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import ValidationFailed
+from comptoir.org.models import Site
 
 ZERO = Decimal(0)
 MAX_DAYS = 3 * 366
@@ -134,10 +143,15 @@ class AccountSums:
 
 
 def _sums(
-    company_id: int, date_from: dt.date | None, date_to: dt.date, split: dt.date | None = None
+    company_id: int,
+    date_from: dt.date | None,
+    date_to: dt.date,
+    split: dt.date | None = None,
+    site_id: int | None = None,
 ) -> list[AccountSums]:
-    """Debit minus credit per account of the posted lines in [date_from, date_to]; with
-    ``split``, also the part dated before ``split`` (one pass, conditional sums)."""
+    """Debit minus credit per account of the posted lines in [date_from, date_to] (of one
+    site with ``site_id``); with ``split``, also the part dated before ``split`` (one pass,
+    conditional sums)."""
     entries = JournalEntry.objects.filter(company_id=company_id, state=EntryState.POSTED, date__lte=date_to)
     if date_from is not None:
         entries = entries.filter(date__gte=date_from)
@@ -147,6 +161,8 @@ def _sums(
         # by the account, would be read in full for a date range alone.
         return []
     rows = JournalLine.objects.filter(company_id=company_id, is_posted=True, date__lte=date_to)
+    if site_id is not None:
+        rows = rows.filter(site_id=site_id)
     if date_from is not None:
         rows = rows.filter(date__gte=date_from)
     aggregates: dict[str, Any] = {"sum_debit": Sum("debit"), "sum_credit": Sum("credit")}
@@ -355,6 +371,7 @@ class BalanceSheet:
     sections: list[Section]
     side: dict[str, str]
     errors: list[str] = field(default_factory=list)
+    site: Site | None = None
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
@@ -404,12 +421,14 @@ def _opening_cutoff(company_id: int, on: dt.date) -> dt.date | None:
     return found  # type: ignore[no-any-return]
 
 
-def _fill_balance_sheet(sheet: BalanceSheet, company_id: int, period: Period, column: str) -> None:
+def _fill_balance_sheet(
+    sheet: BalanceSheet, company_id: int, period: Period, column: str, site_id: int | None = None
+) -> None:
     lines = {line.key: line for section in sheet.sections for line in section.lines}
     cutoff = _opening_cutoff(company_id, period.date_to)
     split = period.date_from if cutoff is None or cutoff < period.date_from else None
     netted: dict[str, AccountSums] = {}
-    for sums in _sums(company_id, cutoff, period.date_to, split=split):
+    for sums in _sums(company_id, cutoff, period.date_to, split=split, site_id=site_id):
         if sums.code[:1] in ("6", "7"):
             # Income and expenses: this year's result, and what earlier years left unallocated.
             prior = sums.before
@@ -437,18 +456,21 @@ def _fill_balance_sheet(sheet: BalanceSheet, company_id: int, period: Period, co
                 lines[key].add(sums, -sums.balance if key in _LIABILITY_LINES else sums.balance, column)
 
 
-def balance_sheet(actor: Actor, period: Period, *, compare: bool = True) -> BalanceSheet:
-    """The balance sheet at ``period.date_to``; the year's result runs from ``period.date_from``."""
+def balance_sheet(actor: Actor, period: Period, *, compare: bool = True, site_id: Any = None) -> BalanceSheet:
+    """The balance sheet at ``period.date_to``; the year's result runs from ``period.date_from``.
+    ``site_id``: one of the company's sites (both columns), else the whole company."""
     require_view(actor)
     assert actor.company_id is not None
+    site = resolve_site(actor, site_id)
+    site_pk = site.pk if site else None
     previous = previous_period(actor, period) if compare else None
     sections = [Section(key, label, [Line(k, lbl) for k, lbl in items]) for key, _side, label, items in
                 BALANCE_SHEET_LAYOUT]  # fmt: skip
     side = {key: s for key, s, _label, _items in BALANCE_SHEET_LAYOUT}
-    sheet = BalanceSheet(period, previous, sections, side)
-    _fill_balance_sheet(sheet, actor.company_id, period, "current")
+    sheet = BalanceSheet(period, previous, sections, side, site=site)
+    _fill_balance_sheet(sheet, actor.company_id, period, "current", site_pk)
     if previous is not None:
-        _fill_balance_sheet(sheet, actor.company_id, previous, "previous")
+        _fill_balance_sheet(sheet, actor.company_id, previous, "previous", site_pk)
     for section in sheet.sections:
         for line in section.lines:
             line.accounts.sort(key=lambda a: a.code)
@@ -518,6 +540,7 @@ class IncomeStatement:
     previous_period: Period | None
     sections: list[Section]
     nature: dict[str, str]
+    site: Site | None = None
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
@@ -558,10 +581,12 @@ class IncomeStatement:
         return sum((s.current for s in self.sections if self.nature[s.key] == EXPENSE), ZERO)
 
 
-def _fill_income_statement(statement: IncomeStatement, company_id: int, period: Period, column: str) -> None:
+def _fill_income_statement(
+    statement: IncomeStatement, company_id: int, period: Period, column: str, site_id: int | None = None
+) -> None:
     lines = {line.key: line for section in statement.sections for line in section.lines}
     nature = {line.key: statement.nature[s.key] for s in statement.sections for line in s.lines}
-    for sums in _sums(company_id, period.date_from, period.date_to):
+    for sums in _sums(company_id, period.date_from, period.date_to, site_id=site_id):
         if sums.code[:1] not in ("6", "7"):
             continue
         key = _prefix_lookup(IS_ACCOUNTS, sums.code)
@@ -569,18 +594,21 @@ def _fill_income_statement(statement: IncomeStatement, company_id: int, period: 
         lines[key].add(sums, amount, column)
 
 
-def income_statement(actor: Actor, period: Period, *, compare: bool = True) -> IncomeStatement:
-    """Income and expenses (classes 7 and 6) of the posted lines dated in the period."""
+def income_statement(actor: Actor, period: Period, *, compare: bool = True, site_id: Any = None) -> IncomeStatement:
+    """Income and expenses (classes 7 and 6) of the posted lines dated in the period (of one
+    site with ``site_id``, both columns)."""
     require_view(actor)
     assert actor.company_id is not None
+    site = resolve_site(actor, site_id)
+    site_pk = site.pk if site else None
     previous = previous_period(actor, period) if compare else None
     sections = [Section(key, label, [Line(k, lbl) for k, lbl in items]) for key, _n, label, items in
                 INCOME_STATEMENT_LAYOUT]  # fmt: skip
     nature = {key: n for key, n, _label, _items in INCOME_STATEMENT_LAYOUT}
-    statement = IncomeStatement(period, previous, sections, nature)
-    _fill_income_statement(statement, actor.company_id, period, "current")
+    statement = IncomeStatement(period, previous, sections, nature, site=site)
+    _fill_income_statement(statement, actor.company_id, period, "current", site_pk)
     if previous is not None:
-        _fill_income_statement(statement, actor.company_id, previous, "previous")
+        _fill_income_statement(statement, actor.company_id, previous, "previous", site_pk)
     for section in statement.sections:
         for line in section.lines:
             line.accounts.sort(key=lambda a: a.code)

@@ -18,8 +18,14 @@ Two sources, both SQL aggregates:
   always add up to the ledger.
 
 Box numbers follow the 3310-CA3 of 2024 (A1…F9 for bases, 08…32 for tax); 2.1 % in
-mainland France goes through annex 3310-A (line 14). Sites: ledger lines carry none, the
-return is the company's (as it is filed).
+mainland France goes through annex 3310-A (line 14).
+
+Sites: the CA3 is filed per company (SIREN), so the return as filed is the one without a
+site. With a site (``site_id``, one of the company's sites) it is an analysis view: the
+ledger part sums the VAT accounts' lines booked for that site (over the site index
+``accounting_line_site``), the breakdown takes the invoices and bills of that site; the
+settlement exclusion stays company-wide (an entry that settles a return is left out
+whatever site its lines carry).
 """
 
 from __future__ import annotations
@@ -42,10 +48,11 @@ from comptoir.accounting.models import (
     InvoiceTax,
     JournalLine,
 )
-from comptoir.accounting.selectors import require_view
+from comptoir.accounting.selectors import require_view, resolve_site
 from comptoir.accounting.statements import Period
 from comptoir.kernel.context import Actor
 from comptoir.kernel.money import quantize
+from comptoir.org.models import Site
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -99,6 +106,7 @@ class VatReturn:
     intra_eu_acquisitions_tax: Decimal
     out_of_scope: Decimal
     account_ids: dict[str, int] = field(default_factory=dict)
+    site: Site | None = None
 
     @property
     def gross_due(self) -> Decimal:  # box 16
@@ -141,13 +149,15 @@ class VatReturn:
         ]
 
 
-def _ledger(company_id: int, period: Period) -> tuple[dict[str, Decimal], dict[str, int]]:
+def _ledger(company_id: int, period: Period, site_id: int | None = None) -> tuple[dict[str, Decimal], dict[str, int]]:
     codes = list(LEDGER_ACCOUNTS) + list(SETTLEMENT_ACCOUNTS)
     ids = dict(Account.objects.filter(company_id=company_id, code__in=codes).values_list("code", "pk"))
     lines = JournalLine.objects.filter(company_id=company_id, is_posted=True, date__gte=period.date_from,
                                        date__lte=period.date_to)  # fmt: skip
     settlement = [ids[c] for c in SETTLEMENT_ACCOUNTS if c in ids]
     rows = lines.filter(account_id__in=[ids[c] for c in LEDGER_ACCOUNTS if c in ids])
+    if site_id is not None:
+        rows = rows.filter(site_id=site_id)
     if settlement:
         rows = rows.exclude(entry_id__in=lines.filter(account_id__in=settlement).values("entry_id"))
     sums = {r["account_id"]: r for r in rows.values("account_id").annotate(d=Sum("debit"), c=Sum("credit")).order_by()}
@@ -166,12 +176,16 @@ def _nearest_rate(tax: Decimal, base: Decimal) -> Decimal:
     return min(RATE_BOXES, key=lambda rate: abs(rate - ratio))
 
 
-def vat_return(actor: Actor, period: Period) -> VatReturn:
+def vat_return(actor: Actor, period: Period, *, site_id: Any = None) -> VatReturn:
+    """The return of the period; with ``site_id``, that site's part (an analysis view)."""
     require_view(actor)
     assert actor.company_id is not None
-    ledger, ids = _ledger(actor.company_id, period)
+    site = resolve_site(actor, site_id)
+    ledger, ids = _ledger(actor.company_id, period, site.pk if site else None)
     invoices = Invoice.objects.filter(company_id=actor.company_id, state__in=ISSUED_STATES,
                                       issue_date__gte=period.date_from, issue_date__lte=period.date_to)  # fmt: skip
+    if site is not None:
+        invoices = invoices.filter(site_id=site.pk)
     rates: dict[Decimal, Box] = {rate: Box(box, label) for rate, (box, label) in RATE_BOXES.items()}
     bases: dict[str, Box] = {box: Box(box, label) for box, label in BASE_BOXES.items()}
     out_of_scope = ZERO
@@ -247,7 +261,7 @@ def vat_return(actor: Actor, period: Period) -> VatReturn:
     rate_boxes = list(rates.values())
     other = ledger["collected"] + ledger["self_assessed"] - sum((b.tax for b in rate_boxes), ZERO)
     return VatReturn(period, ledger, [b for b in bases.values()], rate_boxes, other, intra_eu_tax, out_of_scope,
-                     account_ids=ids)  # fmt: skip
+                     account_ids=ids, site=site)  # fmt: skip
 
 
 def return_rows(result: VatReturn) -> list[dict[str, Any]]:

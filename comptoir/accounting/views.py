@@ -428,20 +428,26 @@ def trial_balance(request: HttpRequest) -> HttpResponseBase:
     actor = _actor(request)
     date_from, date_to = _default_range(request)
     by_partner = request.GET.get("partners") == "1"
+    site = selectors.resolve_site(actor, request.GET.get("site"))
     balance = selectors.trial_balance(actor, date_from=date_from, date_to=date_to, by_partner=by_partner,
-                                      account_class=request.GET.get("class", "")[:1])  # fmt: skip
+                                      account_class=request.GET.get("class", "")[:1],
+                                      site_id=site.pk if site else None)  # fmt: skip
     for row in balance.rows:
         row.name = _account_name(row.code, row.name)
     if request.GET.get("format"):
         require(actor, "accounting.export")
-        columns = [(_("Account"), "code"), (_("Name"), "name")]
+        site_name = site.name if site else ""
+        columns: list[tuple[Any, Any]] = [(_("Site"), lambda _row: site_name)] if site else []
+        columns += [(_("Account"), "code"), (_("Name"), "name")]
         if by_partner:
             columns += [(_("Partner account"), "partner_code"), (_("Partner"), "partner_label")]
         columns += [(_("Debit"), "debit"), (_("Credit"), "credit"), (_("Debit balance"), "debit_balance"),
                     (_("Credit balance"), "credit_balance")]  # fmt: skip
-        return export_response(balance.rows, columns, "trial-balance", request.GET["format"])
+        name = f"trial-balance-site-{site.pk}" if site else "trial-balance"
+        return export_response(balance.rows, columns, name, request.GET["format"])
     context = {"balance": balance, "date_from": date_from, "date_to": date_to, "by_partner": by_partner,
-               "query": _query_without_page(request), "can_export": actor.has_perm("accounting.export")}  # fmt: skip
+               "query": _query_without_page(request), "can_export": actor.has_perm("accounting.export"),
+               "site": site, "sites": selectors.site_choices(actor)}  # fmt: skip
     return render(request, "accounting/trial_balance.html", context)
 
 
@@ -451,21 +457,27 @@ def general_ledger(request: HttpRequest, account_id: int) -> HttpResponseBase:
     actor = _actor(request)
     date_from, date_to = _default_range(request)
     partner_id = _int(request.GET.get("partner"))
+    site = selectors.resolve_site(actor, request.GET.get("site"))
     account, opening, rows = selectors.general_ledger(actor, account_id=account_id, date_from=date_from,
-                                                      date_to=date_to, partner_account_id=partner_id)  # fmt: skip
+                                                      date_to=date_to, partner_account_id=partner_id,
+                                                      site_id=site.pk if site else None)  # fmt: skip
     if request.GET.get("format"):
         require(actor, "accounting.export")
-        columns = [(_("Date"), "date"), (_("Journal"), "journal__code"), (_("Number"), "entry__number"),
+        site_name = site.name if site else ""
+        columns: list[tuple[Any, Any]] = [(_("Site"), lambda _row: site_name)] if site else []
+        columns += [(_("Date"), "date"), (_("Journal"), "journal__code"), (_("Number"), "entry__number"),
                    (_("Reference"), "entry__ref"), (_("Partner"), "partner_account__code"), (_("Label"), "label"),
                    (_("Debit"), "debit"), (_("Credit"), "credit"), (_("Balance"), "balance")]  # fmt: skip
         stream = (row | {"balance": selectors.running_balance(row, opening)} for row in rows.iterator(chunk_size=1000))
-        return export_response(stream, columns, f"general-ledger-{account.code}", request.GET["format"])
+        name = f"general-ledger-{account.code}" + (f"-site-{site.pk}" if site else "")
+        return export_response(stream, columns, name, request.GET["format"])
     page = paginate(rows, _int(request.GET.get("page")) or 1, 100)
     page.items = selectors.ledger_rows(page.items, opening)
     context = {
         "account": account, "account_name": _account_name(account.code, account.name), "opening": opening,
         "page": page, "date_from": date_from, "date_to": date_to, "partner_id": partner_id,
         "query": _query_without_page(request), "can_export": actor.has_perm("accounting.export"),
+        "site": site, "sites": selectors.site_choices(actor),
     }  # fmt: skip
     return render(request, "accounting/general_ledger.html", context)
 

@@ -127,15 +127,18 @@ def trial_balance_pdf(request: HttpRequest) -> HttpResponseBase:
     require(actor, "accounting.export")
     date_from, date_to = _default_range(request)
     by_partner = request.GET.get("partners") == "1"
+    site = selectors.resolve_site(actor, request.GET.get("site"))
     balance = selectors.trial_balance(actor, date_from=date_from, date_to=date_to, by_partner=by_partner,
-                                      account_class=request.GET.get("class", "")[:1])  # fmt: skip
+                                      account_class=request.GET.get("class", "")[:1],
+                                      site_id=site.pk if site else None)  # fmt: skip
     if len(balance.rows) > reports_pdf.max_rows():
         return _too_long(request, reverse("accounting:trial_balance"))
     with translation.override(reports_pdf.language_of(request.GET.get("lang"))):
         for row in balance.rows:
             row.name = _account_name(row.code, row.name)
+        title = _("Trial balance") + (" — " + _("Site %(name)s") % {"name": site.name} if site else "")
     context = {
-        "title": _("Trial balance"), "balance": balance, "by_partner": by_partner, "date_from": date_from,
+        "title": title, "balance": balance, "by_partner": by_partner, "date_from": date_from,
         "date_to": date_to, "total_debit_balance": sum((r.debit_balance for r in balance.rows), Decimal(0)),
         "total_credit_balance": sum((r.credit_balance for r in balance.rows), Decimal(0)),
     }  # fmt: skip
@@ -148,9 +151,10 @@ def general_ledger_pdf(request: HttpRequest, account_id: int) -> HttpResponseBas
     actor = _actor(request)
     require(actor, "accounting.export")
     date_from, date_to = _default_range(request)
+    site = selectors.resolve_site(actor, request.GET.get("site"))
     account, opening, rows = selectors.general_ledger(
         actor, account_id=account_id, date_from=date_from, date_to=date_to,
-        partner_account_id=_int(request.GET.get("partner")),
+        partner_account_id=_int(request.GET.get("partner")), site_id=site.pk if site else None,
     )  # fmt: skip
     cap = reports_pdf.max_rows()
     lines = list(rows[: cap + 1])
@@ -160,6 +164,8 @@ def general_ledger_pdf(request: HttpRequest, account_id: int) -> HttpResponseBas
     with translation.override(reports_pdf.language_of(request.GET.get("lang"))):
         name = _account_name(account.code, account.name)
         title = _("General ledger") + f" — {account.code} {name}"
+        if site is not None:
+            title += " — " + _("Site %(name)s") % {"name": site.name}
     context = {
         "title": title, "rows": lines, "opening": opening, "date_from": date_from, "date_to": date_to,
         "total_debit": sum((line["debit"] for line in lines), Decimal(0)),

@@ -4,6 +4,10 @@ partner statement and VAT return, each with its XLSX/CSV and PDF export (``?form
 Reading needs ``accounting.view_ledger`` (``accounting_page``); exporting also needs
 ``accounting.export``, as for the trial balance. Bad filters answer 422 with the page and
 the message next to the field.
+
+Every page takes ``site`` (one of the company's sites, active or closed; empty: the whole
+company): the figures are then those of that site's lines, the exports name the site (a
+"Site" column in XLSX/CSV, the title of the PDF) and the drill-down links carry it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from comptoir.accounting.views import _account_name, _actor, _int, _query_withou
 from comptoir.kernel.authz import require
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.kernel.exports import export_response
-from comptoir.org.models import Company
+from comptoir.org.models import Company, Site
 
 PDF = "pdf"
 
@@ -32,7 +36,16 @@ def _errors(exc: ValidationFailed) -> dict[str, list[str]]:
     return {name: [str(m) for m in messages] for name, messages in (exc.fields or {"": [exc.message]}).items()}
 
 
-def _period(request: HttpRequest) -> statements.Period:
+def _site(request: HttpRequest, errors: dict[str, list[str]]) -> Site | None:
+    """The ``site`` filter; a bad one is added to ``errors``."""
+    try:
+        return selectors.resolve_site(_actor(request), request.GET.get("site"))
+    except ValidationFailed as exc:
+        errors |= _errors(exc)
+        return None
+
+
+def _period(request: HttpRequest) -> tuple[statements.Period, Site | None]:
     actor = _actor(request)
     errors: dict[str, list[str]] = {}
     values: dict[str, Any] = {}
@@ -45,13 +58,35 @@ def _period(request: HttpRequest) -> statements.Period:
     year = _int(raw_year)
     if raw_year and year is None:
         errors["fiscal_year"] = [str(_("Unknown fiscal year."))]
+    site = _site(request, errors)
     if errors:
         raise ValidationFailed("invalid_filter", fields=errors)
-    return statements.resolve_period(actor, fiscal_year_id=year, **values)
+    return statements.resolve_period(actor, fiscal_year_id=year, **values), site
 
 
-def _as_of(request: HttpRequest) -> dt.date:
-    return statements.parse_date("as_of", request.GET.get("as_of")) or timezone.localdate()
+def _as_of(request: HttpRequest) -> tuple[dt.date, Site | None]:
+    errors: dict[str, list[str]] = {}
+    as_of = None
+    try:
+        as_of = statements.parse_date("as_of", request.GET.get("as_of"))
+    except ValidationFailed as exc:
+        errors |= _errors(exc)
+    site = _site(request, errors)
+    if errors:
+        raise ValidationFailed("invalid_filter", fields=errors)
+    return as_of or timezone.localdate(), site
+
+
+def _site_columns(site: Site | None) -> list[tuple[Any, Any]]:
+    """A first "Site" column naming the site on every row of a filtered export."""
+    if site is None:
+        return []
+    name = site.name
+    return [(_("Site"), lambda _row: name)]
+
+
+def _site_suffix(site: Site | None) -> str:
+    return f"-site-{site.pk}" if site is not None else ""
 
 
 def _export(request: HttpRequest) -> str:
@@ -65,7 +100,10 @@ def _pdf_response(request: HttpRequest, template: str, context: dict[str, Any], 
     language = reports_pdf.language_of(request.GET.get("lang"))
     company = Company.objects.get(pk=_actor(request).company_id)
     with translation.override(language):
-        context = {**context, "company": company, "title": str(context["title"])}
+        title = str(context["title"])
+        if context.get("site") is not None:
+            title += " — " + str(_("Site %(name)s") % {"name": context["site"].name})
+        context = {**context, "company": company, "title": title}
         pdf = reports_pdf.render_pdf(template, context, language)
     response = HttpResponse(pdf, content_type=reports_pdf.CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}.pdf"'
@@ -77,6 +115,7 @@ def _base_context(request: HttpRequest, section: str) -> dict[str, Any]:
     return {
         "section": section, "query": _query_without_page(request), "can_export": actor.has_perm("accounting.export"),
         "years": list(selectors.fiscal_years(actor)), "errors": {}, "get": request.GET,
+        "sites": selectors.site_choices(actor), "site": None,
     }  # fmt: skip
 
 
@@ -102,22 +141,23 @@ def _statement_page(request: HttpRequest, which: str) -> HttpResponseBase:
     context = _base_context(request, which)
     try:
         fmt = _export(request)
-        period = _period(request)
+        period, site = _period(request)
         compare = request.GET.get("compare", "1") != "0"
         builder = statements.balance_sheet if which == "balance_sheet" else statements.income_statement
-        statement = builder(actor, period, compare=compare)
+        statement = builder(actor, period, compare=compare, site_id=site)
         _localize_accounts(statement)
         title = _("Balance sheet") if which == "balance_sheet" else _("Income statement")
-        name = which.replace("_", "-")
+        name = which.replace("_", "-") + _site_suffix(site)
         if fmt == PDF:
             return _pdf_response(request, f"accounting/statements/{which}_pdf.html",
-                                 {"title": title, "statement": statement, "date_from": period.date_from,
-                                  "date_to": period.date_to}, name)  # fmt: skip
+                                 {"title": title, "statement": statement, "site": site,
+                                  "date_from": period.date_from, "date_to": period.date_to}, name)  # fmt: skip
         if fmt:
-            return export_response(statements.statement_rows(statement), STATEMENT_COLUMNS, name, fmt)
+            return export_response(statements.statement_rows(statement), [*_site_columns(site), *STATEMENT_COLUMNS],
+                                   name, fmt)  # fmt: skip
     except ValidationFailed as exc:
         return _invalid(request, template, context, exc)
-    context |= {"statement": statement, "period": period, "compare": compare}
+    context |= {"statement": statement, "period": period, "compare": compare, "site": site}
     return render(request, template, context)
 
 
@@ -139,21 +179,21 @@ def _aged_page(request: HttpRequest, kind: str) -> HttpResponseBase:
     context = _base_context(request, which) | {"buckets": aged.BUCKETS, "kind": kind}
     try:
         fmt = _export(request)
-        as_of = _as_of(request)
-        report = aged.aged_balance(actor, kind=kind, as_of=as_of)
+        as_of, site = _as_of(request)
+        report = aged.aged_balance(actor, kind=kind, as_of=as_of, site_id=site)
         title = _("Aged receivables") if kind == PartnerKind.CUSTOMER else _("Aged payables")
-        name = which.replace("_", "-")
+        name = which.replace("_", "-") + _site_suffix(site)
         if fmt == PDF:
             return _pdf_response(request, "accounting/statements/aged_pdf.html",
-                                 {"title": title, "report": report, "buckets": aged.BUCKETS, "date_to": as_of},
-                                 name)  # fmt: skip
+                                 {"title": title, "report": report, "buckets": aged.BUCKETS,
+                                  "date_to": as_of, "site": site}, name)  # fmt: skip
         if fmt:
-            columns: list[tuple[Any, str]] = [(_("Code"), "code"), (_("Partner"), "label")]
+            columns: list[tuple[Any, Any]] = [*_site_columns(site), (_("Code"), "code"), (_("Partner"), "label")]
             columns += [(label, key) for key, label in aged.BUCKETS] + [(_("Total"), "total")]
             return export_response(aged.report_rows(report), columns, f"{name}-{as_of.isoformat()}", fmt)
     except ValidationFailed as exc:
         return _invalid(request, "accounting/statements/aged.html", context, exc)
-    context |= {"report": report, "as_of": as_of, "title": title}
+    context |= {"report": report, "as_of": as_of, "title": title, "site": site}
     return render(request, "accounting/statements/aged.html", context)
 
 
@@ -177,11 +217,19 @@ def partner_statement(request: HttpRequest, partner_account_id: int) -> HttpResp
     template = "accounting/statements/partner_statement.html"
     try:
         fmt = _export(request)
-        date_from = statements.parse_date("date_from", request.GET.get("date_from"))
-        date_to = statements.parse_date("date_to", request.GET.get("date_to"))
-        result = partner_statements.statement(actor, partner_account_id=partner_account_id, date_from=date_from,
-                                              date_to=date_to)  # fmt: skip
-        name = f"statement-{result.partner.code}"
+        errors: dict[str, list[str]] = {}
+        dates: dict[str, dt.date | None] = {}
+        for field in ("date_from", "date_to"):
+            try:
+                dates[field] = statements.parse_date(field, request.GET.get(field))
+            except ValidationFailed as exc:
+                errors |= _errors(exc)
+        site = _site(request, errors)
+        if errors:
+            raise ValidationFailed("invalid_filter", fields=errors)
+        result = partner_statements.statement(actor, partner_account_id=partner_account_id, site_id=site,
+                                              **dates)  # fmt: skip
+        name = f"statement-{result.partner.code}{_site_suffix(site)}"
         if fmt == PDF:
             language = reports_pdf.language_of(request.GET.get("lang"))
             response = HttpResponse(partner_statements.render_pdf(actor.company_id, result, language),
@@ -189,14 +237,14 @@ def partner_statement(request: HttpRequest, partner_account_id: int) -> HttpResp
             response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
             return response
         if fmt:
-            columns = [(_("Date"), "date"), (_("Journal"), "journal__code"), (_("Number"), "entry__number"),
-                       (_("Label"), "label"), (_("Due date"), "due_date"), (_("Debit"), "debit"),
-                       (_("Credit"), "credit"), (_("Balance"), "balance")]  # fmt: skip
+            columns = [*_site_columns(site), (_("Date"), "date"), (_("Journal"), "journal__code"),
+                       (_("Number"), "entry__number"), (_("Label"), "label"), (_("Due date"), "due_date"),
+                       (_("Debit"), "debit"), (_("Credit"), "credit"), (_("Balance"), "balance")]  # fmt: skip
             opening = {"label": str(_("Opening balance")), "balance": result.opening, "date": result.date_from}
             return export_response([opening, *result.movements], columns, name, fmt)
     except ValidationFailed as exc:
         return _invalid(request, template, context, exc)
-    context |= {"statement": result, "ledger_account_id": result.partner.account_id}
+    context |= {"statement": result, "ledger_account_id": result.partner.account_id, "site": site}
     return render(request, template, context)
 
 
@@ -208,19 +256,20 @@ def vat_return_page(request: HttpRequest) -> HttpResponseBase:
     template = "accounting/statements/vat_return.html"
     try:
         fmt = _export(request)
-        period = _period(request)
-        result = vat_return.vat_return(actor, period)
+        period, site = _period(request)
+        result = vat_return.vat_return(actor, period, site_id=site)
         title = _("VAT return")
-        name = f"vat-return-{period.date_from.isoformat()}-{period.date_to.isoformat()}"
+        name = f"vat-return-{period.date_from.isoformat()}-{period.date_to.isoformat()}{_site_suffix(site)}"
         if fmt == PDF:
             return _pdf_response(request, "accounting/statements/vat_return_pdf.html",
-                                 {"title": title, "result": result, "rows": vat_return.return_rows(result),
-                                  "date_from": period.date_from, "date_to": period.date_to}, name)  # fmt: skip
+                                 {"title": title, "result": result, "site": site,
+                                  "rows": vat_return.return_rows(result), "date_from": period.date_from,
+                                  "date_to": period.date_to}, name)  # fmt: skip
         if fmt:
-            columns = [(_("Part"), "section"), (_("Box"), "box"), (_("Label"), "label"), (_("Base"), "base"),
-                       (_("VAT"), "tax")]  # fmt: skip
+            columns = [*_site_columns(site), (_("Part"), "section"), (_("Box"), "box"), (_("Label"), "label"),
+                       (_("Base"), "base"), (_("VAT"), "tax")]  # fmt: skip
             return export_response(vat_return.return_rows(result), columns, name, fmt)
     except ValidationFailed as exc:
         return _invalid(request, template, context, exc)
-    context |= {"result": result, "period": period, "rows": vat_return.return_rows(result)}
+    context |= {"result": result, "period": period, "rows": vat_return.return_rows(result), "site": site}
     return render(request, template, context)
