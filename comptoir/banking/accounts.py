@@ -19,7 +19,10 @@ from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
 
 from comptoir.accounting.models import Account, AccountType, Journal, JournalKind
-from comptoir.accounting.services import _ensure_sequences  # journal counters, as journal_create does
+from comptoir.accounting.services import (
+    _ensure_sequences,  # journal counters, as journal_create does
+    clean_site_id,
+)
 from comptoir.banking.models import BankAccount, BankStatement, CsvMapping
 from comptoir.banking.parsers.csv import CsvLayout
 from comptoir.kernel import audit
@@ -28,7 +31,7 @@ from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import NotFound, ValidationFailed
 from comptoir.org.models import Company
 
-ACCOUNT_FIELDS = ("name", "iban", "bic", "bank_name", "currency", "journal_id", "account_id")
+ACCOUNT_FIELDS = ("name", "iban", "bic", "bank_name", "currency", "journal_id", "account_id", "site_id")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 BANK_ACCOUNT_CODE = "512"
 BANK_JOURNAL_CODE = "BQ"
@@ -115,6 +118,8 @@ def _clean(actor: Actor, data: dict[str, Any], bank_account: BankAccount | None 
         elif bank_account is not None and currency != bank_account.currency and _has_statements(bank_account):
             _add(errors, "currency", _("The currency of an account with statements cannot change."))
         cleaned["currency"] = currency
+    if "site_id" in data:  # an active site of the company; empty: none (the invoices' sites decide)
+        cleaned["site_id"] = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0)
     for name in ("journal_id", "account_id"):
         if name in data:
             value = _id(errors, name, data[name])

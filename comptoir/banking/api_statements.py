@@ -48,6 +48,7 @@ class BankAccountOut(Schema):
     journal_code: str
     account_id: int
     account_code: str
+    site_id: int | None = Field(description="Its payments and entries carry it, unless the invoice has a site.")
     active: bool
     open_lines: int = Field(description="Statement lines still to reconcile.")
     created_at: dt.datetime
@@ -62,6 +63,7 @@ class BankAccountIn(InputSchema):
     currency: str = Field("EUR", min_length=3, max_length=3)
     journal_id: int | None = Field(None, ge=1, le=MAX_ID, description="A free bank journal; default: BQ or a new BQn.")
     account_id: int | None = Field(None, ge=1, le=MAX_ID, description="A free 512… account; default: 512 or a new one.")
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="An active site of the company (optional).")
 
 
 class BankAccountUpdateIn(InputSchema):
@@ -74,6 +76,7 @@ class BankAccountUpdateIn(InputSchema):
     currency: str = Field(None, min_length=3, max_length=3)  # type: ignore[assignment]
     journal_id: int = Field(None, ge=1, le=MAX_ID)  # type: ignore[assignment]
     account_id: int = Field(None, ge=1, le=MAX_ID)  # type: ignore[assignment]
+    site_id: int | None = Field(None, ge=1, le=MAX_ID, description="Null: no site.")
 
 
 class BankAccountFilters(ListParams):
@@ -245,8 +248,9 @@ def bank_account_update(
     request: HttpRequest, payload: BankAccountUpdateIn, bank_account_id: int = ObjectId
 ) -> dict[str, Any]:
     data = payload.model_dump(exclude_unset=True)
-    if any(value is None for value in data.values()):
-        raise ValidationFailed(fields={k: [str(_("null is not allowed."))] for k, v in data.items() if v is None})
+    nulls = {k: [str(_("null is not allowed."))] for k, v in data.items() if v is None and k != "site_id"}
+    if nulls:
+        raise ValidationFailed(fields=nulls)
     accounts.bank_account_update(actor=apikit.actor(request), bank_account_id=bank_account_id, **data)
     return _account(request, bank_account_id)
 

@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from comptoir.accounting.forms import set_site_choices, site_field
 from comptoir.banking.models import CsvDecimal
 from comptoir.banking.parsers.csv import DATE_FORMATS, ENCODINGS
 from comptoir.org.forms import BootstrapForm
@@ -26,10 +27,13 @@ class BankAccountForm(BootstrapForm):
                                         empty_value=None)  # fmt: skip
     account_id = forms.TypedChoiceField(label=_("Ledger account"), required=False, coerce=_optional_id,
                                         empty_value=None)  # fmt: skip
+    site_id = site_field(help_text=_("Its payments and entries carry it, unless the invoice settled has its own."))
 
     def __init__(self, *args: Any, journals: list[tuple[int, str]], accounts: list[tuple[int, str]],
-                 ledger_locked: bool = False, **kwargs: Any) -> None:  # fmt: skip
+                 ledger_locked: bool = False, sites: list[tuple[int, str]] | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
+        set_site_choices(self, sites, _("None (the invoices' sites)"))
         automatic = _("Set up automatically")
         self.fields["journal_id"].choices = [("", automatic), *journals]  # type: ignore[attr-defined]
         self.fields["account_id"].choices = [("", automatic), *accounts]  # type: ignore[attr-defined]

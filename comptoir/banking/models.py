@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from comptoir.accounting.models import Account, Journal, JournalEntry
 from comptoir.kernel.models import ComptoirModel
 from comptoir.kernel.money import MoneyField
-from comptoir.org.models import Company
+from comptoir.org.models import Company, Site
 
 
 def format_iban(iban: str) -> str:
@@ -38,6 +38,10 @@ class BankAccount(ComptoirModel):
     journal = models.ForeignKey(Journal, on_delete=models.PROTECT, related_name="+", verbose_name=_("journal"))
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("ledger account"))
     active = models.BooleanField(_("active"), default=True)
+    # The establishment the account belongs to: payments and entries of its reconciliation
+    # carry it, unless the invoice they settle has a site of its own.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                             verbose_name=_("site"))  # fmt: skip
 
     class Meta:
         verbose_name = _("bank account")

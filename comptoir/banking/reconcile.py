@@ -68,6 +68,7 @@ from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.money import quantize
+from comptoir.org.models import Site
 
 VIEW = "banking.view_bank"
 MANAGE = "banking.manage_bank"
@@ -745,11 +746,15 @@ def reconcile_invoices(*, actor: Actor, line_id: Any, allocations: Any, remainde
         raise ValidationFailed(fields=errors)
     organization_id = organizations.pop()
     key = f"banking:line:{line.pk}:{_attempt(line)}"
+    # The site the invoices share, which the payment takes by itself; else the bank account's (if active).
+    site_id = None
+    if payments.common_site([invoices[pk] for pk, _p in plan]) is None and line.bank_account.site_id:
+        site_id = Site.objects.filter(pk=line.bank_account.site_id, is_active=True).values_list("pk", flat=True).first()
     payment = payments.payment_register(
         actor=actor, organization_id=organization_id, amount=size, date=line.booking_date,
         journal_id=line.bank_account.journal_id, method=payments.PaymentMethod.TRANSFER,
         reference=(line.reference or line.label)[:140], direction=direction,
-        allocations=[{"invoice_id": pk, "amount": part} for pk, part in plan], idempotency_key=key,
+        allocations=[{"invoice_id": pk, "amount": part} for pk, part in plan], idempotency_key=key, site_id=site_id,
     )  # fmt: skip
     numbers = {pk: invoices[pk].number for pk in invoices}
     match = StatementLineMatch.objects.create(
@@ -836,7 +841,7 @@ def _counterpart_entry(actor: Actor, line: BankStatementLine, *, account_id: Any
         lines.append({"account_id": vat_account.pk, "label": text, other_side: tax})
     entry = ledger.create_entry(actor, journal_id=line.bank_account.journal_id, date=line.booking_date, label=text,
                                 ref=(line.reference or "")[:100], lines=lines, source_type=SOURCE_TYPE,
-                                source_id=str(line.pk))  # fmt: skip
+                                source_id=str(line.pk), site_id=line.bank_account.site_id)  # fmt: skip
     return ledger.post_entry(actor, ledger._entry_locked(actor, entry.pk))
 
 
@@ -947,13 +952,13 @@ def _reverse_entry(actor: Actor, entry_id: int, day: dt.date) -> JournalEntry:
         return existing
     lines = [
         {"account_id": row["account_id"], "partner_account_id": row["partner_account_id"], "label": row["label"],
-         "debit": row["credit"], "credit": row["debit"], "due_date": row["due_date"]}
+         "debit": row["credit"], "credit": row["debit"], "due_date": row["due_date"], "site_id": row["site_id"]}
         for row in JournalLine.objects.filter(entry=original).order_by("sequence", "id").values(*ledger.LINE_FIELDS)
     ]  # fmt: skip
     label = _company_text(_("Reversal of %(number)s") % {"number": original.number})[:200]
     reversal = ledger.create_entry(actor, journal_id=original.journal_id, date=day, label=label, ref=original.number,
-                                   lines=lines, source_type=original.source_type,
-                                   source_id=original.source_id)  # fmt: skip
+                                   lines=lines, source_type=original.source_type, source_id=original.source_id,
+                                   site_id=original.site_id)  # fmt: skip
     JournalEntry.objects.filter(pk=reversal.pk).update(reversal_of=original)
     return ledger.post_entry(actor, ledger._entry_locked(actor, reversal.pk))
 

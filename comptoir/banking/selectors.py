@@ -44,7 +44,11 @@ def bank_account(actor: Actor, bank_account_id: Any) -> BankAccount:
         pk = int(bank_account_id)
     except (TypeError, ValueError):
         raise NotFound("bank_account_not_found", _("No such bank account.")) from None
-    found = BankAccount.objects.filter(company_id=actor.company_id, pk=pk).select_related("journal", "account").first()
+    found = (
+        BankAccount.objects.filter(company_id=actor.company_id, pk=pk)
+        .select_related("journal", "account", "site")
+        .first()
+    )
     if found is None:
         raise NotFound("bank_account_not_found", _("No such bank account."))
     return found

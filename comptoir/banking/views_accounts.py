@@ -27,6 +27,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from comptoir.accounting.forms import site_choices
 from comptoir.accounting.models import Account, Journal, JournalKind
 from comptoir.banking import accounts, imports, selectors
 from comptoir.banking.forms_accounts import BankAccountForm, CsvMappingForm, StatementImportForm
@@ -106,6 +107,7 @@ def _ledger_choices(actor: Any, bank_account: BankAccount | None = None) -> dict
     return {
         "journals": [(j.pk, f"{j.code} {j.name}") for j in journals.order_by("code")],
         "accounts": [(a.pk, f"{a.code} {a.name}") for a in ledger.order_by("code")],
+        "sites": site_choices(actor.company_id, keep=[bank_account.site_id] if bank_account is not None else []),
     }
 
 
