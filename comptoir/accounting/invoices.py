@@ -214,6 +214,10 @@ def setup_invoicing(company_id: int) -> None:
 
 
 def _invoicing_settings(company_id: int) -> InvoicingSettings:
+    """The company's invoicing settings, created with the defaults on first use (read first: one query)."""
+    found = InvoicingSettings.objects.filter(company_id=company_id).first()
+    if found is not None:
+        return found
     InvoicingSettings.objects.bulk_create([InvoicingSettings(company_id=company_id)], ignore_conflicts=True)
     return InvoicingSettings.objects.get(company_id=company_id)
 
@@ -309,7 +313,10 @@ def schedule(
 
 
 def partner_profile(company_id: int, organization_id: int) -> PartnerProfile:
-    """The organization's invoicing profile, created with the defaults on first use."""
+    """The organization's invoicing profile, created with the defaults on first use (read first: one query)."""
+    found = PartnerProfile.objects.filter(company_id=company_id, organization_id=organization_id).first()
+    if found is not None:
+        return found
     PartnerProfile.objects.bulk_create([PartnerProfile(company_id=company_id, organization_id=organization_id)],
                                        ignore_conflicts=True)  # fmt: skip
     return PartnerProfile.objects.get(company_id=company_id, organization_id=organization_id)
@@ -569,8 +576,11 @@ def _same_rows(rows: Sequence[Any], stored: list[dict[str, Any]]) -> bool:
 
 def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], computed: _Computed | None,
                        installments: Sequence[tuple[dt.date, Decimal]],
-                       stored: dict[str, list[dict[str, Any]]] | None = None) -> None:  # fmt: skip
-    """Write the lines, VAT breakdown and due schedule; nothing when ``stored`` (the rows read) already says so."""
+                       stored: dict[str, list[dict[str, Any]]] | None = None,
+                       replace: bool = True) -> None:  # fmt: skip
+    """Write the lines, VAT breakdown and due schedule; nothing when ``stored`` (the rows read) already says so.
+
+    ``replace=False``: a new invoice, no rows to delete first."""
     rows = []
     for index, line in enumerate(lines):
         decision = computed.decisions[index] if computed else None
@@ -601,9 +611,10 @@ def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], comput
     if (stored is not None and _same_rows(rows, stored["lines"]) and _same_rows(taxes, stored["taxes"])
             and _same_rows(schedule_rows, stored["installments"])):  # fmt: skip
         return  # posting a draft whose computation has not changed: no rewrite
-    InvoiceLine.objects.filter(invoice=invoice).delete()
-    InvoiceTax.objects.filter(invoice=invoice).delete()
-    InvoiceInstallment.objects.filter(invoice=invoice).delete()
+    if replace:
+        InvoiceLine.objects.filter(invoice=invoice).delete()
+        InvoiceTax.objects.filter(invoice=invoice).delete()
+        InvoiceInstallment.objects.filter(invoice=invoice).delete()
     InvoiceLine.objects.bulk_create(rows)
     InvoiceTax.objects.bulk_create(taxes)
     InvoiceInstallment.objects.bulk_create(schedule_rows)
@@ -719,11 +730,13 @@ def _recompute_full(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bo
     invoice.operation_category = computed.operation_category if computed else ""
     installments = _installments(invoice, Decimal(invoice.total_amount))
     invoice.due_date = installments[-1][0] if installments else invoice.due_date
-    term = PaymentTerm.objects.filter(pk=invoice.payment_term_id).values("name", "note").first()
+    term = (PaymentTerm.objects.filter(pk=invoice.payment_term_id).values("name", "note").first()
+            if invoice.payment_term_id else None)  # fmt: skip
     invoice.payment_terms_text = ((term["note"] or term["name"]) if term else "")[:300]
+    new = invoice.pk is None  # a new invoice has no rows to replace
     if save:
         invoice.save()
-    _write_computation(invoice, lines, computed, installments, stored)
+    _write_computation(invoice, lines, computed, installments, stored, replace=not new)
     return computed, installments
 
 
