@@ -1,4 +1,4 @@
-"""Accounting API: dunning levels, today's proposals, runs and the notices' history.
+"""Accounting API: dunning levels, today's proposals, runs, the notices' history and automatic reminders.
 
 Conventions: docs/api.md. Finance only (`accounting.manage_invoices`).
 """
@@ -99,6 +99,17 @@ class NoticeOut(Schema):
     sent_at: dt.datetime | None
 
 
+class AutomaticOut(Schema):
+    auto_enabled: bool
+    auto_mode: str = Field(description="email, activity or both: replaces each level's action when automatic.")
+    last_auto_run: dt.date | None
+
+
+class AutomaticIn(InputSchema):
+    auto_enabled: bool | None = None
+    auto_mode: str | None = Field(None, max_length=10)
+
+
 class NoticeFilters(ListParams):
     organization_id: int | None = Field(None, ge=1, le=MAX_ID)
 
@@ -169,3 +180,18 @@ def notice_get(request: HttpRequest, notice_id: int = Path(..., ge=1, le=MAX_ID)
     if notice is None:
         raise NotFound("dunning_notice_not_found")
     return _notice(notice)
+
+
+@router.get("/dunning/settings", response=responses(AutomaticOut), summary="Automatic reminders")
+def automatic_get(request: HttpRequest) -> Any:
+    actor = apikit.actor(request)
+    require(actor, MANAGE)
+    assert actor.company_id is not None
+    return dunning.settings_of(actor.company_id)
+
+
+@router.patch("/dunning/settings", response=responses(AutomaticOut), summary="Switch automatic reminders")
+def automatic_update(request: HttpRequest, payload: AutomaticIn) -> Any:
+    """Off by default. When on, a daily task records and sends the reminders due, as the system
+    (`auto_mode`: email with the statement attached, activity for the account manager, or both)."""
+    return dunning.settings_update(actor=apikit.actor(request), **payload.model_dump(exclude_unset=True))

@@ -31,6 +31,9 @@ class AccountingConfig(AppConfig):
 
         timeline_dunning.register(timeline_registry)
         events.subscribe(dunning.NOTICE_EVENT, dunning.email_notice, key="accounting.dunning.email")
+        from comptoir.accounting import tasks
+
+        tasks.register()  # the daily automatic reminders (kernel.schedule)
         demo_registry.register("accounting", demo.load)
         # The company-wide posting order: 1, 2, 3… never restarting.
         register_kind(CHAIN_KIND, "", "{n}", yearly=False)

@@ -13,17 +13,27 @@ due date passed, something left to pay):
 * the notice is recorded first (the customer's history; unique per customer, level and day,
   so a repeated run adds nothing); the email (statement attached) and the account manager's
   activity follow through the outbox, retried if the mail server is down.
+
+Automatic dunning (``DunningSettings``, off by default): the daily task (``tasks.py``,
+``kernel.schedule``) runs ``run_automatic`` for each company that switched it on, as the
+system, once per company and day (the settings row is locked and stamped with the day in the
+run's transaction; the notices' unique constraint backs it up). The company's mode replaces
+each level's action; a customer marked "do not contact" gets no email (with the "both" mode,
+only the account manager's activity). The levels are created with the company's books
+(``ensure_default_levels``, from ``services.setup_company_accounting``): reading never writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Subquery
@@ -37,6 +47,7 @@ from comptoir.accounting.models import (
     DunningLevel,
     DunningNotice,
     DunningNoticeLine,
+    DunningSettings,
     Invoice,
     InvoiceKind,
     InvoiceState,
@@ -45,11 +56,12 @@ from comptoir.accounting.models import (
 from comptoir.contacts.models import Organization
 from comptoir.kernel import audit, events
 from comptoir.kernel.authz import require
-from comptoir.kernel.context import Actor
+from comptoir.kernel.context import Actor, Channel
 from comptoir.kernel.errors import NotFound, ValidationFailed
 from comptoir.kernel.models import OutboxEvent
 from comptoir.org.models import Company
 
+logger = logging.getLogger(__name__)
 NOTICE_EVENT = "accounting.dunning_notice"
 INDEMNITY = Decimal("40.00")  # per invoice, art. D441-5 of the Code de commerce
 CENT = Decimal("0.01")
@@ -80,14 +92,25 @@ def _defaults() -> list[dict[str, Any]]:
 
 
 def levels(company_id: int) -> list[DunningLevel]:
-    """The company's levels; the three usual ones are created the first time they are asked for."""
-    rows = list(DunningLevel.objects.filter(company_id=company_id).order_by("sequence"))
-    if rows:
-        return rows
-    with transaction.atomic():
-        for data in _defaults():
-            DunningLevel.objects.get_or_create(company_id=company_id, sequence=data["sequence"], defaults=data)
+    """The company's levels (a read: the usual three are written by ``ensure_default_levels``)."""
     return list(DunningLevel.objects.filter(company_id=company_id).order_by("sequence"))
+
+
+def ensure_default_levels(*, actor: Actor, company_id: int) -> int:
+    """Write the three usual levels for a company that has none (accounting setup); returns how many.
+
+    Idempotent, no permission check: it runs inside the setup of the company's books.
+    """
+    if DunningLevel.objects.filter(company_id=company_id).exists():
+        return 0
+    with translation.override(settings.LANGUAGE_CODE):
+        defaults = _defaults()
+    created = DunningLevel.objects.bulk_create(
+        [DunningLevel(company_id=company_id, **data) for data in defaults], ignore_conflicts=True
+    )
+    audit.record(actor, "dunning_level.setup", object_type="accounting.dunninglevel", object_id=company_id,
+                 changes={"levels": [None, [data["name"] for data in defaults]]}, company_id=company_id)  # fmt: skip
+    return len(created)
 
 
 def _clean_level(company_id: int, data: dict[str, Any], level: DunningLevel | None) -> dict[str, Any]:
@@ -151,7 +174,6 @@ def _clean_level(company_id: int, data: dict[str, Any], level: DunningLevel | No
 def level_create(*, actor: Actor, **data: Any) -> DunningLevel:
     require(actor, MANAGE)
     assert actor.company_id is not None
-    levels(actor.company_id)
     level = DunningLevel.objects.create(company_id=actor.company_id, **_clean_level(actor.company_id, data, None))
     audit.record(actor, "dunning_level.create", level, changes=audit.diff({}, data))
     return level
@@ -197,6 +219,7 @@ class Proposal:
     owner_id: int | None
     level: DunningLevel
     invoices: list[Overdue] = field(default_factory=list)
+    do_not_contact: bool = False
 
     @property
     def total(self) -> Decimal:
@@ -262,23 +285,28 @@ def _proposals(company_id: int, today: dt.date, organization_ids: Sequence[int] 
             residual=invoice["residual_amount"], currency=invoice["currency"], language=invoice["language"],
             level=following, penalties=_penalty(invoice["residual_amount"], rate, days),
         ))  # fmt: skip
-    customers = Organization.objects.filter(pk__in=list(by_customer)).values("pk", "legal_name", "email", "owner_id")
+    customers = Organization.objects.filter(pk__in=list(by_customer)).values(
+        "pk", "legal_name", "email", "owner_id", "do_not_contact"
+    )
     result = []
     for customer in customers.order_by("legal_name", "pk"):
         items = by_customer[customer["pk"]]
         top = max((item.level for item in items), key=lambda level: level.sequence)
         result.append(Proposal(organization_id=customer["pk"], organization_name=customer["legal_name"],
                                email=customer["email"] or "", owner_id=customer["owner_id"], level=top,
-                               invoices=items))  # fmt: skip
+                               invoices=items, do_not_contact=customer["do_not_contact"]))  # fmt: skip
     return result
 
 
 # --- Runs -----------------------------------------------------------------------------
 
 
-def run(*, actor: Actor, today: dt.date | None = None, organization_ids: Sequence[int] | None = None
-        ) -> list[DunningNotice]:  # fmt: skip
-    """Record today's notices (one per customer) and queue their emails and activities."""
+def run(*, actor: Actor, today: dt.date | None = None, organization_ids: Sequence[int] | None = None,
+        mode: str | None = None) -> list[DunningNotice]:  # fmt: skip
+    """Record today's notices (one per customer) and queue their emails and activities.
+
+    ``mode`` (the automatic runs): the action of every notice instead of its level's; customers
+    marked "do not contact" are then not emailed (skipped, or activity only with "both")."""
     require(actor, MANAGE)
     assert actor.company_id is not None
     day = today or timezone.localdate()
@@ -288,9 +316,14 @@ def run(*, actor: Actor, today: dt.date | None = None, organization_ids: Sequenc
             raise ValidationFailed(fields={"organization_ids": [str(_("Enter customer ids."))]})
     notices: list[DunningNotice] = []
     for proposal in _proposals(actor.company_id, day, organization_ids):
+        action = proposal.level.action if mode is None else mode
+        if mode is not None and proposal.do_not_contact:
+            if action == DunningAction.EMAIL:
+                continue  # no email to a customer who asked not to be contacted, and nothing else to do
+            action = DunningAction.ACTIVITY
         try:
             with transaction.atomic():
-                notices.append(_record(actor, proposal, day))
+                notices.append(_record(actor, proposal, day, action))
         except IntegrityError:
             # Another run recorded this customer's notice at this level today: nothing to add.
             if not DunningNotice.objects.filter(organization_id=proposal.organization_id, level=proposal.level,
@@ -299,12 +332,12 @@ def run(*, actor: Actor, today: dt.date | None = None, organization_ids: Sequenc
     return notices
 
 
-def _record(actor: Actor, proposal: Proposal, day: dt.date) -> DunningNotice:
+def _record(actor: Actor, proposal: Proposal, day: dt.date, action: str) -> DunningNotice:
     level = proposal.level
-    wants_email = level.action in (DunningAction.EMAIL, DunningAction.BOTH)
+    wants_email = action in (DunningAction.EMAIL, DunningAction.BOTH)
     notice = DunningNotice.objects.create(
         company_id=actor.company_id, organization_id=proposal.organization_id, level=level, date=day,
-        action=level.action, total_due=proposal.total, penalties=proposal.penalties, indemnity=proposal.indemnity,
+        action=action, total_due=proposal.total, penalties=proposal.penalties, indemnity=proposal.indemnity,
         sent_to=proposal.email if wants_email else "", created_by_id=actor.user_id,
     )  # fmt: skip
     DunningNoticeLine.objects.bulk_create(
@@ -320,10 +353,92 @@ def _record(actor: Actor, proposal: Proposal, day: dt.date) -> DunningNotice:
     })  # fmt: skip
     events.publish(NOTICE_EVENT, company_id=actor.company_id, payload={
         "notice_id": notice.pk, "organization_id": proposal.organization_id, "owner_id": proposal.owner_id,
-        "action": level.action, "level": level.sequence, "level_name": level.name,
+        "action": action, "level": level.sequence, "level_name": level.name,
         "total_due": str(proposal.total), "invoices": [item.number for item in proposal.invoices],
     })  # fmt: skip
     return notice
+
+
+# --- Automatic dunning ----------------------------------------------------------------
+
+SETTINGS_FIELDS = ("auto_enabled", "auto_mode")
+
+
+def settings_of(company_id: int) -> DunningSettings:
+    """The company's automatic-dunning settings (unsaved defaults, off, when never set: a read writes nothing)."""
+    found = DunningSettings.objects.filter(company_id=company_id).first()
+    return found or DunningSettings(company_id=company_id)
+
+
+@transaction.atomic
+def settings_update(*, actor: Actor, **data: Any) -> DunningSettings:
+    """Switch automatic reminders on or off and choose how they go out; errors per field."""
+    require(actor, MANAGE)
+    assert actor.company_id is not None
+    errors: dict[str, list[str]] = {}
+    for name in data:
+        if name not in SETTINGS_FIELDS:
+            errors.setdefault(name, []).append(str(_("Unknown field.")))
+    if "auto_enabled" in data and not isinstance(data["auto_enabled"], bool):
+        errors.setdefault("auto_enabled", []).append(str(_("Enter true or false.")))
+    if "auto_mode" in data and data["auto_mode"] not in DunningAction.values:
+        errors.setdefault("auto_mode", []).append(str(_("Choose how the reminders go out.")))
+    if errors:
+        raise ValidationFailed(fields=errors)
+    row, _created = DunningSettings.objects.get_or_create(company_id=actor.company_id)
+    row = DunningSettings.objects.select_for_update().get(pk=row.pk)
+    before = {name: getattr(row, name) for name in SETTINGS_FIELDS}
+    for name in SETTINGS_FIELDS:
+        if name in data:
+            setattr(row, name, data[name])
+    row.updated_by_id = actor.user_id
+    row.save()
+    audit.record(actor, "dunning_settings.update", row,
+                 changes=audit.diff(before, {name: getattr(row, name) for name in SETTINGS_FIELDS}))  # fmt: skip
+    return row
+
+
+def run_automatic(company_id: int, today: dt.date | None = None) -> list[DunningNotice] | None:
+    """The company's automatic run of the day, as the system; None when off or already done today.
+
+    One transaction: the settings row is locked and stamped with the day, so two schedulers (or
+    two workers) at once run it once; a failure rolls the stamp back and the next tick retries.
+    """
+    day = today or timezone.localdate()
+    actor = Actor.system(company_id, channel=Channel.TASK)
+    with transaction.atomic():
+        row = DunningSettings.objects.select_for_update().filter(company_id=company_id, auto_enabled=True).first()
+        if row is None or (row.last_auto_run is not None and row.last_auto_run >= day):
+            return None
+        notices = run(actor=actor, today=day, mode=row.auto_mode)
+        row.last_auto_run = day
+        row.save(update_fields=["last_auto_run", "updated_at"])
+        audit.record(actor, "dunning.auto_run", row, changes={
+            "date": [None, day.isoformat()], "mode": [None, row.auto_mode], "notices": [None, len(notices)],
+        })  # fmt: skip
+    return notices
+
+
+def run_automatic_all(today: dt.date | None = None) -> dict[int, int]:
+    """Every company with automatic reminders on and accounting enabled: {company id: notices recorded}.
+
+    A company whose run fails is logged and retried at the next tick; the others go on."""
+    from comptoir.kernel import modules
+
+    done: dict[int, int] = {}
+    for company_id in (
+        DunningSettings.objects.filter(auto_enabled=True).order_by("company_id").values_list("company_id", flat=True)
+    ):
+        if not modules.is_enabled(company_id, "accounting"):
+            continue
+        try:
+            notices = run_automatic(company_id, today)
+        except Exception:  # one company's problem must not stop the others' reminders
+            logger.exception("automatic dunning failed for company %s", company_id)
+            continue
+        if notices is not None:
+            done[company_id] = len(notices)
+    return done
 
 
 # --- The email (outbox subscriber) ----------------------------------------------------

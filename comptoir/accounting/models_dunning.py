@@ -5,6 +5,8 @@ Imported at the end of ``models.py`` so Django registers these models with the a
 * ``DunningLevel``: e.g. 1 friendly at +7 days, 2 formal at +30, 3 final notice at +45 with
   the late-payment penalties and the 40 € recovery indemnity. A level sends an email (with
   the customer's statement attached), creates an activity for the account manager, or both.
+* ``DunningSettings``: per company, whether reminders go out automatically every day (off by
+  default) and how: email to the customer, activity for the account manager, or both.
 * ``DunningNotice``: one reminder to one customer at one level on one day, with the overdue
   invoices it covered (``DunningNoticeLine``, amounts as they stood). Notices are the
   customer's dunning history and decide each invoice's next level: an invoice is reminded
@@ -23,7 +25,7 @@ from comptoir.kernel.models import ComptoirModel
 from comptoir.kernel.money import MoneyField
 from comptoir.org.models import Company
 
-__all__ = ["DunningAction", "DunningLevel", "DunningNotice", "DunningNoticeLine"]
+__all__ = ["DunningAction", "DunningLevel", "DunningNotice", "DunningNoticeLine", "DunningSettings"]
 
 
 class DunningAction(models.TextChoices):
@@ -104,3 +106,24 @@ class DunningNoticeLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.notice_id} {self.invoice_id} {self.level_sequence}"
+
+
+class DunningSettings(ComptoirModel):
+    """Automatic dunning: the daily task runs the reminders of the companies that switched it on."""
+
+    company = models.OneToOneField(Company, on_delete=models.CASCADE, related_name="+")
+    auto_enabled = models.BooleanField(_("send reminders automatically every day"), default=False)
+    # Overrides each level's own action for the automatic runs (a manual run follows the levels).
+    auto_mode = models.CharField(_("automatic reminders"), max_length=10, choices=DunningAction.choices,
+                                 default=DunningAction.EMAIL)  # fmt: skip
+    # The day of the last automatic run: the task runs each company once a day, however often it wakes.
+    last_auto_run = models.DateField(_("last automatic run"), null=True, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+")  # fmt: skip
+
+    class Meta:
+        verbose_name = _("dunning settings")
+        verbose_name_plural = _("dunning settings")
+
+    def __str__(self) -> str:
+        return f"{self.company_id} auto={self.auto_enabled} {self.auto_mode}"

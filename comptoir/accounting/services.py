@@ -248,6 +248,9 @@ def setup_company_accounting(*, actor: Actor, company_id: int | None = None) -> 
             company_id=company_id, name=str(year), start_date=dt.date(year, 1, 1), end_date=dt.date(year, 12, 31)
         )
         created_year = 1
+    from comptoir.accounting.dunning import ensure_default_levels  # dunning builds on invoices, on this module
+
+    ensure_default_levels(actor=actor, company_id=company_id)  # the usual reminder levels, audited
     created = {"accounts": len(new_accounts), "journals": len(new_journals), "fiscal_years": created_year}
     if any(created.values()):
         audit.record(actor, "accounting.setup", object_type="accounting.chart", object_id=company_id,

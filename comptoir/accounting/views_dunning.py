@@ -1,4 +1,4 @@
-"""Dunning pages: today's proposals (send), the history of notices, and the levels."""
+"""Dunning pages: today's proposals (send), the history of notices, the levels and automatic reminders."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         return redirect("accounting:dunning")
     today = timezone.localdate()
     page = paginate(dunning.history(actor), _int(request.GET.get("page")) or 1)
-    context = {"proposals": dunning.proposals(actor, today), "today": today, "page": page, "query": ""}
+    context = {"proposals": dunning.proposals(actor, today), "today": today, "page": page, "query": "",
+               "automatic": dunning.settings_of(actor.company_id)}  # fmt: skip
     return render(request, "accounting/dunning/overview.html", context)
 
 
@@ -90,7 +91,6 @@ def level_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def level_edit(request: HttpRequest, level_id: int | None = None) -> HttpResponse:
     actor = _actor(request)
-    dunning.levels(actor.company_id)
     level = None
     if level_id is not None:
         level = DunningLevel.objects.filter(company_id=actor.company_id, pk=level_id).first()
@@ -113,3 +113,39 @@ def level_edit(request: HttpRequest, level_id: int | None = None) -> HttpRespons
                 return redirect("accounting:dunning_levels")
         status = 422
     return render(request, "accounting/dunning/level_form.html", {"form": form, "level": level}, status=status)
+
+
+class AutomaticForm(forms.Form):
+    auto_enabled = forms.BooleanField(label=_("Send reminders automatically every day"), required=False)
+    auto_mode = forms.ChoiceField(
+        label=_("How"), choices=DunningAction.choices,
+        help_text=_("Replaces each level's own action for the automatic reminders. Customers "
+                    "marked do-not-contact never get an email."),
+    )  # fmt: skip
+
+    def apply_errors(self, exc: ValidationFailed) -> None:
+        for name, errors in (exc.fields or {}).items():
+            for error in errors:
+                self.add_error(name if name in self.fields else None, str(error))
+
+
+@dunning_page
+@require_http_methods(["GET", "POST"])
+def automatic(request: HttpRequest) -> HttpResponse:
+    """Automatic dunning: on or off (off by default) and how the reminders go out."""
+    actor = _actor(request)
+    current = dunning.settings_of(actor.company_id)
+    form = AutomaticForm(request.POST or None,
+                         initial={"auto_enabled": current.auto_enabled, "auto_mode": current.auto_mode})  # fmt: skip
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                dunning.settings_update(actor=actor, **form.cleaned_data)
+            except ValidationFailed as exc:
+                form.apply_errors(exc)
+            else:
+                messages.success(request, _("Automatic reminders saved."))
+                return redirect("accounting:dunning_automatic")
+        status = 422
+    return render(request, "accounting/dunning/automatic.html", {"form": form, "current": current}, status=status)
