@@ -397,6 +397,7 @@ def payment_register(
         return _register(actor, request)
 
 
+@ledger.periods_read_once()
 def _register(actor: Actor, request: PaymentRequest) -> Payment:
     company_id = actor.company_id
     assert company_id is not None
@@ -479,7 +480,10 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         site_id=site_id,
     )  # fmt: skip
     try:
-        with transaction.atomic():
+        if request.key:  # the savepoint is for the idempotency key's unique constraint only
+            with transaction.atomic():
+                payment.save()
+        else:
             payment.save()
     except IntegrityError:
         # The unique key: a concurrent identical request committed first. Return its payment.
