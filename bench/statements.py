@@ -8,16 +8,22 @@ aggregate that is its lower bound.
 Seeding is bench/ledger.py's (``seed_company``: an opening entry, then sales 411/7xx/44571,
 purchases 6xx/44566/401 and customer receipts 512/411 through 2026, a real hash chain,
 then VACUUM ANALYZE), into the database ``comptoir_bench_statements``, kept between runs
-(``--fresh`` drops it first). The seeded partner lines carry no due date and no matching:
-every customer line is an open item aged by its date, the worst case for the aged balance.
+(``--fresh`` drops it first). Then three sites, each entry's lines on one of them (by entry
+id: a third of the lines each, every site's entries balanced); see ``seed_sites``. The
+seeded partner lines carry no due date and no matching: every customer line is an open
+item aged by its date, the worst case for the aged balance.
 
 Each measurement (median and best of ``--runs``) calls the selector exactly as the page
-does (the statements with the N-1 column), and the plain SQL next to it:
+does (the statements with the N-1 column), for the whole company and for the first site
+(``…_site``: ``AND site_id = …`` in the plain SQL), and the plain SQL next to it:
 
 * balance sheet / income statement: ``SELECT account_id, SUM(debit), SUM(credit) … GROUP BY
   account_id`` over the period (the statements add the account names and the mapping);
 * aged receivables: ``SELECT partner_account_id, SUM(debit - credit) FILTER (WHERE due …) × 5
-  … GROUP BY 1`` over the open customer lines;
+  … GROUP BY 1`` over the customer lines open today (``matching_code = lower(matching_code)``,
+  the condition of the partial index ``accounting_line_open``); ``aged_sql_heap`` is the
+  former form (``NOT (fully matched on or before the date)``, every partner line read from
+  the heap), for comparison;
 * VAT return: the GROUP BY over the VAT accounts (plus, in the selector, the settlement
   exclusion and the invoice breakdown, empty here: the seeded ledger has no invoices).
 """
@@ -44,10 +50,13 @@ def measure(company_id: int, runs: int) -> dict[str, Any]:
     from comptoir.accounting import aged, statements, vat_return
     from comptoir.accounting.models import Account
     from comptoir.kernel.context import Actor
+    from comptoir.org.models import Site
 
     actor = Actor.system(company_id)
     period = statements.resolve_period(actor, date_from=START, date_to=END)
-    out: dict[str, Any] = {}
+    site_ids = list(Site.objects.filter(company_id=company_id).order_by("pk").values_list("pk", flat=True))
+    site = site_ids[0]
+    out: dict[str, Any] = {"site_id": site}
 
     def sql_timer(sql: str, params: list[Any]) -> Any:
         def run() -> int:
@@ -57,19 +66,29 @@ def measure(company_id: int, runs: int) -> dict[str, Any]:
 
         return run
 
+    def both(name: str, sql: str, params: list[Any]) -> None:
+        out[name] = timed(sql_timer(sql, params), runs) | {"plan": plan_nodes(sql, params)}
+
     by_account = (
         "SELECT account_id, SUM(debit), SUM(credit) FROM accounting_journalline "
-        "WHERE company_id = %s AND is_posted AND date >= %s AND date <= %s GROUP BY account_id"
+        "WHERE company_id = %s AND is_posted AND date >= %s AND date <= %s {site}GROUP BY account_id"
     )
     params = [company_id, START, END]
     out["balance_sheet"] = timed(lambda: len(statements.balance_sheet(actor, period).sections), runs)
+    out["balance_sheet_site"] = timed(lambda: len(statements.balance_sheet(actor, period, site_id=site).sections), runs)
     out["income_statement"] = timed(lambda: len(statements.income_statement(actor, period).sections), runs)
-    out["statements_sql"] = timed(sql_timer(by_account, params), runs) | {"plan": plan_nodes(by_account, params)}
+    out["income_statement_site"] = timed(
+        lambda: len(statements.income_statement(actor, period, site_id=site).sections), runs
+    )
+    both("statements_sql", by_account.format(site=""), params)
+    both("statements_sql_site", by_account.format(site="AND site_id = %s "), [*params, site])
 
     as_of = END
     bounds = [as_of, as_of - dt.timedelta(days=30), as_of - dt.timedelta(days=60), as_of - dt.timedelta(days=90)]
     due = "COALESCE(l.due_date, l.date)"
     amount = "l.debit - l.credit"
+    # The lower bound: one aggregate over the open customer lines (the selector adds the
+    # lines fully matched after the date, a second aggregate, and the partner names).
     aged_sql = (
         f"SELECT l.partner_account_id, SUM({amount}) FILTER (WHERE {due} >= %s), "
         f"SUM({amount}) FILTER (WHERE {due} < %s AND {due} >= %s), "
@@ -77,13 +96,21 @@ def measure(company_id: int, runs: int) -> dict[str, Any]:
         f"SUM({amount}) FILTER (WHERE {due} < %s AND {due} >= %s), SUM({amount}) FILTER (WHERE {due} < %s) "
         "FROM accounting_journalline l WHERE l.company_id = %s AND l.is_posted AND l.partner_account_id IS NOT NULL "
         "AND l.date <= %s AND l.partner_account_id IN (SELECT id FROM accounting_partneraccount "
-        "WHERE company_id = %s AND kind = 'customer') AND NOT (l.matching_code <> '' AND l.matched_at <= %s) "
+        "WHERE company_id = %s AND kind = 'customer') AND {open} {site}"
         "GROUP BY 1"
     )
     b = bounds
-    aged_params = [b[0], b[0], b[1], b[1], b[2], b[2], b[3], b[3], company_id, as_of, company_id, as_of]
+    aged_params = [b[0], b[0], b[1], b[1], b[2], b[2], b[3], b[3], company_id, as_of, company_id]
+    open_now = "l.matching_code = LOWER(l.matching_code)"
+    heap = "NOT (l.matching_code <> '' AND l.matching_code ~ '^[A-Z]+$' AND l.matched_at <= %s)"
     out["aged_receivables"] = timed(lambda: len(aged.aged_balance(actor, kind="customer", as_of=as_of).rows), runs)
-    out["aged_sql"] = timed(sql_timer(aged_sql, aged_params), runs) | {"plan": plan_nodes(aged_sql, aged_params)}
+    out["aged_receivables_site"] = timed(
+        lambda: len(aged.aged_balance(actor, kind="customer", as_of=as_of, site_id=site).rows), runs
+    )
+    both("aged_sql", aged_sql.format(open=open_now, site=""), aged_params)
+    both("aged_sql_site", aged_sql.format(open=open_now, site="AND l.site_id = %s "), [*aged_params, site])
+    # The former query (every partner line read from the heap), for comparison.
+    both("aged_sql_heap", aged_sql.format(open=heap, site=""), [*aged_params, as_of])
 
     vat_ids = list(
         Account.objects.filter(company_id=company_id, code__in=list(vat_return.LEDGER_ACCOUNTS)).values_list(
@@ -92,25 +119,82 @@ def measure(company_id: int, runs: int) -> dict[str, Any]:
     )
     vat_sql = (
         "SELECT account_id, SUM(debit), SUM(credit) FROM accounting_journalline "
-        "WHERE company_id = %s AND is_posted AND date >= %s AND date <= %s AND account_id = ANY(%s) "
+        "WHERE company_id = %s AND is_posted AND date >= %s AND date <= %s AND account_id = ANY(%s) {site}"
         "GROUP BY account_id"
     )
     vat_params = [company_id, START, END, vat_ids]
     month = statements.Period(dt.date(START.year, 3, 1), dt.date(START.year, 3, 31))
     out["vat_return_year"] = timed(lambda: vat_return.vat_return(actor, period).gross_due, runs)
+    out["vat_return_year_site"] = timed(lambda: vat_return.vat_return(actor, period, site_id=site).gross_due, runs)
     out["vat_return_month"] = timed(lambda: vat_return.vat_return(actor, month).gross_due, runs)
-    out["vat_sql_year"] = timed(sql_timer(vat_sql, vat_params), runs) | {"plan": plan_nodes(vat_sql, vat_params)}
+    out["vat_return_month_site"] = timed(lambda: vat_return.vat_return(actor, month, site_id=site).gross_due, runs)
+    both("vat_sql_year", vat_sql.format(site=""), vat_params)
+    both("vat_sql_year_site", vat_sql.format(site="AND site_id = %s "), [*vat_params, site])
     sheet = statements.balance_sheet(actor, period)
+    site_sheets = [statements.balance_sheet(actor, period, site_id=pk) for pk in site_ids]
     out["checks"] = {
         "balanced": sheet.balanced,
         "total_assets": str(sheet.total_assets),
         "result": str(sheet.result),
         "income_statement_result": str(statements.income_statement(actor, period).result),
         "vat_gross_due": str(vat_return.vat_return(actor, period).gross_due),
+        "sites_balanced": all(s.balanced for s in site_sheets),
+        "site_results": [str(s.result) for s in site_sheets],
+        "site_results_add_up": sum(s.result for s in site_sheets) == sheet.result,
+        "site_aged_total": str(aged.aged_balance(actor, kind="customer", as_of=as_of, site_id=site).grand_total),
+        "aged_total": str(aged.aged_balance(actor, kind="customer", as_of=as_of).grand_total),
     }
     for value in out.values():
-        value.pop("result", None)
+        if isinstance(value, dict):
+            value.pop("result", None)
     return out
+
+
+SITES = ("Lyon", "Paris", "Nantes")
+
+
+def seed_sites(company_id: int) -> dict[str, Any]:
+    """Three sites of the company, each posted entry's lines on one of them (by entry id, so
+    every site's entries balance on their own). The lines were copied in without a site (the
+    ledger seeding is bench/ledger.py's): set with one UPDATE, the immutability guard of
+    posted lines (which freezes the site too) bypassed for this session only
+    (``session_replication_role = replica``: triggers off), then the table rewritten (VACUUM
+    FULL: no dead half left behind) and analysed. The hash chain no longer verifies on this
+    database (the site is hashed when set): the statements do not read it."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        updated, ids = _set_sites(company_id)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM FULL accounting_journalline")
+        cursor.execute("VACUUM ANALYZE accounting_journalline")
+        cursor.execute("VACUUM ANALYZE accounting_journalentry")
+    return {"sites": ids, "lines": updated, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _set_sites(company_id: int) -> tuple[int, list[int]]:
+    from django.db import connection
+
+    from comptoir.org.models import Site
+
+    ids = [
+        Site.objects.get_or_create(siret=f"84215763800{i + 1:03d}", defaults={
+            "company_id": company_id, "name": name, "is_head_office": i == 0})[0].pk
+        for i, name in enumerate(SITES)
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE accounting_journalline SET site_id = (ARRAY[%s, %s, %s])[entry_id %% 3 + 1] WHERE company_id = %s",
+            [*ids, company_id],
+        )
+        updated = cursor.rowcount
+        cursor.execute(
+            "UPDATE accounting_journalentry SET site_id = (ARRAY[%s, %s, %s])[id %% 3 + 1] WHERE company_id = %s",
+            [*ids, company_id],
+        )
+    return updated, ids
 
 
 def child(args: argparse.Namespace) -> None:
@@ -134,6 +218,14 @@ def child(args: argparse.Namespace) -> None:
             cursor.execute("ANALYZE")  # the partner accounts too (autovacuum would)
         seeded = {"company": company, "seconds": round(time.perf_counter() - started, 1)}
         company_id = company["company_id"]
+    from comptoir.accounting.models import JournalLine
+
+    if not JournalLine.objects.filter(company_id=company_id, site__isnull=False).exists():
+        print("sites…", file=sys.stderr, flush=True)
+        seeded["sites"] = seed_sites(company_id)
+    if args.seed_only:
+        print(json.dumps({"seeded": seeded}))
+        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM accounting_journalline WHERE company_id = %s", [company_id])
         lines = cursor.fetchone()[0]
@@ -152,6 +244,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement")
     parser.add_argument("--fresh", action="store_true", help="drop the kept database and seed again")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--seed-only", action="store_true", help="seed (or reuse) the database, measure nothing")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -160,7 +253,9 @@ def main() -> None:
     if args.fresh:
         pg_admin(f"DROP DATABASE IF EXISTS comptoir_bench_{NAME} WITH (FORCE)")
     print(f"load average (1 min) before: {load_average():.2f}; {os.cpu_count()} CPUs")
-    command = ["--child", "--lines", str(args.lines), "--runs", str(args.runs)]
+    command = ["--child", "--lines", str(args.lines), "--runs", str(args.runs)] + (
+        ["--seed-only"] if args.seed_only else []
+    )
     out = run_child(__file__, "postgres", NAME, command, stream_stderr=True, keep=True)
     print(json.dumps(out, indent=1))
     if args.json:

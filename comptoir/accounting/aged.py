@@ -78,8 +78,10 @@ def _partner_lines(company_id: int, as_of: dt.date, kind: str, partner_account_i
 
 
 def _settled_later(as_of: dt.date) -> Q:
-    """Fully matched, but after ``as_of`` (or with no date: never taken as settled)."""
-    return ~OPEN_NOW & (Q(matched_at__gt=as_of) | Q(matched_at__isnull=True))
+    """Fully matched, but after ``as_of``. (A matching writes its code and date together, so
+    an upper-case code always has a date: a range on ``accounting_line_settled``. With an
+    ``OR matched_at IS NULL`` the planner read every partner line instead: 0.8 s at 1M.)"""
+    return ~OPEN_NOW & Q(matched_at__gt=as_of)
 
 
 def open_lines(company_id: int, as_of: dt.date, kind: str = "", partner_account_id: int | None = None,

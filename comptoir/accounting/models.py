@@ -344,9 +344,10 @@ class JournalLine(FrozenWhenPosted):
                 include=["debit", "credit"], condition=models.Q(is_posted=True, partner_account__isnull=False),
             ),
             # Reports filtered by site (statements, VAT return, trial balance, ledger): one
-            # site's posted lines by account and date, amounts included (index-only).
+            # site's posted lines by account and date, amounts included (index-only); the
+            # entry too, for the VAT return's settlement exclusion and the ledger's order.
             models.Index(
-                fields=["company", "site", "account", "date"], name="accounting_line_site",
+                fields=["company", "site", "account", "date", "entry"], name="accounting_line_site",
                 include=["debit", "credit"], condition=models.Q(is_posted=True, site__isnull=False),
             ),
             # Aged balance: the partner lines open today (no matching code or a partial,
