@@ -44,7 +44,15 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.accounting.models import Account, EntryState, FiscalYear, JournalEntry, JournalKind, JournalLine
+from comptoir.accounting.models import (
+    Account,
+    EntryState,
+    FiscalYear,
+    Journal,
+    JournalEntry,
+    JournalKind,
+    JournalLine,
+)
 from comptoir.accounting.selectors import require_view, resolve_site
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import ValidationFailed
@@ -415,8 +423,16 @@ class BalanceSheet:
 def _opening_cutoff(company_id: int, on: dt.date) -> dt.date | None:
     """The date of the latest posted opening entry on or before ``on``: the balance sheet
     starts there (what came before is carried in it)."""
+    # The opening journals first (a handful of rows), then their entries over the entries'
+    # (company, journal, date) index: joined in one query, the planner scanned every entry
+    # of the company (0.16 s at 1M lines).
+    journals = list(
+        Journal.objects.filter(company_id=company_id, kind=JournalKind.OPENING).values_list("pk", flat=True)
+    )
+    if not journals:
+        return None
     found = JournalEntry.objects.filter(
-        company_id=company_id, state=EntryState.POSTED, journal__kind=JournalKind.OPENING, date__lte=on
+        company_id=company_id, journal_id__in=journals, state=EntryState.POSTED, date__lte=on
     ).aggregate(day=Max("date"))["day"]
     return found  # type: ignore[no-any-return]
 
