@@ -124,18 +124,24 @@ def _link_credit_notes(order: SalesOrder) -> None:
         OrderInvoiceLine.objects.bulk_create(rows)
 
 
-def refresh_invoiced(order: SalesOrder) -> None:
-    """Recompute the order's invoiced quantities and amount from its invoices (call under the order's lock)."""
+def refresh_invoiced(order: SalesOrder, lines: list[SalesOrderLine] | None = None) -> list[SalesOrderLine]:
+    """Recompute the order's invoiced quantities and amount from its invoices (call under the order's lock).
+
+    Returns the order's lines, up to date; ``lines``: the ones the caller read under the same lock."""
     _link_credit_notes(order)
     counted = OrderInvoiceLine.objects.filter(counting_q("link__"), link__order=order)
-    per_line = {
-        row["order_line_id"]: _scaled(row["q"], 3)
-        for row in counted.filter(order_line__isnull=False).values("order_line_id")
-        .annotate(q=Sum("quantity", output_field=BigIntegerField())).order_by()
-    }  # fmt: skip
-    amount = _scaled(counted.aggregate(a=Sum("amount", output_field=BigIntegerField()))["a"], 2)
+    per_line: dict[int, Decimal] = {}
+    amount_raw = 0
+    # One grouped read: the quantity per order line, the amount over every row (lines without an order line too).
+    sums = counted.values("order_line_id").annotate(q=Sum("quantity", output_field=BigIntegerField()),
+                                                    a=Sum("amount", output_field=BigIntegerField()))  # fmt: skip
+    for row in sums.order_by():
+        amount_raw += int(row["a"] or 0)
+        if row["order_line_id"] is not None:
+            per_line[row["order_line_id"]] = _scaled(row["q"], 3)
+    amount = _scaled(amount_raw, 2)
     changed = []
-    lines = order_lines(order)
+    lines = order_lines(order) if lines is None else lines
     for line in lines:
         quantity = per_line.get(line.pk, ZERO)
         if Decimal(line.quantity_invoiced) != quantity:
@@ -153,6 +159,7 @@ def refresh_invoiced(order: SalesOrder) -> None:
         fields.append("state")
     if fields:
         order.save(update_fields=[*fields, "updated_at"])
+    return lines
 
 
 def _settled_state(order: SalesOrder, lines: list[SalesOrderLine]) -> str:
@@ -275,7 +282,7 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
     require(actor, acc_invoices.MANAGE)
     if order.state != OrderState.CONFIRMED:
         raise Conflict("order_not_invoiceable", _("Only a confirmed order that is not fully invoiced is invoiced."))
-    refresh_invoiced(order)
+    lines = refresh_invoiced(order)
     if order.state != OrderState.CONFIRMED:
         raise Conflict("order_not_invoiceable", _("Only a confirmed order that is not fully invoiced is invoiced."))
     has_milestones = InvoicingMilestone.objects.filter(order=order, kind=MilestoneKind.MILESTONE).exists()
@@ -283,7 +290,6 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
         mode = "milestone" if has_milestones else order.invoicing_policy
     if mode not in MODES:
         raise ValidationFailed(fields={"mode": [str(_("Choose among: %(values)s.") % {"values": ", ".join(MODES)})]})
-    lines = order_lines(order)
     links: list[dict[str, Any]] = []
     invoice_lines: list[dict[str, Any]] = []
     kind = OrderInvoiceKind.REGULAR
@@ -380,7 +386,7 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
     if milestone is not None:
         milestone.invoice = invoice
         milestone.save(update_fields=["invoice", "updated_at"])
-    refresh_invoiced(order)
+    refresh_invoiced(order, lines)
     audit.record(actor, "sales_order.invoice", order, changes={
         "invoice_id": [None, invoice.pk], "kind": [None, kind], "total": [None, invoice.total_amount]})  # fmt: skip
     if post:
