@@ -75,6 +75,9 @@ class RevaluationOut(Schema):
     items: list[ItemOut]
     entry_id: int | None
     reversal_id: int | None
+    provision: str = Field(description="The net unrealised loss (losses − gains) to provision on 6865/1515, or 0.")
+    provision_entry_id: int | None
+    provision_reversal_id: int | None = Field(description="Its reversal the next day (1515/7865).")
 
 
 class RevaluationIn(InputSchema):
@@ -123,6 +126,9 @@ def _revaluation(result: revaluation.Revaluation) -> dict[str, Any]:
         ],
         "entry_id": result.entry.pk if result.entry else None,
         "reversal_id": result.reversal.pk if result.reversal else None,
+        "provision": str(result.provision),
+        "provision_entry_id": result.provision_entry.pk if result.provision_entry else None,
+        "provision_reversal_id": result.provision_reversal.pk if result.provision_reversal else None,
     }  # fmt: skip
 
 
@@ -134,5 +140,14 @@ def revaluation_preview(request: HttpRequest, date: dt.date) -> Any:
 
 @router.post("/revaluation", response=responses(RevaluationOut, status=201), summary="Revalue at a date")
 def revaluation_post(request: HttpRequest, payload: RevaluationIn) -> Status:
-    """Post the revaluation entry (476/477 against the partner accounts) and its reversal the next day."""
+    """Post the revaluation entry (476/477 against the partner accounts) and its reversal the next day;
+    when the net unrealised position is a loss, the provision (6865/1515) and its reversal (7865) too."""
     return Status(201, _revaluation(revaluation.revalue(actor=apikit.actor(request), date=payload.date)))
+
+
+@router.post("/revaluation/provision", response=responses(RevaluationOut, status=201),
+             summary="Provision the exchange losses of a revalued date")  # fmt: skip
+def provision_post(request: HttpRequest, payload: RevaluationIn) -> Status:
+    """For a date revalued without its provision: 6865/1515 at the date, reversed (1515/7865) the next day.
+    409 when the date is not revalued or already provisioned; 422 when the position is not a loss."""
+    return Status(201, _revaluation(revaluation.provision_post(actor=apikit.actor(request), date=payload.date)))

@@ -8,8 +8,12 @@ conversion – Passif (an unrealised gain), against the partner accounts. The en
 journal, "OD") is reversed on the next day, the first day of the next period: the realised
 difference is then booked by the payment (payments.py, 666/766).
 
-Not automated: the provision for exchange losses (1515 / 6865) that an unrealised loss
-calls for at closing (docs/user/multi-currency.md explains how to book it).
+When the net unrealised position is a loss (losses on 476 above gains on 477: PCG art. 322-5,
+the global exchange position), the prudence principle calls for a provision: 6865 Dotations
+aux provisions financières against 1515 Provisions pour pertes de change, at the same date,
+reversed on the next day (first day of the next year) by 1515 against 7865 Reprises sur
+provisions financières. ``revalue`` books it with the revaluation; ``provision_post`` books it
+for a date revalued before (the closing page proposes it).
 
 Each revaluation line is matched with its reversal line (lettrage), so neither stays open on
 the partner account.
@@ -57,6 +61,12 @@ ACCOUNT_NAMES = {
     ASSET_ACCOUNT: "Différence de conversion - Actif",
     LIABILITY_ACCOUNT: "Différence de conversion - Passif",
 }
+PROVISION_ACCOUNT, PROVISION_EXPENSE, PROVISION_INCOME = "1515", "6865", "7865"
+PROVISION_ACCOUNTS = {
+    PROVISION_ACCOUNT: ("Provisions pour pertes de change", AccountType.OTHER),
+    PROVISION_EXPENSE: ("Dotations aux provisions financières", AccountType.EXPENSE),
+    PROVISION_INCOME: ("Reprises sur provisions financières", AccountType.INCOME),
+}
 VIEW = "accounting.view_ledger"
 POST = "accounting.post_entries"
 ZERO = Decimal(0)
@@ -96,6 +106,8 @@ class Revaluation:
     rates: dict[str, Decimal] = field(default_factory=dict)
     entry: JournalEntry | None = None
     reversal: JournalEntry | None = None
+    provision_entry: JournalEntry | None = None
+    provision_reversal: JournalEntry | None = None
 
     @property
     def gains(self) -> Decimal:
@@ -104,6 +116,11 @@ class Revaluation:
     @property
     def losses(self) -> Decimal:
         return -sum((i.difference for i in self.items if i.difference < 0), ZERO)
+
+    @property
+    def provision(self) -> Decimal:
+        """The provision for exchange losses the position calls for: the net unrealised loss, or 0."""
+        return max(self.losses - self.gains, ZERO)
 
 
 def _open_invoices(company_id: int, day: dt.date) -> list[Invoice]:
@@ -181,6 +198,7 @@ def revaluation_preview(actor: Actor, day: Any) -> Revaluation:
     assert actor.company_id is not None
     result = compute(actor.company_id, _parse_day(day))
     result.entry, result.reversal = entries_at(actor.company_id, result.day)
+    result.provision_entry, result.provision_reversal = provision_at(actor.company_id, result.day)
     return result
 
 
@@ -198,6 +216,90 @@ def entries_at(company_id: int, day: dt.date) -> tuple[JournalEntry | None, Jour
                                         reversal_of__isnull=True).first()  # fmt: skip
     reversal = JournalEntry.objects.filter(reversal_of=found).first() if found else None
     return found, reversal
+
+
+def provision_at(company_id: int, day: dt.date) -> tuple[JournalEntry | None, JournalEntry | None]:
+    """The provision for exchange losses booked at ``day`` and its reversal, if any."""
+    found = JournalEntry.objects.filter(company_id=company_id, source_type=SOURCE_TYPE,
+                                        source_id=f"{day.isoformat()}:provision").first()  # fmt: skip
+    reversal = JournalEntry.objects.filter(reversal_of=found).first() if found else None
+    return found, reversal
+
+
+def _provision_accounts(company_id: int, actor: Actor) -> dict[str, int]:
+    codes = list(PROVISION_ACCOUNTS)
+    found = dict(Account.objects.filter(company_id=company_id, code__in=codes).values_list("code", "pk"))
+    for code, (name, kind) in PROVISION_ACCOUNTS.items():
+        if code not in found:  # not in the seeded chart: added on first use, like 476/477
+            account = Account.objects.create(company_id=company_id, code=code, name=name, type=kind)
+            audit.record(actor, "account.create", account, changes={"code": [None, code]})
+            found[code] = account.pk
+    return found
+
+
+def _book_provision(actor: Actor, result: Revaluation, journal_id: int) -> None:
+    """Post the provision (6865 / 1515) at the date and its reversal (1515 / 7865) the next day."""
+    company_id = actor.company_id
+    assert company_id is not None
+    amount, day = result.provision, result.day
+    accounts = _provision_accounts(company_id, actor)
+    label = _in_company_language(_("Provision for exchange losses on %(day)s") % {"day": day.isoformat()})
+    lines: list[dict[str, Any]] = [
+        {"account_id": accounts[PROVISION_EXPENSE], "label": label, "debit": amount, "credit": ZERO},
+        {"account_id": accounts[PROVISION_ACCOUNT], "label": label, "debit": ZERO, "credit": amount},
+    ]
+    entry = _post(actor, lines, day, label, f"{day.isoformat()}:provision", journal_id)
+    reversal_label = _in_company_language(
+        _("Reversal of the provision for exchange losses %(number)s") % {"number": entry.number}
+    )
+    reversed_lines: list[dict[str, Any]] = [
+        {"account_id": accounts[PROVISION_ACCOUNT], "label": reversal_label, "debit": amount, "credit": ZERO},
+        {"account_id": accounts[PROVISION_INCOME], "label": reversal_label, "debit": ZERO, "credit": amount},
+    ]
+    reversal = _post(actor, reversed_lines, day + dt.timedelta(days=1), reversal_label,
+                     f"{day.isoformat()}:provision:reversal", journal_id, reversal_of=entry)  # fmt: skip
+    audit.record(actor, "revaluation.provision", entry, changes={
+        "date": [None, day], "amount": [None, amount], "reversal": [None, reversal.number],
+    })  # fmt: skip
+    result.provision_entry, result.provision_reversal = entry, reversal
+
+
+def _check_periods(company_id: int, day: dt.date) -> None:
+    next_day = day + dt.timedelta(days=1)
+    errors: dict[str, list[str]] = {}
+    for message in ledger._period_errors(company_id, day, for_posting=True):
+        errors.setdefault("date", []).append(message)
+    for message in ledger._period_errors(company_id, next_day, for_posting=True):
+        errors.setdefault("date", []).append(str(_("The reversal on %(day)s: %(reason)s")
+                                                 % {"day": next_day.isoformat(), "reason": message}))  # fmt: skip
+    if errors:
+        raise ValidationFailed(fields=errors)
+
+
+@transaction.atomic
+def provision_post(*, actor: Actor, date: Any) -> Revaluation:
+    """Book the provision for exchange losses of a date already revalued (when it was not booked then)."""
+    require(actor, POST)
+    assert actor.company_id is not None
+    company_id = actor.company_id
+    day = _parse_day(date)
+    entry, reversal = entries_at(company_id, day)
+    if entry is None:
+        raise Conflict("not_revalued", _("Revalue the open items on this date first."))
+    if provision_at(company_id, day)[0] is not None:
+        raise Conflict("provision_exists", _("The provision for exchange losses is already booked on this date."))
+    _check_periods(company_id, day)
+    # Serialised with a concurrent request by the revaluation entry's row.
+    JournalEntry.objects.select_for_update().filter(pk=entry.pk).first()
+    if provision_at(company_id, day)[0] is not None:
+        raise Conflict("provision_exists", _("The provision for exchange losses is already booked on this date."))
+    result = compute(company_id, day)
+    result.entry, result.reversal = entry, reversal
+    if not result.provision:
+        raise ValidationFailed(fields={"date": [str(_("The unrealised position on this date is not a loss: "
+                                                      "no provision is needed."))]})  # fmt: skip
+    _book_provision(actor, result, _general_journal(company_id))
+    return result
 
 
 def _accounts(company_id: int, actor: Actor) -> dict[str, int]:
@@ -241,14 +343,7 @@ def revalue(*, actor: Actor, date: Any) -> Revaluation:
     if entries_at(company_id, day)[0] is not None:
         raise Conflict("already_revalued", _("The open items were already revalued on this date."))
     next_day = day + dt.timedelta(days=1)
-    errors: dict[str, list[str]] = {}
-    for message in ledger._period_errors(company_id, day, for_posting=True):
-        errors.setdefault("date", []).append(message)
-    for message in ledger._period_errors(company_id, next_day, for_posting=True):
-        errors.setdefault("date", []).append(str(_("The reversal on %(day)s: %(reason)s")
-                                                 % {"day": next_day.isoformat(), "reason": message}))  # fmt: skip
-    if errors:
-        raise ValidationFailed(fields=errors)
+    _check_periods(company_id, day)
     result = compute(company_id, day)
     items = [i for i in result.items if i.difference]
     if not items:
@@ -282,6 +377,8 @@ def revalue(*, actor: Actor, date: Any) -> Revaluation:
     audit.record(actor, "revaluation.post", entry, changes={"date": [None, day], "gains": [None, result.gains],
                  "losses": [None, result.losses], "reversal": [None, reversal.number]})  # fmt: skip
     result.items, result.entry, result.reversal = items, entry, reversal
+    if result.provision:  # a net unrealised loss: prudence calls for the provision (PCG art. 322-5)
+        _book_provision(actor, result, journal_id)
     return result
 
 

@@ -9,4 +9,5 @@ urlpatterns: list[URLPattern] = [
     # Multi-currency: exchange rates, and the revaluation at the year's end.
     path("currency-rates/", views_currency.rates, name="currency_rates"),
     path("periods/<accid:fiscal_year_id>/revalue/", views_currency.revalue, name="year_end_revalue"),
+    path("periods/<accid:fiscal_year_id>/provision/", views_currency.provision, name="year_end_provision"),
 ]

@@ -80,6 +80,28 @@ def revalue(request: HttpRequest, fiscal_year_id: int) -> HttpResponse:
     return redirect("accounting:year_end", fiscal_year_id=fiscal_year_id)
 
 
+@accounting_page
+@require_POST
+def provision(request: HttpRequest, fiscal_year_id: int) -> HttpResponse:
+    """Book the provision for exchange losses of a year-end revalued before it was proposed."""
+    actor = _actor(request)
+    year = FiscalYear.objects.filter(company_id=actor.company_id, pk=fiscal_year_id).first()
+    if year is None:
+        raise NotFound("fiscal_year_not_found")
+    try:
+        done = revaluation.provision_post(actor=actor, date=year.end_date)
+    except ValidationFailed as exc:
+        for message in _messages(exc):
+            messages.error(request, message)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    else:
+        assert done.provision_entry is not None
+        messages.success(request, _("Provision for exchange losses booked: entry %(number)s, reversed the next day.")
+                         % {"number": done.provision_entry.number})  # fmt: skip
+    return redirect("accounting:year_end", fiscal_year_id=fiscal_year_id)
+
+
 def revaluation_context(actor: Any, year: FiscalYear) -> dict[str, Any]:
     """The closing page's revaluation panel: the preview at the year's end, or why there is none."""
     try:
@@ -88,4 +110,6 @@ def revaluation_context(actor: Any, year: FiscalYear) -> dict[str, Any]:
         return {"revaluation": None, "revaluation_errors": _messages(exc)}
     return {"revaluation": preview, "revaluation_errors": [],
             "can_revalue": actor.has_perm(revaluation.POST) and preview.entry is None and any(
-                i.difference for i in preview.items)}  # fmt: skip
+                i.difference for i in preview.items),
+            "can_provision": actor.has_perm(revaluation.POST) and preview.entry is not None
+            and preview.provision_entry is None and preview.provision > 0}  # fmt: skip

@@ -12,14 +12,15 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from comptoir.accounting import credit_allocation, currency, invoices, services, terms
+from comptoir.accounting import credit_allocation, currency, invoices, revaluation, services, terms
 from comptoir.accounting.chain import verify_chain
-from comptoir.accounting.models import Invoice, InvoiceKind, InvoiceState, JournalEntry, JournalLine
+from comptoir.accounting.models import FiscalYear, Invoice, InvoiceKind, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh, partner_codes
 from comptoir.accounting.tests.test_api import call, key
 from comptoir.accounting.tests.test_views import login
-from comptoir.kernel.errors import ValidationFailed
+from comptoir.kernel.errors import Conflict, ValidationFailed
+from comptoir.kernel.models import AuditEntry
 from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
@@ -233,3 +234,108 @@ def test_form_refuses_an_archived_term_on_the_field(books: Books, client: Client
     html = response.content.decode()
     assert 'data-field-error="payment_term_id"' in html and "archived" in html
     assert not Invoice.objects.filter(company_id=books.company_id).exists()
+
+
+# --- 4. Provision for unrealised exchange losses (6865 / 1515, reversed by 7865) ---------------
+
+
+def _codes(entry_id: int | None) -> list[tuple[str, D, D]]:
+    return list(JournalLine.objects.filter(entry_id=entry_id).order_by("sequence")
+                .values_list("account__code", "debit", "credit"))  # fmt: skip
+
+
+def _customer_usd(books: Books, price: str, day: dt.date = DAY0) -> Invoice:
+    return books.posted([line(unit_price=price)], currency="USD", issue_date=day)
+
+
+def _bill_usd(books: Books, price: str, reference: str) -> Invoice:
+    return books.posted([line(unit_price=price)], kind=InvoiceKind.VENDOR_BILL, currency="USD", issue_date=DAY0,
+                        supplier_reference=reference)  # fmt: skip
+
+
+def test_net_unrealised_loss_is_provisioned_and_reversed_the_next_day(books: Books) -> None:
+    _customer_usd(books, "1000.00")  # 1200 USD booked at 1.1 = 1090.91; at 1.25 = 960.00: loss 130.91
+    preview = revaluation.revaluation_preview(books.actor(), DAY1)
+    assert (preview.losses, preview.gains, preview.provision) == (D("130.91"), D(0), D("130.91"))
+    assert preview.provision_entry is None
+    done = revaluation.revalue(actor=books.actor(), date=DAY1)
+    assert done.provision_entry is not None and done.provision_reversal is not None
+    assert done.provision_entry.date == DAY1 and done.provision_reversal.date == DAY1 + dt.timedelta(days=1)
+    assert _codes(done.provision_entry.pk) == [("6865", D("130.91"), D(0)), ("1515", D(0), D("130.91"))]
+    assert _codes(done.provision_reversal.pk) == [("1515", D("130.91"), D(0)), ("7865", D(0), D("130.91"))]
+    assert done.provision_reversal.reversal_of_id == done.provision_entry.pk
+    assert revaluation.provision_at(books.company_id, DAY1) == (done.provision_entry, done.provision_reversal)
+    assert AuditEntry.objects.filter(action="revaluation.provision", object_id=str(done.provision_entry.pk)).exists()
+    provision = JournalLine.objects.filter(company_id=books.company_id, account__code="1515", is_posted=True)
+    assert sum((row.debit - row.credit for row in provision), D(0)) == 0  # provisioned, then reversed
+    assert verify_chain(books.company_id).ok
+    with pytest.raises(Conflict):
+        revaluation.provision_post(actor=books.actor(), date=DAY1)
+
+
+def test_gains_offset_losses_and_a_net_gain_needs_no_provision(books: Books) -> None:
+    _customer_usd(books, "500.00")  # 600 USD: 545.46 (454.55 + 90.91 VAT) → 480.00, loss 65.46
+    _bill_usd(books, "1000.00", "US-1")  # we owe 1200 USD: 1090.91 → 960.00, gain 130.91
+    done = revaluation.revalue(actor=books.actor(), date=DAY1)
+    assert (done.losses, done.gains, done.provision) == (D("65.46"), D("130.91"), D(0))
+    assert done.provision_entry is None
+    assert not JournalLine.objects.filter(company_id=books.company_id, account__code__in=["6865", "1515"]).exists()
+    with pytest.raises(ValidationFailed) as caught:
+        revaluation.provision_post(actor=books.actor(), date=DAY1)
+    assert set(caught.value.fields) == {"date"}
+
+
+def test_a_net_loss_after_offsetting_gains_is_provisioned_for_the_difference(books: Books) -> None:
+    _customer_usd(books, "1000.00")  # loss 130.91
+    _bill_usd(books, "500.00", "US-2")  # gain 65.46
+    done = revaluation.revalue(actor=books.actor(), date=DAY1)
+    assert (done.losses, done.gains) == (D("130.91"), D("65.46"))
+    assert done.provision == D("65.45") and done.provision_entry is not None
+    assert _codes(done.provision_entry.pk) == [("6865", D("65.45"), D(0)), ("1515", D(0), D("65.45"))]
+
+
+def test_provision_for_a_date_revalued_before_and_the_closing_page(books: Books, client: Client) -> None:
+    year = FiscalYear.objects.get(company_id=books.company_id, start_date__lte=DAY1, end_date__gte=DAY1)
+    FiscalYear.objects.create(company_id=books.company_id, name="next", start_date=year.end_date + dt.timedelta(days=1),
+                              end_date=year.end_date + dt.timedelta(days=365))  # fmt: skip
+    with pytest.raises(Conflict):  # not revalued yet
+        revaluation.provision_post(actor=books.actor(), date=year.end_date)
+    # At the year-end rate (1.0) a customer invoice booked at 1.1 gains: 1090.91 → 1200.00.
+    _customer_usd(books, "1000.00")
+    done = revaluation.revalue(actor=books.actor(), date=year.end_date)
+    assert done.gains == D("109.09") and done.provision_entry is None
+    # A supplier bill entered late, dated before the year's end, turns the position into a loss:
+    # 2400 USD booked 2181.82, 2400.00 at the year-end rate: 218.18 lost, 109.09 net.
+    _bill_usd(books, "2000.00", "US-LATE")
+    login(client, books.ledger, "finance")
+    page = client.get(reverse("accounting:year_end", args=[year.pk])).content.decode()
+    assert 'id="revaluation-done"' in page and 'id="provision-form"' in page
+    assert client.post(reverse("accounting:year_end_provision", args=[year.pk])).status_code == 302
+    entry, reversal = revaluation.provision_at(books.company_id, year.end_date)
+    assert entry is not None and reversal is not None
+    assert _codes(entry.pk) == [("6865", D("109.09"), D(0)), ("1515", D(0), D("109.09"))]
+    assert reversal.date == year.end_date + dt.timedelta(days=1)
+    page = client.get(reverse("accounting:year_end", args=[year.pk])).content.decode()
+    assert 'id="provision-done"' in page and 'id="provision-form"' not in page
+    assert client.post(reverse("accounting:year_end_provision", args=[year.pk])).status_code == 302  # refused: once
+    assert (
+        JournalEntry.objects.filter(source_type=revaluation.SOURCE_TYPE, source_id__contains="provision").count() == 2
+    )
+    assert verify_chain(books.company_id).ok
+
+
+def test_provision_in_the_api(books: Books, client: Client) -> None:
+    _customer_usd(books, "1000.00")
+    headers = key(books.ledger, "finance")
+    preview = call(client, "get", f"/revaluation?date={DAY1.isoformat()}", headers).json()
+    assert preview["provision"] == "130.91" and preview["provision_entry_id"] is None
+    posted = call(client, "post", "/revaluation", headers, {"date": DAY1.isoformat()})
+    assert posted.status_code == 201, posted.content
+    body = posted.json()
+    assert body["provision_entry_id"] and body["provision_reversal_id"]
+    again = call(client, "post", "/revaluation/provision", headers, {"date": DAY1.isoformat()})
+    assert again.status_code == 409
+    missing = call(client, "post", "/revaluation/provision", headers, {"date": DAY2.isoformat()})
+    assert missing.status_code == 409
+    bad = call(client, "post", "/revaluation/provision", headers, {"date": "2026-02-30"})
+    assert bad.status_code == 422 and "date" in bad.json()["fields"]
