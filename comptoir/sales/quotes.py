@@ -449,12 +449,14 @@ def _set_totals(quote: Quote, totals: Totals) -> None:
 
 
 def _write(quote: Quote, lines: Sequence[dict[str, Any]]) -> None:
-    """Compute and store the quote's totals and its lines (replacing them)."""
+    """Compute and store the quote's totals and its lines (replacing them; a new quote is inserted with its totals)."""
     result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
                            franchise=_franchise(quote.company_id))  # fmt: skip
     _set_totals(quote, result["totals"])
+    new = quote.pk is None
     quote.save()
-    QuoteLine.objects.filter(quote=quote).delete()
+    if not new:
+        QuoteLine.objects.filter(quote=quote).delete()
     rows = []
     for index, line in enumerate(lines):
         amounts = result["lines"][index] or {}
@@ -504,7 +506,8 @@ def quote_snapshot(quote: Quote) -> dict[str, Any]:
         QuoteLine.objects.filter(quote=quote).order_by("position", "id")
         .values("id", "position", "kind", "product_id", "product__reference", "description", "quantity",
                 "uom__symbol", "uom__unece_code", "unit_price", "discount_percent", "vat_code", "tax_category",
-                "vat_rate", "optional", "selected", "net_amount", "tax_amount")
+                "vat_rate", "optional", "selected", "net_amount", "tax_amount", "operation", "uom_id",
+                "price_explanation")
     )  # fmt: skip
     lines_data = [{
         "id": row["id"], "position": row["position"], "kind": row["kind"], "product_id": row["product_id"],
@@ -519,7 +522,7 @@ def quote_snapshot(quote: Quote) -> dict[str, Any]:
     breakdown = [
         {"category": b.category.value, "rate": _text(b.rate), "base": _text(b.basis), "tax": _text(b.tax),
          "exemption_reason": b.exemption_reason, "exemption_code": b.exemption_code}
-        for b in _breakdown(quote)
+        for b in _breakdown(quote, [{name: row[name] for name in LINE_VALUES} for row in rows])
     ]  # fmt: skip
     return {
         "quote": {
@@ -555,9 +558,11 @@ def quote_snapshot(quote: Quote) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _breakdown(quote: Quote) -> tuple[Any, ...]:
+def _breakdown(quote: Quote, stored: list[dict[str, Any]] | None = None) -> tuple[Any, ...]:
+    """The VAT breakdown of the quote's lines (``stored``: as ``current_lines`` returns them, already read)."""
     lines = [{**line, "quantity": Decimal(line["quantity"]), "unit_price": Decimal(line["unit_price"]),
-              "discount_percent": Decimal(line["discount_percent"])} for line in current_lines(quote)]  # fmt: skip
+              "discount_percent": Decimal(line["discount_percent"])}
+             for line in (current_lines(quote) if stored is None else stored)]  # fmt: skip
     result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
                            franchise=_franchise(quote.company_id))  # fmt: skip
     return tuple(result["totals"].vat_breakdown)
@@ -599,8 +604,7 @@ def quote_create(*, actor: Actor, organization_id: Any = None, lines: Any = (), 
     clean = _apply(actor, quote, payload, creating=True) or []
     # A unique placeholder until the number is taken, last (numbers are unique per company).
     quote.number = f"~{uuid.uuid4().hex[:30]}"
-    quote.save()
-    _write(quote, clean)
+    _write(quote, clean)  # inserts the quote with its totals, then its lines
     # The number last: the counter row stays locked until commit (docs/architecture.md).
     issued = next_number(company_id=quote.company_id, kind=SEQUENCE_KIND, on_date=quote.issue_date,
                          object_type=SOURCE_TYPE, object_id=str(quote.pk))  # fmt: skip
