@@ -126,7 +126,7 @@ class PaymentRequest:
         if self.currency:  # multi-currency; absent before, so earlier digests stay valid
             content.append(self.currency)
         if self.site_id:  # likewise: only when a site is chosen
-            content.append(["site", self.site_id])
+            content.append(f"site:{self.site_id}")
         return hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
 
 
