@@ -165,6 +165,24 @@ def test_credit_allocation_in_two_parts_ends_at_zero(books: Books) -> None:
     assert sum((row.debit - row.credit for row in loss), D(0)) == _eur(invoice) - _eur(fresh(credit))
 
 
+def test_exchange_difference_and_vat_on_receipts_share_one_entry(books: Books) -> None:
+    """Services: VAT on receipts moves (44574 → 44571) with the allocation, in the same OD entry."""
+    invoice = books.posted([line(unit_price="1000.00", operation="services")], currency="USD", issue_date=DAY0)
+    credit = _credit(books, invoice, DAY1)
+    allocations = [{"invoice_id": invoice.pk, "amount": str(invoice.total_amount)}]
+    result = credit_allocation.credit_allocate(actor=books.actor(), credit_note_id=credit.pk, allocations=allocations)
+    # The waiting VAT of both documents (181.82 at 1.1, 160.00 at 1.25) moves net; the difference on 411.
+    assert _codes(result.allocations[0].vat_entry_id) == [
+        ("44574", D("21.82"), D(0)),
+        ("44571", D(0), D("21.82")),
+        ("411", D(0), D("130.91")),
+        ("666", D("130.91"), D(0)),
+    ]
+    invoice = fresh(invoice)
+    assert partner_codes(invoice)[0].isupper() and _group_balance(invoice) == 0
+    assert verify_chain(books.company_id).ok
+
+
 def test_credit_allocation_in_euros_books_no_exchange_difference(books: Books) -> None:
     invoice = books.posted([line(unit_price="100.00")], issue_date=DAY0)
     credit = _credit(books, invoice, DAY1)
