@@ -67,7 +67,6 @@ from comptoir.accounting.models import (
 )
 from comptoir.accounting.services import (
     _add,
-    _entry_locked,
     _parse_date,
     _parse_id,
     _period_errors,
@@ -1051,7 +1050,7 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
                          site_id=invoice.site_id)  # fmt: skip
     if any(code for _amount, code in stamps):
         currency_services.stamp(entry, stamps)
-    entry = post_entry(actor, _entry_locked(actor, entry.pk))
+    entry = post_entry(actor, entry)  # created above in this transaction: nobody else sees it to lock
     now = timezone.now()
     invoice.state = InvoiceState.POSTED
     invoice.partner_account = partner

@@ -313,7 +313,7 @@ def _post(actor: Actor, *, lines: list[dict[str, Any]], stamps: Sequence[tuple[D
     entry = ledger.create_entry(actor, lines=lines, source_type=SOURCE_TYPE, **data)
     if stamps:  # multi-currency: the lines' amounts in the payment's currency
         currency_services.stamp(entry, stamps)
-    return ledger.post_entry(actor, ledger._entry_locked(actor, entry.pk))
+    return ledger.post_entry(actor, entry)  # created above in this transaction: nobody else sees it to lock
 
 
 def _reverse(actor: Actor, entry_id: int, day: dt.date) -> JournalEntry:

@@ -668,9 +668,16 @@ def _period_errors(company_id: int, day: dt.date, *, for_posting: bool, fresh: b
 
 
 def _clean_entry(
-    actor: Actor, data: dict[str, Any], entry: JournalEntry | None, *, active_sites: bool = True
+    actor: Actor,
+    data: dict[str, Any],
+    entry: JournalEntry | None,
+    *,
+    active_sites: bool = True,
+    found: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """Validate an entry's fields and lines; every problem is reported at once, per field.
+
+    ``found`` (optional) receives the journal read for the check, so the caller need not read it again.
 
     Sites (entry and lines) belong to the actor's company; ``active_sites=False`` also accepts
     a site deactivated since (reversals, documents whose site was checked when chosen)."""
@@ -684,6 +691,8 @@ def _clean_entry(
             journal = Journal.objects.filter(company_id=actor.company_id, pk=journal_id, is_active=True).first()
             if journal is None:
                 _add(errors, "journal_id", _("Unknown or inactive journal."))
+            elif found is not None:
+                found["journal"] = journal
             cleaned["journal_id"] = journal_id
     if "date" in data or entry is None:
         day = _parse_date(errors, "date", data.get("date"))
@@ -803,9 +812,12 @@ def create_entry(
     pass the site they checked when it was chosen, so a site deactivated since is accepted
     unless ``active_sites`` (the manual entry form and API)."""
     assert actor.company_id is not None
-    cleaned, clean_lines = _clean_entry(actor, {**data, "lines": lines}, None, active_sites=active_sites)
+    found: dict[str, Any] = {}
+    cleaned, clean_lines = _clean_entry(actor, {**data, "lines": lines}, None, active_sites=active_sites,
+                                        found=found)  # fmt: skip
     entry = JournalEntry(company_id=actor.company_id, created_by_id=actor.user_id, source_type=source_type,
                          source_id=str(source_id), **cleaned)  # fmt: skip
+    entry.journal = found["journal"]  # the row just checked: ``post_entry`` reads its code and state
     entry.total = sum((line["debit"] for line in clean_lines or []), Decimal(0))  # type: ignore[assignment]
     entry.save()  # with its total: one INSERT, then the lines
     _write_lines(entry, clean_lines or [], replace=False)
@@ -894,6 +906,9 @@ def _post_errors(entry: JournalEntry, lines: list[JournalLine]) -> dict[str, lis
 
 def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
     """Post a locked draft (no permission check: callers check theirs). Must run in a transaction.
+
+    A draft that ``create_entry`` returned in the same transaction needs no lock (no other
+    transaction can see it): pass it as it is, with its journal.
 
     Everything is read and checked before the numbers are taken; the posting counter (the
     company's busiest lock) is taken last, so it is held for a few short statements only.
