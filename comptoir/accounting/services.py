@@ -742,9 +742,17 @@ def _clean_lines(
             "debit": _parse_amount(errors, prefix + "debit", line.get("debit")),
             "credit": _parse_amount(errors, prefix + "credit", line.get("credit")),
             "due_date": _parse_date(errors, prefix + "due_date", line.get("due_date"), required=False),
-            "site_id": (clean_site_id(errors, prefix + "site_id", line.get("site_id"), company_id,
-                                      active_only=active_sites) if line.get("site_id") not in (None, "") else None),
+            "site_id": _parse_id(errors, prefix + "site_id", line.get("site_id"), False),
         })  # fmt: skip
+    # The lines' own sites, checked in one query: sites of the company (and active, when asked).
+    site_ids = {p["site_id"] for p in parsed if p.get("site_id")}
+    if site_ids:
+        sites = Site.objects.filter(company_id=company_id, pk__in=site_ids)
+        known = set((sites.filter(is_active=True) if active_sites else sites).values_list("pk", flat=True))
+        for index, line in enumerate(parsed):
+            if line.get("site_id") and line["site_id"] not in known:
+                _add(errors, f"lines.{index}.site_id", _("Unknown or inactive site."))
+                line["site_id"] = None
     account_ids = {p["account_id"] for p in parsed if p.get("account_id")}
     partner_ids = {p["partner_account_id"] for p in parsed if p.get("partner_account_id")}
     accounts = Account.objects.filter(company_id=company_id, pk__in=account_ids).in_bulk()
