@@ -67,6 +67,7 @@ from comptoir.accounting.models import (
 )
 from comptoir.accounting.services import (
     _add,
+    _only,
     _parse_date,
     _parse_id,
     _period_errors,
@@ -214,7 +215,7 @@ def setup_invoicing(company_id: int) -> None:
 
 def _invoicing_settings(company_id: int) -> InvoicingSettings:
     """The company's invoicing settings, created with the defaults on first use (read first: one query)."""
-    found = InvoicingSettings.objects.filter(company_id=company_id).first()
+    found = _only(InvoicingSettings.objects.filter(company_id=company_id))
     if found is not None:
         return found
     InvoicingSettings.objects.bulk_create([InvoicingSettings(company_id=company_id)], ignore_conflicts=True)
@@ -313,7 +314,7 @@ def schedule(
 
 def partner_profile(company_id: int, organization_id: int) -> PartnerProfile:
     """The organization's invoicing profile, created with the defaults on first use (read first: one query)."""
-    found = PartnerProfile.objects.filter(company_id=company_id, organization_id=organization_id).first()
+    found = _only(PartnerProfile.objects.filter(company_id=company_id, organization_id=organization_id))
     if found is not None:
         return found
     PartnerProfile.objects.bulk_create([PartnerProfile(company_id=company_id, organization_id=organization_id)],
@@ -757,7 +758,7 @@ def invoice_create(*, actor: Actor, kind: Any, lines: Any = (), **data: Any) -> 
 
 
 def _locked(actor: Actor, invoice_id: int) -> Invoice:
-    invoice = Invoice.objects.select_for_update().filter(company_id=actor.company_id, pk=invoice_id).first()
+    invoice = _only(Invoice.objects.select_for_update().filter(company_id=actor.company_id, pk=invoice_id))
     if invoice is None:
         raise NotFound("invoice_not_found")
     return invoice
@@ -1018,7 +1019,7 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     foreign = invoice.currency != (company.currency or "EUR")  # as currency.company_currency, row read above
     rate = currency_services.rate_on(company.pk, invoice.currency, invoice.issue_date) if foreign else None
     partner_kind = PartnerKind.CUSTOMER if invoice.kind in CUSTOMER_KINDS else PartnerKind.SUPPLIER
-    partner = PartnerAccount.objects.filter(organization_id=invoice.organization_id, kind=partner_kind).first()
+    partner = _only(PartnerAccount.objects.filter(organization_id=invoice.organization_id, kind=partner_kind))
     if partner is None:
         partner = partner_account_ensure(actor=actor, organization_id=invoice.organization_id, kind=partner_kind)
     _share_organization(invoice.organization_id)

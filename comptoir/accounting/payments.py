@@ -259,7 +259,7 @@ def _vat_moves(company_id: int, invoice: Invoice, amount: Decimal) -> list[VatMo
         return []
     waiting = (
         JournalLine.objects.filter(entry_id=invoice.journal_entry_id, account__code__in=list(WAITING_VAT))
-        .values_list("account__code", "debit", "credit")
+        .values_list("account__code", "debit", "credit").order_by()  # summed: no ordering (nor its join)
     )  # fmt: skip
     balances: dict[str, Decimal] = {}
     for code, debit, credit in waiting:
@@ -267,7 +267,8 @@ def _vat_moves(company_id: int, invoice: Invoice, amount: Decimal) -> list[VatMo
     balances = {code: value for code, value in balances.items() if value}
     if not balances:
         return []
-    moved = sum((a.vat_moved for a in PaymentAllocation.objects.filter(invoice=invoice, is_active=True)), ZERO)
+    moved = sum((a.vat_moved for a in PaymentAllocation.objects.filter(invoice=invoice, is_active=True).order_by()),
+                ZERO)  # fmt: skip
     moved += credit_links.vat_moved(invoice)  # credit notes allocated to it, or from it
     total = Decimal(invoice.total_amount)
     paid_after = total - Decimal(invoice.residual_amount) + amount
@@ -402,8 +403,8 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     company_id = actor.company_id
     assert company_id is not None
     errors: dict[str, list[str]] = {}
-    journal = Journal.objects.filter(company_id=company_id, pk=request.journal_id, is_active=True,
-                                     kind__in=PAYMENT_JOURNALS).first()  # fmt: skip
+    journal = ledger._only(Journal.objects.filter(company_id=company_id, pk=request.journal_id, is_active=True,
+                                                  kind__in=PAYMENT_JOURNALS))  # fmt: skip
     if journal is None or journal.default_account_id is None:
         _add(errors, "journal_id", _("Choose an active bank or cash journal with an account."))
     if not Organization.objects.filter(company_id=company_id, pk=request.organization_id).exists():

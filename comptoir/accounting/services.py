@@ -639,13 +639,18 @@ def periods_read_once() -> Iterator[None]:
         _PERIODS.reset(token)
 
 
+def _only(queryset: Any) -> Any:
+    """The row of a lookup that matches at most one (a primary or unique key): no ORDER BY to build or run."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
 def _period_state(company_id: int, day: dt.date, *, fresh: bool = False) -> tuple[dt.date | None, FiscalYear | None]:
     """The company's lock date and the fiscal year containing ``day`` (memoised in ``periods_read_once``)."""
     memo = _PERIODS.get()
     key = (company_id, day)
     if memo is not None and not fresh and key in memo:
         return memo[key]
-    lock_date = AccountingSettings.objects.filter(company_id=company_id).values_list("lock_date", flat=True).first()
+    lock_date = _only(AccountingSettings.objects.filter(company_id=company_id).values_list("lock_date", flat=True))
     year = FiscalYear.objects.filter(company_id=company_id, start_date__lte=day, end_date__gte=day).first()
     if memo is not None:
         memo[key] = (lock_date, year)
@@ -688,7 +693,7 @@ def _clean_entry(
     if "journal_id" in data or entry is None:
         journal_id = _parse_id(errors, "journal_id", data.get("journal_id"), True)
         if journal_id is not None:
-            journal = Journal.objects.filter(company_id=actor.company_id, pk=journal_id, is_active=True).first()
+            journal = _only(Journal.objects.filter(company_id=actor.company_id, pk=journal_id, is_active=True))
             if journal is None:
                 _add(errors, "journal_id", _("Unknown or inactive journal."))
             elif found is not None:

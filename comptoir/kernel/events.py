@@ -70,7 +70,7 @@ def _after_commit(event_id: int, name: str = "") -> None:
 
 def dispatch(event_id: int) -> bool:
     """Run every subscriber of the event that has not run yet. Returns True when all succeeded."""
-    event = OutboxEvent.objects.filter(pk=event_id).first()
+    event = next(iter(OutboxEvent.objects.filter(pk=event_id).order_by()[:1]), None)  # by primary key: no ORDER BY
     if event is None or event.status == OutboxEvent.Status.DONE:
         return True
     ok = True

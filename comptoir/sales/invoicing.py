@@ -471,7 +471,7 @@ def _create_invoice(actor: Actor, order: SalesOrder, lines: list[dict[str, Any]]
 
 def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, Any]]) -> OrderInvoice:
     link = OrderInvoice.objects.create(order=order, invoice=invoice, kind=kind)
-    nets = dict(InvoiceLine.objects.filter(invoice=invoice).values_list("sequence", "net_amount"))
+    nets = dict(InvoiceLine.objects.filter(invoice=invoice).values_list("sequence", "net_amount").order_by())
     rows = []
     sequence = 0
     for item in links:

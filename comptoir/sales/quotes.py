@@ -151,7 +151,9 @@ def visible_quotes(actor: Actor) -> Any:
 
 
 def _franchise(company_id: int) -> bool:
-    return bool(InvoicingSettings.objects.filter(company_id=company_id).values_list("vat_franchise", flat=True).first())
+    # One row per company: no ORDER BY.
+    return bool(next(iter(InvoicingSettings.objects.filter(company_id=company_id).order_by()
+                          .values_list("vat_franchise", flat=True)[:1]), False))  # fmt: skip
 
 
 def _price(actor: Actor, quote: Quote, product: Product, quantity: Decimal, uom: Uom | None,
@@ -579,7 +581,7 @@ def vat_breakdown(quote: Quote) -> list[dict[str, Any]]:
 def _locked(actor: Actor, quote_id: Any) -> Quote:
     if isinstance(quote_id, bool) or not isinstance(quote_id, int) or not 0 < quote_id < 2**63:
         raise NotFound("quote_not_found")
-    quote = visible_quotes(actor).select_for_update(of=("self",)).filter(pk=quote_id).first()
+    quote = next(iter(visible_quotes(actor).select_for_update(of=("self",)).filter(pk=quote_id).order_by()[:1]), None)
     if quote is None:
         raise NotFound("quote_not_found")
     return quote
