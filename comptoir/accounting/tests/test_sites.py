@@ -223,6 +223,10 @@ def test_a_posted_line_keeps_its_site(books: Books, sites: Sites) -> None:
 
         with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
             JournalLine.objects.filter(pk=line_row.pk).update(site_id=sites.branch.pk)
+        # Nor the foreign-currency amount and its currency (migration 0011).
+        for change in ({"amount_currency": 1}, {"currency": "USD"}):
+            with pytest.raises(DatabaseError, match="immutable"), transaction.atomic():
+                JournalLine.objects.filter(pk=line_row.pk).update(**change)
         # The matching columns still may change.
         JournalLine.objects.filter(pk=line_row.pk).update(matching_code="a")
     assert JournalLine.objects.get(pk=line_row.pk).site_id == sites.head.pk
