@@ -6,9 +6,9 @@ import importlib
 from django.db import migrations
 
 PREVIOUS_SQL = importlib.import_module("comptoir.accounting.migrations.0008_line_site_frozen").LINE_GUARD_SQL
-LINE_GUARD_SQL = PREVIOUS_SQL.replace(
-    ", NEW.site_id\n", ", NEW.site_id, NEW.amount_currency, NEW.currency\n"
-).replace(", OLD.site_id\n", ", OLD.site_id, OLD.amount_currency, OLD.currency\n")
+LINE_GUARD_SQL = PREVIOUS_SQL.replace(", NEW.site_id\n", ", NEW.site_id, NEW.amount_currency, NEW.currency\n").replace(
+    ", OLD.site_id\n", ", OLD.site_id, OLD.amount_currency, OLD.currency\n"
+)
 assert LINE_GUARD_SQL.count("amount_currency") == 2
 
 
