@@ -68,6 +68,14 @@ def test_import_and_reconcile_in_one_click(page, personas: Personas, tmp_path) -
     # Undo, then accept again from the keyboard: focus the line, press "a".
     page.locator(f"#line-{transfer.pk} button.undo").click()
     page.locator(f"#line-{transfer.pk}[data-state=open]").wait_for()
+    # htmx has finished swapping and settling the line in (a key pressed before would act on
+    # the element being replaced, whose answer is swapped into nothing).
+    page.wait_for_function(
+        "id => { const line = document.getElementById(id);"
+        " return line && !line.matches('.htmx-swapping, .htmx-settling, .htmx-request')"
+        " && line.querySelector('button.accept[data-best]') !== null; }",
+        arg=f"line-{transfer.pk}",
+    )
     assert fresh(invoice).state == InvoiceState.POSTED
     page.locator(f"#line-{transfer.pk}").focus()
     page.keyboard.press("a")
