@@ -29,6 +29,8 @@ def search(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "query": query,
+        # The header's search box shows only this; other pages use "query" for their own filters.
+        "global_query": query,
         "groups": global_search(request.actor, query),  # type: ignore[attr-defined]
         "min_length": SEARCH_MIN_LENGTH,
     }

@@ -58,6 +58,28 @@ def test_top_bar_has_the_live_search(client, personas):
     assert 'hx-get="/search/"' in html and 'hx-target="#search-live"' in html
 
 
+def test_top_bar_search_box_shows_the_search_not_a_page_s_own_filters(client, personas):
+    import re
+
+    def box(html: str) -> str:
+        match = re.search(r'id="global-search"[^>]*value="([^"]*)"', html)
+        assert match is not None
+        return match.group(1)
+
+    client.force_login(personas.users["sales"])
+    assert box(client.get("/search/?q=lyon").content.decode()) == "lyon"
+    # A list page's "query" (its filters, for the pager and exports) stays out of the box.
+    from comptoir.accounting.services import setup_company_accounting
+    from comptoir.org.testing import enable_modules
+
+    enable_modules(personas, "contacts", "catalog", "accounting")
+    setup_company_accounting(actor=personas.actor("admin"))
+    client.force_login(personas.users["finance"])
+    response = client.get("/accounting/?state=draft")
+    assert response.status_code == 200 and response.context["query"] == "state=draft"
+    assert box(response.content.decode()) == ""
+
+
 @pytest.mark.parametrize("query", ["", "a", "   "])
 def test_short_or_empty_query_finds_nothing(client, personas, query):
     client.force_login(personas.users["sales"])
