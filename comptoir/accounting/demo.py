@@ -11,6 +11,7 @@ from comptoir.accounting.models import Account, Journal, JournalEntry, PartnerKi
 from comptoir.contacts.models import Organization
 from comptoir.kernel import modules
 from comptoir.kernel.context import Actor
+from comptoir.org.models import Site
 
 
 def load(actor: Actor) -> None:
@@ -27,9 +28,14 @@ def load(actor: Actor) -> None:
     def day(offset: int) -> dt.date:
         return min(start + dt.timedelta(days=offset), today)
 
-    def book(journal: str, when: dt.date, label: str, lines: list[tuple[str, str, str, int | None]]) -> None:
+    # The workshop's business is booked on the Lyon site, so the reports' site filter shows something.
+    lyon = Site.objects.filter(company_id=actor.company_id, city="Lyon").values_list("pk", flat=True).first()
+
+    Lines = list[tuple[str, str, str, int | None]]
+
+    def book(journal: str, when: dt.date, label: str, lines: Lines, site_id: int | None = None) -> None:
         entry = services.entry_create(
-            actor=actor, journal_id=journals[journal], date=when, label=label,
+            actor=actor, journal_id=journals[journal], date=when, label=label, site_id=site_id,
             lines=[{"account_id": accounts[code], "debit": debit, "credit": credit, "partner_account_id": partner,
                     "label": label} for code, debit, credit, partner in lines],
         )  # fmt: skip
@@ -42,11 +48,12 @@ def load(actor: Actor) -> None:
         supplier = services.partner_account_ensure(actor=actor, organization_id=orgs[1].pk, kind=PartnerKind.SUPPLIER)
         book("VT", day(20), "Facture prestation atelier", [
             ("411", "1200.00", "", customer.pk), ("706", "", "1000.00", None), ("44571", "", "200.00", None),
-        ])  # fmt: skip
+        ], site_id=lyon)  # fmt: skip
         book("AC", day(25), "Achat de fournitures", [
             ("6064", "250.00", "", None), ("44566", "50.00", "", None), ("401", "", "300.00", supplier.pk),
-        ])  # fmt: skip
-        book("BQ", day(40), "Règlement client", [("512", "1200.00", "", None), ("411", "", "1200.00", customer.pk)])
+        ], site_id=lyon)  # fmt: skip
+        book("BQ", day(40), "Règlement client", [("512", "1200.00", "", None), ("411", "", "1200.00", customer.pk)],
+             site_id=lyon)  # fmt: skip
     # One draft left to post, to show the workflow.
     services.entry_create(
         actor=actor,

@@ -117,3 +117,17 @@ def test_demo_fills_the_modules_once() -> None:
         Opportunity.objects.filter(company=company).count(),
         Lead.objects.filter(company=company).count(),
     )
+
+
+def test_demo_books_the_workshop_on_the_lyon_site() -> None:
+    """The reports' site filter has something to show: the workshop's sale, purchase and receipt."""
+    from django.db.models import Sum
+
+    from comptoir.accounting.models import JournalLine
+
+    company = load_demo().company
+    lyon = Site.objects.get(company=company, city="Lyon")
+    lines = JournalLine.objects.filter(company=company, site=lyon, is_posted=True)
+    totals = lines.aggregate(debit=Sum("debit"), credit=Sum("credit"))
+    assert lines.values("entry").distinct().count() == 3
+    assert totals["debit"] == totals["credit"] > 0
