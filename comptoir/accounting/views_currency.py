@@ -3,6 +3,8 @@ the year-end closing page. Views parse, call one service or selector, render."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -59,47 +61,45 @@ def rates(request: HttpRequest) -> HttpResponse:
     return render(request, "accounting/closing/currency_rates.html", context, status=status)
 
 
-@accounting_page
-@require_POST
-def revalue(request: HttpRequest, fiscal_year_id: int) -> HttpResponse:
+def _year_end_action(
+    request: HttpRequest, fiscal_year_id: int, run: Callable[[Any, dt.date], Any], done_message: Callable[[Any], str]
+) -> HttpResponse:
+    """Run a year-end currency step at the year's end date; its errors become messages."""
     actor = _actor(request)
     year = FiscalYear.objects.filter(company_id=actor.company_id, pk=fiscal_year_id).first()
     if year is None:
         raise NotFound("fiscal_year_not_found")
     try:
-        done = revaluation.revalue(actor=actor, date=year.end_date)
+        done = run(actor, year.end_date)
     except ValidationFailed as exc:
         for message in _messages(exc):
             messages.error(request, message)
     except Conflict as exc:
         messages.error(request, exc.message)
     else:
-        assert done.entry is not None
-        messages.success(request, _("Open foreign-currency items revalued: entry %(number)s, reversed the next day.")
-                         % {"number": done.entry.number})  # fmt: skip
+        messages.success(request, done_message(done))
     return redirect("accounting:year_end", fiscal_year_id=fiscal_year_id)
+
+
+@accounting_page
+@require_POST
+def revalue(request: HttpRequest, fiscal_year_id: int) -> HttpResponse:
+    return _year_end_action(
+        request, fiscal_year_id, lambda actor, day: revaluation.revalue(actor=actor, date=day),
+        lambda done: _("Open foreign-currency items revalued: entry %(number)s, reversed the next day.")
+        % {"number": done.entry.number},
+    )  # fmt: skip
 
 
 @accounting_page
 @require_POST
 def provision(request: HttpRequest, fiscal_year_id: int) -> HttpResponse:
     """Book the provision for exchange losses of a year-end revalued before it was proposed."""
-    actor = _actor(request)
-    year = FiscalYear.objects.filter(company_id=actor.company_id, pk=fiscal_year_id).first()
-    if year is None:
-        raise NotFound("fiscal_year_not_found")
-    try:
-        done = revaluation.provision_post(actor=actor, date=year.end_date)
-    except ValidationFailed as exc:
-        for message in _messages(exc):
-            messages.error(request, message)
-    except Conflict as exc:
-        messages.error(request, exc.message)
-    else:
-        assert done.provision_entry is not None
-        messages.success(request, _("Provision for exchange losses booked: entry %(number)s, reversed the next day.")
-                         % {"number": done.provision_entry.number})  # fmt: skip
-    return redirect("accounting:year_end", fiscal_year_id=fiscal_year_id)
+    return _year_end_action(
+        request, fiscal_year_id, lambda actor, day: revaluation.provision_post(actor=actor, date=day),
+        lambda done: _("Provision for exchange losses booked: entry %(number)s, reversed the next day.")
+        % {"number": done.provision_entry.number},
+    )  # fmt: skip
 
 
 def revaluation_context(actor: Any, year: FiscalYear) -> dict[str, Any]:
