@@ -33,9 +33,15 @@ def login(client: Client, personas: Personas, role: str) -> Client:
     return client
 
 
+def later_today() -> dt.datetime:
+    """An hour from now, but never past tonight's local midnight ("due today" at 23:30 too)."""
+    midnight = timezone.make_aware(dt.datetime.combine(timezone.localdate() + dt.timedelta(days=1), dt.time()))
+    return min(timezone.now() + HOUR, midnight - dt.timedelta(seconds=1))
+
+
 def _act(personas: Personas, role: str = "sales", **data: Any) -> Activity:
     data.setdefault("subject", "Call back")
-    data.setdefault("due_at", timezone.now() + HOUR)
+    data.setdefault("due_at", later_today())
     return activities.activity_create(actor=personas.actor(role), **data)
 
 

@@ -51,7 +51,9 @@ def trail(personas: Personas) -> dict[str, list[AuditEntry]]:
     admin = personas.actor("admin", channel=Channel.UI)
     sales = personas.actor("sales", channel=Channel.API)
     old = _record(admin, "site.update", object_type="org.site")
-    AuditEntry.objects.filter(pk=old[0].pk).update(at=timezone.now() - dt.timedelta(days=400))
+    # Noon, local time, 400 days ago: "now - 400 days" crosses midnight across a DST change.
+    noon = dt.datetime.combine(timezone.localdate() - dt.timedelta(days=400), dt.time(12))
+    AuditEntry.objects.filter(pk=old[0].pk).update(at=timezone.make_aware(noon))
     return {
         "admin": _record(admin, "site.create", 2, object_type="org.site") + old,
         "sales": _record(sales, "api_key.create", 3, object_type="org.apikey"),
