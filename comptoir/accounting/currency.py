@@ -77,7 +77,8 @@ def parse_rate(errors: dict[str, list[str]], name: str, value: Any) -> Decimal:
     if rate is None or not rate.is_finite() or rate <= 0:
         _add(errors, name, _("Enter a rate greater than zero (units of the currency for 1 EUR)."))
         return ZERO
-    if rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)) or rate >= 10**9:
+    # The size first: quantizing 1E+40 to 8 places would raise InvalidOperation.
+    if rate >= 10**9 or rate != rate.quantize(Decimal(1).scaleb(-RATE_PLACES)):
         _add(
             errors, name, _("Use at most %(places)s decimal places and less than a billion.") % {"places": RATE_PLACES}
         )
@@ -127,12 +128,21 @@ def rate_set(*, actor: Actor, currency: Any, date: Any, rate: Any) -> CurrencyRa
     return _store(actor, code, day, value)
 
 
+def _decode(data: bytes) -> str:
+    """UTF-8, else Windows-1252 (spreadsheets' CSV exports); rates files are dates, codes and
+    digits, so an undecodable byte becomes a bad row reported as such, never a crash."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
 @transaction.atomic
 def rates_import(*, actor: Actor, data: bytes | str) -> int:
     """Import ``date,currency,rate`` rows (header optional, ``,`` or ``;``): all or nothing."""
     require(actor, MANAGE)
     assert actor.company_id is not None
-    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    text = _decode(data) if isinstance(data, bytes) else data
     dialect = ";" if text.count(";") > text.count(",") else ","
     rows = [row for row in csv.reader(io.StringIO(text), delimiter=dialect) if any(cell.strip() for cell in row)]
     if rows and rows[0] and rows[0][0].strip().lower() == "date":

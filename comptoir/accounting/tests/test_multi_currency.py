@@ -96,6 +96,22 @@ def test_rates_import_csv_all_or_nothing(books: Books) -> None:
     assert not CurrencyRate.objects.filter(company_id=books.company_id, currency="CHF").exists()
 
 
+def test_rates_import_bad_bytes_and_huge_rates_are_row_errors_not_crashes(books: Books) -> None:
+    # A spreadsheet's Windows-1252 export (a "€" in the header, not UTF-8) still reads.
+    assert (
+        currency.rates_import(actor=books.actor(), data="date;devise (€);taux\n2026-01-04;USD;1.10\n".encode("cp1252"))
+        == 1
+    )
+    # A rate of 1E+40 used to raise InvalidOperation while quantizing: now a per-row error.
+    with pytest.raises(ValidationFailed) as caught:
+        currency.rates_import(actor=books.actor(), data=b"2026-01-05,USD,1e40\n2026-01-05,GBP,\xff\n")
+    assert set(caught.value.fields) == {"rows.1.rate", "rows.2.rate"}
+    assert not CurrencyRate.objects.filter(company_id=books.company_id, date="2026-01-05").exists()
+    with pytest.raises(ValidationFailed) as caught:
+        currency.rate_set(actor=books.actor(), currency="USD", date=DAY1, rate="1E+40")
+    assert "rate" in caught.value.fields
+
+
 # --- Invoices -------------------------------------------------------------------------
 
 
