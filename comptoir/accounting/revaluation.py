@@ -351,6 +351,16 @@ def revalue(*, actor: Actor, date: Any) -> Revaluation:
     partners = sorted({i.partner_account_id for i in items})
     for partner_id in partners:  # lock order: partner accounts, then the posting counter
         matching.lock_partner(company_id, partner_id)
+    # Checked again under the locks: a concurrent revaluation of the same date has committed
+    # while we waited, or a payment has moved a residual since the first reading.
+    if entries_at(company_id, day)[0] is not None:
+        raise Conflict("already_revalued", _("The open items were already revalued on this date."))
+    result = compute(company_id, day)
+    items = [i for i in result.items if i.difference]
+    for partner_id in sorted({i.partner_account_id for i in items} - set(partners)):
+        matching.lock_partner(company_id, partner_id)
+    if not items:
+        raise ValidationFailed(fields={"date": [str(_("No open foreign-currency item to revalue on this date."))]})
     accounts = _accounts(company_id, actor)
     journal_id = _general_journal(company_id)
     label = _in_company_language(_("Exchange revaluation on %(day)s") % {"day": day.isoformat()})
