@@ -688,7 +688,8 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
     if "note" in data:
         invoice.note = _required_text(errors, "note", data["note"], 2000, False)
     if "site_id" in data:  # an active site of the company; empty: the company as a whole
-        invoice.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0)
+        invoice.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0,
+                                        current=invoice.site_id)  # fmt: skip
     elif creating and invoice.site_id is None:
         invoice.site_id = default_site_id(actor.company_id or 0)
     if "delivery_address" in data:
@@ -741,13 +742,22 @@ def _recompute_full(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bo
 
 
 @transaction.atomic
-def invoice_create(*, actor: Actor, kind: Any, lines: Any = (), **data: Any) -> Invoice:
-    """A draft invoice, credit note, bill or refund, computed; errors per field and per line."""
+def invoice_create(
+    *, actor: Actor, kind: Any, lines: Any = (), inherited: dict[str, int | None] | None = None, **data: Any
+) -> Invoice:
+    """A draft invoice, credit note, bill or refund, computed; errors per field and per line.
+
+    ``inherited``: the site and payment term of the source document (an order) the invoice is
+    made from: kept even if closed or archived since they were chosen there (still checked to
+    belong to the company)."""
     require(actor, MANAGE)
     if kind not in InvoiceKind.values:
         raise ValidationFailed(fields={"kind": [str(_("Choose among: %(values)s.")
                                                     % {"values": ", ".join(InvoiceKind.values)})]})  # fmt: skip
     invoice = Invoice(company_id=actor.company_id, kind=kind, created_by_id=actor.user_id)  # type: ignore[misc]
+    for name in ("site_id", "payment_term_id"):
+        if inherited and name in inherited:
+            setattr(invoice, name, inherited[name])
     clean_lines = _apply(actor, invoice, {**data, "lines": list(lines) if isinstance(lines, (list, tuple)) else lines},
                          creating=True) or []  # fmt: skip
     _recompute(invoice, clean_lines, strict=True)

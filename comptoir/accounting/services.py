@@ -145,15 +145,22 @@ def _parse_id(errors: dict[str, list[str]], name: str, value: Any, required: boo
 
 
 def clean_site_id(
-    errors: dict[str, list[str]], name: str, value: Any, company_id: int, *, active_only: bool = True
+    errors: dict[str, list[str]],
+    name: str,
+    value: Any,
+    company_id: int,
+    *,
+    active_only: bool = True,
+    current: int | None = None,
 ) -> int | None:
     """The id of a site (establishment) of the company, or None when empty; an unknown site,
-    a site of another company or (with ``active_only``) an inactive one is an error on ``name``."""
+    a site of another company or (with ``active_only``) an inactive one is an error on ``name``.
+    The document's ``current`` site stays accepted once closed (the forms keep offering it)."""
     site_id = _parse_id(errors, name, value, False)
     if site_id is None:
         return None
     sites = Site.objects.filter(company_id=company_id, pk=site_id)
-    if active_only:
+    if active_only and site_id != current:
         sites = sites.filter(is_active=True)
     if not sites.exists():
         _add(errors, name, _("Unknown or inactive site."))
@@ -710,8 +717,9 @@ def _clean_entry(
     if "ref" in data:
         cleaned["ref"] = _required_text(errors, "ref", data.get("ref"), 100, False)
     if "site_id" in data:
+        current = entry.site_id if entry else None
         cleaned["site_id"] = clean_site_id(errors, "site_id", data.get("site_id"), actor.company_id,
-                                           active_only=active_sites)  # fmt: skip
+                                           active_only=active_sites, current=current)  # fmt: skip
     lines = None
     if "lines" in data or entry is None:
         lines = _clean_lines(actor.company_id, data.get("lines"), errors, active_sites=active_sites)

@@ -466,7 +466,9 @@ def _create_invoice(actor: Actor, order: SalesOrder, lines: list[dict[str, Any]]
         data["payment_term_id"] = order.payment_term_id
     if order.delivery_address.get("line1") and order.delivery_address.get("city"):
         data["delivery_address"] = order.delivery_address
-    return acc_invoices.invoice_create(actor=actor, kind=InvoiceKind.CUSTOMER_INVOICE, lines=lines, **data)
+    inherited = {"site_id": order.site_id, "payment_term_id": order.payment_term_id}
+    return acc_invoices.invoice_create(actor=actor, kind=InvoiceKind.CUSTOMER_INVOICE, lines=lines,
+                                       inherited=inherited, **data)  # fmt: skip
 
 
 def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, Any]]) -> OrderInvoice:

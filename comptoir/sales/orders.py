@@ -269,7 +269,8 @@ def _apply_header(actor: Actor, order: SalesOrder, data: dict[str, Any], creatin
     if "delivery_address" in data:
         order.delivery_address = _clean_address(errors, data["delivery_address"])
     if "site_id" in data:  # an active site of the company; empty: the company as a whole
-        order.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0)
+        order.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0,
+                                      current=order.site_id)  # fmt: skip
     elif creating:
         order.site_id = default_site_id(actor.company_id or 0)
 

@@ -335,7 +335,8 @@ def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool) -> 
         if quote.team_id is None and opportunity is not None:
             quote.team_id = opportunity.team_id
     if "site_id" in data:  # an active site of the company; empty: the company as a whole
-        quote.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0)
+        quote.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0,
+                                      current=quote.site_id)  # fmt: skip
     elif creating:
         quote.site_id = default_site_id(actor.company_id or 0)
     if "title" in data:

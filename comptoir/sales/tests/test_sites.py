@@ -203,3 +203,22 @@ def test_a_credit_note_of_an_order_invoice_keeps_the_site(shop: Shop, branch: Si
     assert set(JournalLine.objects.filter(entry_id=credit.journal_entry_id).values_list("site_id", flat=True)) == {
         branch.pk
     }
+
+
+def test_a_site_closed_since_it_was_chosen_stays_on_its_documents(shop: Shop, branch: Site) -> None:
+    # The forms keep offering a document's closed site: saving it unchanged, or invoicing an
+    # order whose site closed since, must not fail on a field the user did not touch.
+    actor = shop.actor("admin")
+    draft = shop.quote(site_id=branch.pk)
+    order = orders.order_create_from_quote(actor=actor, quote_id=accepted(shop, site_id=branch.pk).pk)
+    Site.objects.filter(pk=branch.pk).update(is_active=False)
+    assert quotes.quote_update(actor=actor, quote_id=draft.pk, site_id=branch.pk).site_id == branch.pk
+    invoice = invoicing.invoice_order(actor=actor, order_id=order.pk, mode="order")
+    assert invoice.site_id == branch.pk
+    assert invoices.invoice_update(actor=actor, invoice_id=invoice.pk, site_id=branch.pk).site_id == branch.pk
+    # Chosen anew, a closed site is still refused.
+    other = shop.quote()
+    with pytest.raises(ValidationFailed) as caught:
+        quotes.quote_update(actor=actor, quote_id=other.pk, site_id=branch.pk)
+    assert "site_id" in caught.value.fields
+    assert Quote.objects.get(pk=other.pk).site_id == head_office(shop).pk
