@@ -362,7 +362,27 @@ def child(args: argparse.Namespace) -> None:
                                    "send_ms": round(pdf_spent["send"] * 1000 / args.send_pdf, 1)}  # fmt: skip
     if args.profile:
         result["profile"] = _profile(shop, args.profile)
+    if args.dump_sql:
+        result["sql"] = _dump_sql(shop)
     print(json.dumps(result))
+
+
+def _dump_sql(shop: Shop) -> list[str]:
+    """The SQL of one flow, step by step (``--dump-sql``): what to read before cutting queries."""
+    from django.db import connection
+
+    lines: list[str] = []
+
+    def logging_(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        lines.append(f"  {sql[:400]}")
+        return execute(sql, params, many, context)
+
+    state: dict[str, Any] = {}
+    with connection.execute_wrapper(logging_):
+        for name, step in shop.steps():
+            lines.append(f"--- {name}")
+            step(state)
+    return lines
 
 
 def _profile(shop: Shop, count: int) -> list[str]:
@@ -388,6 +408,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--send-pdf", type=int, default=0, help="more flows sent with the PDF rendered and mailed")
     parser.add_argument("--profile", type=int, default=0, help="more flows under cProfile (top functions)")
+    parser.add_argument("--dump-sql", action="store_true", help="print the SQL of one more flow, step by step")
     parser.add_argument("--child", action="store_true")
     args = parser.parse_args()
     if args.child:
@@ -396,12 +417,16 @@ def main() -> None:
     print(f"load average before: {load_average():.2f}")
     engines = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     common = ["--orders", str(args.orders), "--send-pdf", str(args.send_pdf), "--profile", str(args.profile)]
+    common += ["--dump-sql"] if args.dump_sql else []
     for engine in engines:
         result = run_child(__file__, engine, "order_to_cash", [*common, "--child"])
         profile = result.pop("profile", None)
+        sql = result.pop("sql", None)
         print(json.dumps(result))
         if profile:
             print("\n".join(profile))
+        if sql:
+            print("\n".join(sql))
         print(f"load average: {load_average():.2f}")
 
 
