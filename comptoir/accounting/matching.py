@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db import models, transaction
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -53,7 +53,8 @@ def code_for(index: int) -> str:
 
 def lock_partner(company_id: int, partner_account_id: int) -> PartnerAccount:
     """Serialise the matchings of one partner account (codes are issued in order)."""
-    found = PartnerAccount.objects.select_for_update().filter(company_id=company_id, pk=partner_account_id).first()
+    rows = PartnerAccount.objects.select_for_update().filter(company_id=company_id, pk=partner_account_id)
+    found = next(iter(rows.order_by()[:1]), None)  # a primary key: no ORDER BY
     if found is None:
         raise NotFound("partner_account_not_found")
     return found
@@ -76,21 +77,48 @@ def _lines_of(company_id: int, partner_account_id: int, matchings: Sequence[Matc
     )  # fmt: skip
 
 
+def insert_new(obj: models.Model) -> None:
+    """INSERT a new row of a model without save() logic (Matching, Payment, PaymentAllocation)
+    with one plain statement (``audit.insert_row``): the values ``save()`` would write, the
+    instance's defaults and both time stamps included."""
+    now = timezone.now()
+    obj.created_at = obj.updated_at = now  # type: ignore[attr-defined]  # ComptoirModel stamps
+    values = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
+    obj.pk = audit.insert_row(type(obj), values, returning_pk=True)
+    obj._state.adding = False
+    obj._state.db = transaction.get_connection().alias
+
+
 def match_group(
-    actor: Actor, *, company_id: int, partner_account_id: int, line_ids: Iterable[int], day: dt.date | None = None
+    actor: Actor,
+    *,
+    company_id: int,
+    partner_account_id: int,
+    line_ids: Iterable[int],
+    day: dt.date | None = None,
+    known: Mapping[int, dict[str, Any]] | None = None,
 ) -> Matching | None:
     """Match the lines together with every line already matched with any of them.
 
     No permission check (callers check theirs); the caller holds the partner lock. Returns
     None when the group has lines on one side only (nothing settles anything yet).
+
+    ``known``: the caller's rows of these lines (``matching_code``, ``date``, ``debit``,
+    ``credit`` by id), read under the partner lock or just written, all on this partner
+    account. When they cover every line and none is matched yet, they are the group: no
+    need to read the lines again.
     """
     ids = set(line_ids)
-    lines = list(JournalLine.objects.filter(company_id=company_id, partner_account_id=partner_account_id,
-                                            pk__in=ids).values("pk", "matching_code"))  # fmt: skip
-    existing = _matchings_of(company_id, partner_account_id, (line["matching_code"] for line in lines))
-    if existing:
-        ids |= set(_lines_of(company_id, partner_account_id, existing).values_list("pk", flat=True))
-    group = list(JournalLine.objects.filter(pk__in=ids).values("pk", "date", "debit", "credit"))
+    if known is not None and ids <= set(known) and not any(known[pk]["matching_code"] for pk in ids):
+        existing: list[Matching] = []
+        group = [known[pk] for pk in ids]
+    else:
+        lines = list(JournalLine.objects.filter(company_id=company_id, partner_account_id=partner_account_id,
+                                                pk__in=ids).values("pk", "matching_code"))  # fmt: skip
+        existing = _matchings_of(company_id, partner_account_id, (line["matching_code"] for line in lines))
+        if existing:
+            ids |= set(_lines_of(company_id, partner_account_id, existing).values_list("pk", flat=True))
+        group = list(JournalLine.objects.filter(pk__in=ids).values("pk", "date", "debit", "credit"))
     debit = sum((row["debit"] for row in group), Decimal(0))
     credit = sum((row["credit"] for row in group), Decimal(0))
     if not debit or not credit:
@@ -98,22 +126,37 @@ def match_group(
     day = day or max(row["date"] for row in group)
     now = timezone.now()
     keep = existing[0] if existing else None
-    if keep is None:
-        index = Matching.objects.filter(partner_account_id=partner_account_id).count()
-        keep = Matching(company_id=company_id, partner_account_id=partner_account_id, index=index,
-                        code=code_for(index), date=day, created_by_id=actor.user_id)  # fmt: skip
     for merged in existing[1:]:
         merged.undone, merged.undone_at, merged.merged_into = True, now, keep
         merged.save(update_fields=["undone", "undone_at", "merged_into", "updated_at"])
-    keep.full = debit == credit
-    keep.date = day
-    keep.save()
+    if keep is None:
+        keep = Matching(company_id=company_id, partner_account_id=partner_account_id, date=day, full=debit == credit,
+                        created_by_id=actor.user_id)  # fmt: skip
+        keep.index = next_index(partner_account_id)
+        keep.code = code_for(keep.index)
+        insert_new(keep)
+    else:
+        keep.full = debit == credit
+        keep.date = day
+        keep.save(update_fields=["full", "date", "updated_at"])
     JournalLine.objects.filter(pk__in=ids).update(matching_code=keep.line_code, matched_at=day)
     audit.record(actor, "matching.match", keep, company_id=company_id, changes={
         "code": [None, keep.line_code], "lines": [None, sorted(ids)], "full": [None, keep.full],
         "merged": [None, [m.line_code for m in existing[1:]]],
     })  # fmt: skip
     return keep
+
+
+def next_index(partner_account_id: int) -> int:
+    """The index of the partner account's next matching; the caller holds the partner lock.
+
+    Indexes run from 0 without gaps (rows are never deleted), so this is the number of
+    matchings, read as the largest index + 1: one step down the (partner account, index)
+    unique index instead of counting rows that grow with every payment. Under the lock, and
+    in a statement started after it was granted, it sees every matching committed before.
+    """
+    found = Matching.objects.filter(partner_account_id=partner_account_id).order_by().aggregate(last=Max("index"))
+    return 0 if found["last"] is None else found["last"] + 1
 
 
 def undo(actor: Actor, *, company_id: int, partner_account_id: int, matchings: Sequence[Matching]) -> list[int]:

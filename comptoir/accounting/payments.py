@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -63,6 +63,7 @@ from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.money import quantize
+from comptoir.org.models import Company
 
 VIEW = "accounting.view_payments"
 REGISTER = "accounting.register_payments"
@@ -264,16 +265,39 @@ def _vat_moves(company_id: int, invoice: Invoice, amount: Decimal) -> list[VatMo
     balances: dict[str, Decimal] = {}
     for code, debit, credit in waiting:
         balances[code] = balances.get(code, ZERO) + credit - debit
+    return _vat_moves_from(company_id, invoice, amount, balances)
+
+
+def _vat_accounts(company_id: int, codes: Sequence[str]) -> dict[str, int]:
+    return dict(Account.objects.filter(company_id=company_id, code__in=list(codes)).order_by()
+                .values_list("code", "pk"))  # fmt: skip
+
+
+def _vat_moved(invoice: Invoice) -> Decimal:
+    """What the (locked) invoice's active payments and credit allocations already made chargeable."""
+    if Decimal(invoice.residual_amount) == Decimal(invoice.total_amount):
+        # Every active allocation, paid or credited, lowers the residual by its amount (> 0):
+        # nothing settled yet, nothing moved yet — no need to ask.
+        return ZERO
+    rows = PaymentAllocation.objects.filter(invoice=invoice, is_active=True).order_by().values_list("vat_moved")
+    moved = sum((Decimal(value) for (value,) in rows), ZERO)
+    return moved + credit_links.vat_moved(invoice)  # credit notes allocated to it, or from it
+
+
+def _vat_moves_from(company_id: int, invoice: Invoice, amount: Decimal, balances: dict[str, Decimal],
+                    accounts: dict[str, int] | None = None) -> list[VatMove]:  # fmt: skip
+    """``_vat_moves`` from the waiting accounts' balances on the invoice's entry (by code),
+    and the VAT accounts' ids when the caller has them."""
+    if not invoice.journal_entry_id or not invoice.total_amount:
+        return []
     balances = {code: value for code, value in balances.items() if value}
     if not balances:
         return []
-    moved = sum((a.vat_moved for a in PaymentAllocation.objects.filter(invoice=invoice, is_active=True).order_by()),
-                ZERO)  # fmt: skip
-    moved += credit_links.vat_moved(invoice)  # credit notes allocated to it, or from it
+    moved = _vat_moved(invoice)
     total = Decimal(invoice.total_amount)
     paid_after = total - Decimal(invoice.residual_amount) + amount
-    codes = list(balances) + [WAITING_VAT[code] for code in balances]
-    accounts = dict(Account.objects.filter(company_id=company_id, code__in=codes).values_list("code", "pk"))
+    if accounts is None:
+        accounts = _vat_accounts(company_id, list(balances) + [WAITING_VAT[code] for code in balances])
     moves = []
     for code, balance in sorted(balances.items()):
         if code not in accounts or WAITING_VAT[code] not in accounts:
@@ -398,25 +422,75 @@ def payment_register(
         return _register(actor, request)
 
 
+# What the register path reads of the invoices it locks (the rest of a 40-column row is not used).
+REGISTER_INVOICE_FIELDS = (
+    "company_id", "kind", "state", "number", "organization_id", "partner_account_id", "issue_date", "due_date",
+    "currency", "site_id", "journal_entry_id", "total_amount", "residual_amount",
+)  # fmt: skip
+
+
+@dataclass
+class _EntryLines:
+    """What paying an invoice needs of its posted entry, read once under the partner lock."""
+
+    partner: dict[int, dict[str, Any]] = field(default_factory=dict)  # its partner lines, by id
+    waiting: dict[str, Decimal] = field(default_factory=dict)  # VAT on receipts waiting, by account code
+
+
+def _entry_lines(invoices: Sequence[Invoice]) -> dict[int, _EntryLines]:
+    """Each invoice's partner lines (what its payments are matched with) and waiting VAT
+    balances, in one query (``_partner_lines`` and ``_vat_moves`` read them one by one)."""
+    result = {invoice.pk: _EntryLines() for invoice in invoices}
+    by_entry = {invoice.journal_entry_id: invoice for invoice in invoices if invoice.journal_entry_id}
+    if not by_entry:
+        return result
+    rows = (
+        JournalLine.objects.filter(entry_id__in=list(by_entry))
+        .filter(Q(account__code__in=list(WAITING_VAT)) | Q(account__reconcilable=True, partner_account__isnull=False))
+        .order_by("pk")
+        .values_list("pk", "entry_id", "partner_account_id", "account__reconcilable", "account__code",
+                     "matching_code", "date", "debit", "credit")
+    )  # fmt: skip
+    for pk, entry_id, partner_id, reconcilable, code, matching_code, day, debit, credit in rows:
+        invoice = by_entry[entry_id]
+        found = result[invoice.pk]
+        if reconcilable and partner_id is not None and partner_id == invoice.partner_account_id:
+            found.partner[pk] = {"pk": pk, "matching_code": matching_code, "date": day, "debit": debit,
+                                 "credit": credit}  # fmt: skip
+        if code in WAITING_VAT:
+            found.waiting[code] = found.waiting.get(code, ZERO) + credit - debit
+    return result
+
+
 @ledger.periods_read_once()
 def _register(actor: Actor, request: PaymentRequest) -> Payment:
     company_id = actor.company_id
     assert company_id is not None
     errors: dict[str, list[str]] = {}
-    journal = ledger._only(Journal.objects.filter(company_id=company_id, pk=request.journal_id, is_active=True,
-                                                  kind__in=PAYMENT_JOURNALS))  # fmt: skip
-    if journal is None or journal.default_account_id is None:
+    # One query: the journal's account, whether the organization is the company's, the company currency.
+    organization_found = Exists(Organization.objects.filter(company_id=company_id, pk=request.organization_id))
+    home_currency = Subquery(Company.objects.filter(pk=company_id).order_by().values("currency"))
+    found_journal = ledger._only(
+        Journal.objects.filter(company_id=company_id, pk=request.journal_id, is_active=True, kind__in=PAYMENT_JOURNALS)
+        .values_list("default_account_id", organization_found, home_currency)
+    )  # fmt: skip
+    if found_journal is None:
+        bank_account_id, organization_ok, home = None, None, None
+        organization_ok = Organization.objects.filter(company_id=company_id, pk=request.organization_id).exists()
+    else:
+        bank_account_id, organization_ok, home = found_journal
+    if bank_account_id is None:
         _add(errors, "journal_id", _("Choose an active bank or cash journal with an account."))
-    if not Organization.objects.filter(company_id=company_id, pk=request.organization_id).exists():
+    if not organization_ok:
         _add(errors, "organization_id", _("Unknown organization."))
     if request.site_id is not None:
         ledger.clean_site_id(errors, "site_id", request.site_id, company_id)
     if errors:
         raise ValidationFailed(fields=errors)
-    assert journal is not None
-    home = currency_services.company_currency(company_id)  # multi-currency: the payment's currency
+    assert request.journal_id is not None and request.date is not None
+    home = home or "EUR"  # multi-currency: the payment's currency (as ``currency.company_currency``)
     code = request.currency or home
-    company_invoices = Invoice.objects.filter(company_id=company_id)
+    company_invoices = Invoice.objects.filter(company_id=company_id).only(*REGISTER_INVOICE_FIELDS)
     if request.auto:
         invoices = _lock_invoices(
             company_invoices.filter(
@@ -470,22 +544,26 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         partner_id = ledger.partner_account_ensure(actor=actor, organization_id=request.organization_id or 0,
                                                    kind=DEFAULT_KIND[request.direction]).pk  # fmt: skip
     partner = matching.lock_partner(company_id, partner_id)
+    # Read under the partner lock: the matching codes of the invoices' lines cannot change now.
+    entry_lines = _entry_lines([invoice for invoice, _part in plan])
+    # Settled before (paid or credited in part): its earlier allocations join the matching.
+    settled_before = {invoice.pk for invoice, _part in plan if invoice.residual_amount != invoice.total_amount}
     allocated = sum((part for _invoice, part in plan), ZERO)
     invoices_site = common_site([invoice for invoice, _part in plan]) if plan else None
     site_id = request.site_id or invoices_site
     payment = Payment(  # type: ignore[misc]  # MoneyFields take Decimals
         company_id=company_id, direction=request.direction, organization_id=request.organization_id,
-        partner_account=partner, date=request.date, amount=request.amount, journal=journal, method=request.method,
-        reference=request.reference, unallocated=request.amount - allocated, idempotency_key=request.key,
-        request_digest=request.digest() if request.key else "", created_by_id=actor.user_id, currency=code,
-        site_id=site_id,
+        partner_account=partner, date=request.date, amount=request.amount, journal_id=request.journal_id,
+        method=request.method, reference=request.reference, unallocated=request.amount - allocated,
+        idempotency_key=request.key, request_digest=request.digest() if request.key else "",
+        created_by_id=actor.user_id, currency=code, site_id=site_id,
     )  # fmt: skip
     try:
         if request.key:  # the savepoint is for the idempotency key's unique constraint only
             with transaction.atomic():
-                payment.save()
+                matching.insert_new(payment)
         else:
-            payment.save()
+            matching.insert_new(payment)
     except IntegrityError:
         # The unique key: a concurrent identical request committed first. Return its payment.
         found = _replay(actor, request) if request.key else None
@@ -499,8 +577,7 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         (_("Payment received %(ref)s") if inbound else _("Payment sent %(ref)s"))
         % {"ref": numbers or request.reference or partner.code}
     )[:200]
-    lines: list[dict[str, Any]] = [{"account_id": journal.default_account_id, "label": label,
-                                    bank_side: request.amount}]  # fmt: skip
+    lines: list[dict[str, Any]] = [{"account_id": bank_account_id, "label": label, bank_side: request.amount}]
     for invoice, part in plan:
         lines.append({"account_id": partner.account_id, "partner_account_id": partner.pk, partner_side: part,
                       "label": _in_company_language(_("Payment %(number)s") % {"number": invoice.number})})  # fmt: skip
@@ -508,13 +585,15 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         lines.append({"account_id": partner.account_id, "partner_account_id": partner.pk,
                       partner_side: payment.unallocated,
                       "label": _in_company_language(_("Credit %(code)s") % {"code": partner.code})})  # fmt: skip
-    moves = {invoice.pk: _vat_moves(company_id, invoice, part) for invoice, part in plan}
+    vat_codes = {code for found_lines in entry_lines.values() for code, value in found_lines.waiting.items() if value}
+    vat_accounts = _vat_accounts(company_id, [*vat_codes, *(WAITING_VAT[c] for c in vat_codes)]) if vat_codes else {}
+    moves = {invoice.pk: _vat_moves_from(company_id, invoice, part, entry_lines[invoice.pk].waiting, vat_accounts)
+             for invoice, part in plan}  # fmt: skip
     vat_label = _in_company_language(_("VAT on receipts"))
     for invoice, _part in plan:
         lines += _vat_lines(moves[invoice.pk], vat_label, invoice.site_id)
     stamps: list[tuple[Decimal | None, str]] = []
     if code != home:  # multi-currency: EUR at the payment date's rate, realised exchange difference (666/766)
-        assert request.date is not None
         difference = _in_company_language(_("Exchange difference %(ref)s") % {"ref": numbers or partner.code})
         count = len(lines)
         lines = currency_services.payment_lines(company_id, code, request.date, lines, plan,
@@ -522,20 +601,40 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         if len(lines) > count:  # the exchange difference (after the head lines): the invoices' site
             lines[1 + len(plan) + (1 if payment.unallocated else 0)]["site_id"] = invoices_site or site_id
         lines, stamps = currency_services.split_stamps(lines)
-    entry = _post(actor, journal_id=journal.pk, date=request.date, label=label, ref=request.reference[:100],
+    entry = _post(actor, journal_id=request.journal_id, date=request.date, label=label, ref=request.reference[:100],
                   lines=lines, source_id=str(payment.pk), stamps=stamps, site_id=site_id)  # fmt: skip
-    entry_lines = list(JournalLine.objects.filter(entry=entry).order_by("sequence").values_list("pk", flat=True))
-    PaymentAllocation.objects.bulk_create([
+    entry_line_ids = list(JournalLine.objects.filter(entry_id=entry.pk).order_by("sequence")
+                          .values_list("pk", flat=True))  # fmt: skip
+    new_allocations = [
         PaymentAllocation(payment=payment, invoice=invoice, amount=part, date=payment.date,  # type: ignore[misc]
-                          line_id=entry_lines[1 + i], vat_moved=sum((m.amount for m in moves[invoice.pk]), ZERO))
+                          line_id=entry_line_ids[1 + i], vat_moved=sum((m.amount for m in moves[invoice.pk]), ZERO))
         for i, (invoice, part) in enumerate(plan)
-    ])  # fmt: skip
+    ]  # fmt: skip
+    if len(new_allocations) == 1:
+        matching.insert_new(new_allocations[0])  # the usual case: one plain INSERT
+    else:
+        PaymentAllocation.objects.bulk_create(new_allocations)
     payment.journal_entry = entry
-    payment.credit_line_id = entry_lines[1 + len(plan)] if payment.unallocated else None
-    payment.save(update_fields=["journal_entry", "credit_line", "updated_at"])
+    payment.credit_line_id = entry_line_ids[1 + len(plan)] if payment.unallocated else None
+    payment.updated_at = timezone.now()
+    Payment.objects.filter(pk=payment.pk).update(journal_entry=entry, credit_line_id=payment.credit_line_id,
+                                                 updated_at=payment.updated_at)  # fmt: skip
     for invoice, part in plan:
         _apply_to_invoice(invoice, part)
-    _rematch_invoices(actor, company_id, partner.pk, [invoice for invoice, _part in plan])
+    # Matching, invoice by invoice (codes are issued in this order): its partner lines with the payment's line.
+    for i, (invoice, _part) in enumerate(plan):
+        if invoice.pk in settled_before:  # its other payments and credit notes join the group: read them
+            _rematch_invoices(actor, company_id, partner.pk, [invoice])
+            continue
+        if not entry_lines[invoice.pk].partner:
+            continue
+        own = lines[1 + i]  # as written: create_entry stores the amounts it is given, or refuses them
+        known = dict(entry_lines[invoice.pk].partner)
+        known[entry_line_ids[1 + i]] = {"pk": entry_line_ids[1 + i], "matching_code": "", "date": request.date,
+                                        "debit": Decimal(own.get("debit") or 0),
+                                        "credit": Decimal(own.get("credit") or 0)}  # fmt: skip
+        matching.match_group(actor, company_id=company_id, partner_account_id=partner.pk, line_ids=list(known),
+                             known=known)  # fmt: skip
     audit.record(actor, "payment.register", payment, changes={
         "amount": [None, payment.amount], "direction": [None, payment.direction], "entry": [None, entry.number],
         "allocations": [None, [[invoice.pk, part] for invoice, part in plan]], "credit": [None, payment.unallocated],
