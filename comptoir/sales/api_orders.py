@@ -64,7 +64,7 @@ class OrderCreateIn(InputSchema):
     notes: str = Field("", max_length=4000)
     delivery_address: AddressIn | None = None
     site_id: int | None = Field(None, ge=1, le=MAX_ID, description="An active site of the company; the head office "
-                                "when omitted. From a quote: the quote's.")  # fmt: skip
+                                "when omitted, null: the company as a whole. From a quote: the quote's.")  # fmt: skip
     lines: list[OrderLineIn] = Field(default_factory=list, max_length=500)
 
 
@@ -270,6 +270,8 @@ def order_create(request: HttpRequest, payload: OrderCreateIn) -> Status:
         )  # fmt: skip
     else:
         data = payload.model_dump(exclude={"quote_id", "lines"}, exclude_none=True)
+        if "site_id" in payload.model_fields_set:  # an explicit null: the company as a whole, not the head office
+            data["site_id"] = payload.site_id
         order = orders.order_create(actor=actor, lines=_lines(payload.lines) or [], **data)
     return Status(201, order_out(actor, order.pk))
 

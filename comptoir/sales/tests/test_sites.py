@@ -160,6 +160,19 @@ def test_quote_and_order_api_read_and_write_the_site(shop: Shop, branch: Site, c
     assert from_quote.status_code == 201 and from_quote.json()["site_id"] == branch.pk
 
 
+def test_order_api_explicit_null_site_is_the_company_as_a_whole(shop: Shop, client: Client) -> None:
+    """Omitted: the head office; an explicit null: no site (it used to be dropped, giving the head office)."""
+    h = key(shop)
+    body = {"organization_id": shop.customer.pk, "lines": [{"product_id": shop.chair.pk, "quantity": "1"}]}
+    omitted = call(client, "post", "/orders", h, body)
+    assert omitted.status_code == 201, omitted.content
+    assert omitted.json()["site_id"] == head_office(shop).pk
+    null = call(client, "post", "/orders", h, body | {"site_id": None})
+    assert null.status_code == 201, null.content
+    assert null.json()["site_id"] is None
+    assert SalesOrder.objects.get(pk=null.json()["id"]).site_id is None
+
+
 def login(client: Client, personas: Personas, role: str = "management") -> Client:
     user = personas.users[role]
     User.objects.filter(pk=user.pk).update(totp_secret="JBSWY3DPEHPK3PXP", totp_confirmed_at=timezone.now(),
