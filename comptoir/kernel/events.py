@@ -9,6 +9,7 @@ dispatch never runs a subscriber twice.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from comptoir.kernel.audit import insert_row
 from comptoir.kernel.models import OutboxEvent, SubscriberRun
 
 logger = logging.getLogger(__name__)
@@ -43,29 +45,36 @@ def subscribers_of(event_name: str) -> list[tuple[str, Handler]]:
 
 
 def publish(name: str, *, company_id: int | None, payload: dict[str, Any]) -> OutboxEvent:
-    """Record the event in the current transaction and dispatch it after commit."""
+    """Record the event in the current transaction and dispatch it after commit.
+
+    An event nobody subscribes to is written already done (one INSERT, nothing after
+    commit): it is kept for the record, and there is nothing to run. Subscribers are
+    registered when the apps load, so the answer cannot change between here and commit.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events.publish must be called inside the service's transaction")
-    event = OutboxEvent.objects.create(name=name, company_id=company_id, payload=payload)
-    transaction.on_commit(lambda: _after_commit(event.pk, name))
+    now = timezone.now()
+    # The subscribers get the payload as the database would give it back (tuples → lists, keys → strings).
+    event = OutboxEvent(name=name, company_id=company_id, payload=json.loads(json.dumps(payload)), created_at=now)
+    if not subscribers_of(name):
+        event.status, event.attempts, event.processed_at = OutboxEvent.Status.DONE, 1, now
+    # One plain INSERT (SQL compiled once): services publish while holding their row locks.
+    event.pk = insert_row(OutboxEvent, {column: getattr(event, column) for column in _EVENT_COLUMNS}, returning_pk=True)
+    if event.status == OutboxEvent.Status.PENDING:
+        transaction.on_commit(lambda: _after_commit(event))
     return event
 
 
-def _after_commit(event_id: int, name: str = "") -> None:
+_EVENT_COLUMNS = ("company_id", "name", "payload", "created_at", "status", "attempts", "processed_at", "last_error")
+
+
+def _after_commit(event: OutboxEvent) -> None:
     if getattr(settings, "EVENTS_DISPATCH", "inline") == "inline":
-        if name and not subscribers_of(name):
-            # Nothing to run: the event is done. One UPDATE, without reading the row back
-            # (``dispatch`` would read it only to find no subscriber); a concurrent dispatch
-            # that already processed it is left as it wrote it.
-            OutboxEvent.objects.filter(pk=event_id, status=OutboxEvent.Status.PENDING).update(
-                attempts=F("attempts") + 1, status=OutboxEvent.Status.DONE, processed_at=timezone.now(), last_error=""
-            )
-            return
-        dispatch(event_id)
+        _run_subscribers(event)
     else:
         from comptoir.kernel.tasks import dispatch_event
 
-        dispatch_event.enqueue(event_id)
+        dispatch_event.enqueue(event.pk)
 
 
 def dispatch(event_id: int) -> bool:
@@ -73,12 +82,22 @@ def dispatch(event_id: int) -> bool:
     event = next(iter(OutboxEvent.objects.filter(pk=event_id).order_by()[:1]), None)  # by primary key: no ORDER BY
     if event is None or event.status == OutboxEvent.Status.DONE:
         return True
+    return _run_subscribers(event)
+
+
+def _run_subscribers(event: OutboxEvent) -> bool:
+    """Run the event's subscribers, each in its own transaction, and record the outcome.
+
+    Right after commit the publisher's own copy of the event is passed here, not read back:
+    a concurrent dispatch of the same event (the retry task) is harmless, each subscriber's
+    unique ``SubscriberRun`` row lets only one of them run it.
+    """
     ok = True
     for key, handler in subscribers_of(event.name):
         try:
             with transaction.atomic():
                 # The unique row is the idempotency guard: a second run fails here first.
-                SubscriberRun.objects.create(event=event, subscriber=key)
+                insert_row(SubscriberRun, {"event_id": event.pk, "subscriber": key, "done_at": timezone.now()})
                 handler(event)
         except IntegrityError:
             continue  # already handled by an earlier or concurrent dispatch
@@ -87,7 +106,7 @@ def dispatch(event_id: int) -> bool:
             logger.exception("subscriber %s failed on event %s", key, event.pk)
             event.last_error = f"{key}: {exc}"[:2000]
     OutboxEvent.objects.filter(pk=event.pk).update(
-        attempts=event.attempts + 1,
+        attempts=F("attempts") + 1,
         status=OutboxEvent.Status.DONE if ok else OutboxEvent.Status.FAILED,
         processed_at=timezone.now(),
         last_error="" if ok else event.last_error,

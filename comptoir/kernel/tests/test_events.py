@@ -224,3 +224,27 @@ def test_task_dispatch_through_the_database_backend_and_db_worker(subscribed):
     result.refresh_from_db()
     assert result.status == "SUCCESSFUL"
     assert result.return_value is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_without_subscribers_is_written_done_with_nothing_after_commit():
+    with transaction.atomic():
+        event = events.publish("test.nobody_listens", company_id=1, payload={"n": (1, 2)})
+        assert transaction.get_connection().run_on_commit == []  # nothing to dispatch
+    stored = OutboxEvent.objects.get(pk=event.pk)
+    assert (stored.status, stored.attempts, stored.payload) == (OutboxEvent.Status.DONE, 1, {"n": [1, 2]})
+    assert stored.processed_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_subscriber_gets_the_payload_as_stored(subscribed):
+    seen = []
+    name = f"test.event_{next(_names)}"
+    events.subscribe(name, lambda event: seen.append(event.payload), key="payload.rec")
+    try:
+        with transaction.atomic():
+            events.publish(name, company_id=1, payload={"ids": (3, 4), 5: "five"})
+    finally:
+        events.unsubscribe(name, "payload.rec")
+    assert seen == [{"ids": [3, 4], "5": "five"}]
+    assert OutboxEvent.objects.get(name=name).payload == seen[0]
