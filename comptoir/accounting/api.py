@@ -217,12 +217,18 @@ class BalanceRowOut(Schema):
     balance: str = Field(description="Debit minus credit.")
 
 
+class ReportSiteOut(Schema):
+    id: int
+    name: str
+
+
 class TrialBalanceOut(Schema):
     date_from: dt.date | None
     date_to: dt.date | None
     rows: list[BalanceRowOut]
     total_debit: str
     total_credit: str
+    site: ReportSiteOut | None = None
 
 
 class LedgerLineOut(Schema):
@@ -238,10 +244,14 @@ class LedgerLineOut(Schema):
     balance: str
 
 
+SITE_HELP = "Id of one of the company's sites (active or closed): that site's lines only (default: the whole company)."
+
+
 class LedgerParams(ListParams):
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     partner_account_id: int | None = OptionalId
+    site: int | None = Field(None, ge=1, le=MAX_ID, description=SITE_HELP)
 
 
 class AnomalyOut(Schema):
@@ -500,13 +510,16 @@ class TrialBalanceParams(InputSchema):
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     by_partner: bool = False
+    site: int | None = Field(None, ge=1, le=MAX_ID, description=SITE_HELP)
 
 
 @router.get("/trial-balance", response=responses(TrialBalanceOut), summary="Trial balance")
 def trial_balance(request: HttpRequest, params: Query[TrialBalanceParams]) -> Any:
-    """Debit, credit and balance per account of the posted lines dated in the range."""
+    """Debit, credit and balance per account of the posted lines dated in the range (of one
+    site with `site`; another company's site is a 422 on `site`)."""
     balance = selectors.trial_balance(apikit.actor(request), date_from=params.date_from, date_to=params.date_to,
-                                      by_partner=params.by_partner)  # fmt: skip
+                                      by_partner=params.by_partner, site_id=params.site)  # fmt: skip
+    site = balance.site
     return {
         "date_from": balance.date_from, "date_to": balance.date_to,
         "rows": [
@@ -516,16 +529,18 @@ def trial_balance(request: HttpRequest, params: Query[TrialBalanceParams]) -> An
             for r in balance.rows
         ],
         "total_debit": str(balance.total_debit), "total_credit": str(balance.total_credit),
+        "site": {"id": site.pk, "name": site.name} if site else None,
     }  # fmt: skip
 
 
 @router.get("/accounts/{account_id}/ledger", response=responses(page_of(LedgerLineOut)), summary="General ledger")
 def general_ledger(request: HttpRequest, params: Query[LedgerParams], account_id: int = ObjectId) -> Any:
-    """The account's posted lines in date order with the running balance (from the opening balance)."""
+    """The account's posted lines in date order with the running balance (from the opening
+    balance); of one site with `site` (another company's site is a 422 on `site`)."""
     actor = apikit.actor(request)
     _account, opening, rows = selectors.general_ledger(
         actor, account_id=account_id, date_from=params.date_from, date_to=params.date_to,
-        partner_account_id=params.partner_account_id,
+        partner_account_id=params.partner_account_id, site_id=params.site,
     )  # fmt: skip
 
     def convert(row: dict[str, Any]) -> dict[str, Any]:

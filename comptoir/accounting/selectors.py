@@ -207,6 +207,7 @@ class TrialBalance:
     date_from: dt.date | None
     date_to: dt.date | None
     rows: list[BalanceRow] = field(default_factory=list)
+    site: Site | None = None
 
     @property
     def total_debit(self) -> Decimal:
@@ -266,14 +267,17 @@ def trial_balance(
     date_to: dt.date | None = None,
     by_partner: bool = False,
     account_class: str = "",
-    site_id: int | None = None,
+    site_id: Any = None,
 ) -> TrialBalance:
     """Debit and credit per account of the posted lines dated in the range: one GROUP BY
     over the ledger index (decision 0008), then the accounts' codes and names by id. With
-    ``site_id`` (checked by the caller with ``resolve_site``), the lines of that site only,
-    over the site index (``accounting_line_site``)."""
+    ``site_id`` (an id or a ``Site``, checked here by ``resolve_site``: one of the company's
+    sites, else a field error on ``site``), the lines of that site only, over the site index
+    (``accounting_line_site``)."""
     require_view(actor)
-    rows = posted_lines(actor, date_from, date_to, site_id)
+    # Checked here, not only by the callers: page, exports and API share this one check.
+    site = resolve_site(actor, site_id)
+    rows = posted_lines(actor, date_from, date_to, site.pk if site else None)
     keys = ["account_id", "partner_account_id"] if by_partner else ["account_id"]
     sums = list(rows.values(*keys).annotate(debit=Sum("debit"), credit=Sum("credit")).order_by())
     names = {
@@ -288,7 +292,7 @@ def trial_balance(
                 "pk", "code", "label"
             )
         }
-    result = TrialBalance(date_from=date_from, date_to=date_to)
+    result = TrialBalance(date_from=date_from, date_to=date_to, site=site)
     for row in sums:
         code, name = names[row["account_id"]]
         if account_class and not code.startswith(account_class):
@@ -330,12 +334,15 @@ def general_ledger(
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     partner_account_id: int | None = None,
-    site_id: int | None = None,
+    site_id: Any = None,
 ) -> tuple[Account, Decimal, QuerySet]:
     """The account, its opening balance and its posted lines (``.values()`` rows) with a
     running ``balance`` computed by the database (window SUM), from the opening balance;
-    with ``site_id`` (checked by the caller), the lines of that site only."""
+    with ``site_id`` (an id or a ``Site``, checked here by ``resolve_site``), the lines of
+    that site only."""
     account = account_get(actor, account_id)
+    site = resolve_site(actor, site_id)  # here, so that every caller gets the same check
+    site_id = site.pk if site else None
     opening = opening_balance(actor, account_id, date_from, site_id) if partner_account_id is None else Decimal(0)
     rows = posted_lines(actor, date_from, date_to, site_id).filter(account_id=account_id)
     if partner_account_id is not None:

@@ -428,10 +428,10 @@ def trial_balance(request: HttpRequest) -> HttpResponseBase:
     actor = _actor(request)
     date_from, date_to = _default_range(request)
     by_partner = request.GET.get("partners") == "1"
-    site = selectors.resolve_site(actor, request.GET.get("site"))
     balance = selectors.trial_balance(actor, date_from=date_from, date_to=date_to, by_partner=by_partner,
                                       account_class=request.GET.get("class", "")[:1],
-                                      site_id=site.pk if site else None)  # fmt: skip
+                                      site_id=request.GET.get("site"))  # fmt: skip
+    site = balance.site  # checked by the selector (a field error on ``site``)
     for row in balance.rows:
         row.name = _account_name(row.code, row.name)
     if request.GET.get("format"):
@@ -460,7 +460,7 @@ def general_ledger(request: HttpRequest, account_id: int) -> HttpResponseBase:
     site = selectors.resolve_site(actor, request.GET.get("site"))
     account, opening, rows = selectors.general_ledger(actor, account_id=account_id, date_from=date_from,
                                                       date_to=date_to, partner_account_id=partner_id,
-                                                      site_id=site.pk if site else None)  # fmt: skip
+                                                      site_id=site)  # fmt: skip
     if request.GET.get("format"):
         require(actor, "accounting.export")
         site_name = site.name if site else ""

@@ -127,10 +127,10 @@ def trial_balance_pdf(request: HttpRequest) -> HttpResponseBase:
     require(actor, "accounting.export")
     date_from, date_to = _default_range(request)
     by_partner = request.GET.get("partners") == "1"
-    site = selectors.resolve_site(actor, request.GET.get("site"))
     balance = selectors.trial_balance(actor, date_from=date_from, date_to=date_to, by_partner=by_partner,
                                       account_class=request.GET.get("class", "")[:1],
-                                      site_id=site.pk if site else None)  # fmt: skip
+                                      site_id=request.GET.get("site"))  # fmt: skip
+    site = balance.site  # checked by the selector (a field error on ``site``)
     if len(balance.rows) > reports_pdf.max_rows():
         return _too_long(request, reverse("accounting:trial_balance"))
     with translation.override(reports_pdf.language_of(request.GET.get("lang"))):
@@ -154,7 +154,7 @@ def general_ledger_pdf(request: HttpRequest, account_id: int) -> HttpResponseBas
     site = selectors.resolve_site(actor, request.GET.get("site"))
     account, opening, rows = selectors.general_ledger(
         actor, account_id=account_id, date_from=date_from, date_to=date_to,
-        partner_account_id=_int(request.GET.get("partner")), site_id=site.pk if site else None,
+        partner_account_id=_int(request.GET.get("partner")), site_id=site,
     )  # fmt: skip
     cap = reports_pdf.max_rows()
     lines = list(rows[: cap + 1])

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from comptoir.accounting.models import Account, Journal, PartnerAccount, PartnerKind
 from comptoir.accounting.services import partner_account_ensure
@@ -47,7 +48,7 @@ class Ledger:
                 self.line("44571", credit=str(total - net))]  # fmt: skip
 
     def entry_data(self, journal: str = "VT", date: dt.date | None = None, **extra: Any) -> dict[str, Any]:
-        return {"journal_id": self.journals[journal], "date": date or dt.date.today(), "label": "Facture",
+        return {"journal_id": self.journals[journal], "date": date or today(), "label": "Facture",
                 "lines": self.sale()} | extra  # fmt: skip
 
 
@@ -64,6 +65,42 @@ def make_ledger(personas: Personas) -> Ledger:
         customer=partner_account_ensure(actor=admin, organization_id=org_customer.pk, kind=PartnerKind.CUSTOMER),
         supplier=partner_account_ensure(actor=admin, organization_id=org_supplier.pk, kind=PartnerKind.SUPPLIER),
     )
+
+
+def open_previous_year(ledger: Ledger) -> None:
+    """Last calendar year's fiscal year too (idempotent). Setting up accounting opens only the
+    current one, so tests dating entries or invoices days or weeks back (``today - 60 days``)
+    would find no open fiscal year from 1 January to early March without it."""
+    from comptoir.accounting import services
+    from comptoir.accounting.models import FiscalYear
+
+    first = FiscalYear.objects.filter(company_id=ledger.company_id).order_by("start_date").first()
+    # The year before the earliest one (the one opened at setup, even if midnight on 31 December
+    # has passed since), unless last year is already covered.
+    if first is not None and first.start_date.year > timezone.localdate().year - 1:
+        year = first.start_date.year - 1
+        services.fiscal_year_create(actor=ledger.actor("admin"), start_date=dt.date(year, 1, 1),
+                                    end_date=dt.date(year, 12, 31))  # fmt: skip
+
+
+def next_year(company_id: int, year: Any) -> Any:
+    """The fiscal year following ``year``: the one already there (the current one, when ``year``
+    is last year's, see ``open_previous_year``), else a new one of 365 days."""
+    from comptoir.accounting.models import FiscalYear
+
+    start = year.end_date + dt.timedelta(days=1)
+    found, _created = FiscalYear.objects.get_or_create(
+        company_id=company_id,
+        start_date=start,
+        defaults={"name": "next", "end_date": year.end_date + dt.timedelta(days=365)},
+    )
+    return found
+
+
+def today() -> dt.date:
+    """Today in the company's time zone, read when called: a date taken at import time goes
+    stale in a run that crosses midnight (Europe/Paris)."""
+    return timezone.localdate()
 
 
 @pytest.fixture
