@@ -66,6 +66,7 @@ from comptoir.accounting.models import (
     PaymentTermLineKind,
 )
 from comptoir.accounting.services import (
+    PartnerRow,
     _add,
     _only,
     _parse_date,
@@ -74,11 +75,11 @@ from comptoir.accounting.services import (
     _required_text,
     _unknown,
     clean_site_id,
-    create_entry,
+    create_posted_entry,
     default_site_id,
+    ledger_rows,
     partner_account_ensure,
     periods_read_once,
-    post_entry,
 )
 from comptoir.catalog.models import Product, ProductKind
 from comptoir.contacts.models import Address, Organization
@@ -886,12 +887,12 @@ def _credit_errors(invoice: Invoice) -> dict[str, list[str]]:
     return errors
 
 
-def _journal_id(company_id: int, kind: str) -> int:
+def _journal(company_id: int, kind: str) -> Journal:
+    """The sales (or purchases) journal: the row is handed to the entry's checks, not read again."""
     journal_kind = JournalKind.SALE if kind in CUSTOMER_KINDS else JournalKind.PURCHASE
     journal = (
-        Journal.objects.filter(company_id=company_id, kind=journal_kind, is_active=True)
-        .order_by("code", "id").values_list("pk", flat=True).first()
-    )  # fmt: skip
+        Journal.objects.filter(company_id=company_id, kind=journal_kind, is_active=True).order_by("code", "id").first()
+    )
     if journal is None:
         raise Conflict("journal_missing", _("No active sales or purchases journal: create one in the journals."))
     return journal
@@ -963,8 +964,27 @@ def entry_lines(invoice: Invoice, lines: Sequence[dict[str, Any]], computed: _Co
     return partner_lines + result
 
 
-def _chart(company_id: int) -> dict[str, int]:
-    return dict(Account.objects.filter(company_id=company_id, is_active=True).values_list("code", "pk"))
+def _entry_codes(lines: Sequence[dict[str, Any]], computed: _Computed) -> set[str]:
+    """The account codes ``entry_lines`` may look up for this computation (and nothing else)."""
+    codes: set[str] = set()
+    for line, decision in zip(lines, computed.decisions, strict=True):
+        if not line["account_id"] and decision.base_account:
+            codes.add(decision.base_account)
+        if decision.vat_account:
+            codes.add(decision.vat_account)
+        legs = decision.reverse_charge
+        if legs is not None:
+            codes.add(legs.collected_account)
+            if legs.deductible_account:
+                codes.add(legs.deductible_account)
+    return codes
+
+
+_TRACKED = tuple(f.attname for f in Invoice._meta.concrete_fields if not f.primary_key and f.attname != "updated_at")
+
+
+def _values(invoice: Invoice) -> dict[str, Any]:
+    return {name: getattr(invoice, name) for name in _TRACKED}
 
 
 def _share_organization(organization_id: int) -> None:
@@ -995,10 +1015,15 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     ``INVOICE_PDF_DEFERRED`` setting); the task is idempotent.
     """
     require(actor, MANAGE)
-    invoice = _locked(actor, invoice_id)
+    # The invoice locked, with its company and partner in the same read (not locked: as before).
+    invoice = _only(Invoice.objects.select_for_update(of=("self",)).select_related("company", "organization")
+                    .filter(company_id=actor.company_id, pk=invoice_id))  # fmt: skip
+    if invoice is None:
+        raise NotFound("invoice_not_found")
     _refuse_posted(invoice)
+    loaded = _values(invoice)
     assert actor.company_id is not None
-    company = Company.objects.get(pk=actor.company_id)
+    company = invoice.company
     invoicing = _invoicing_settings(company.pk)
     today = timezone.localdate()
     errors: dict[str, list[str]] = {}
@@ -1006,8 +1031,7 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
         invoice.issue_date = invoice.issue_date or today
         if invoice.issue_date > today:
             _add(errors, "issue_date", _("An invoice is issued today or earlier, not in the future."))
-    organization = Organization.objects.get(pk=invoice.organization_id)
-    _snapshot_partner(invoice, organization)
+    _snapshot_partner(invoice, invoice.organization)
     lines, stored = _stored_computation(invoice)
     # The row itself is saved once, posted, below (nothing reads it in between).
     computed, installments = _recompute_full(invoice, lines, strict=False, invoicing=invoicing, stored=stored,
@@ -1033,8 +1057,13 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     if partner is None:
         partner = partner_account_ensure(actor=actor, organization_id=invoice.organization_id, kind=partner_kind)
     _share_organization(invoice.organization_id)
-    journal_id = _journal_id(company.pk, invoice.kind)
-    accounts = _chart(company.pk)
+    journal = _journal(company.pk, invoice.kind)
+    # The accounts the entry is booked on, read once: by code for ``entry_lines``, by id for the entry's checks.
+    known = ledger_rows(company.pk, account_ids={line["account_id"] for line in lines if line["account_id"]}
+                        | {partner.account_id}, account_codes=_entry_codes(lines, computed))  # fmt: skip
+    known.partners[partner.pk] = PartnerRow(partner.pk, partner.code, partner.account_id)
+    known.journal = journal
+    accounts = known.codes()
     # The number is taken last among the reads: its counter row stays locked until commit.
     sequence_kind, _prefix = SEQUENCES[invoice.kind]
     issued = next_number(company_id=company.pk, kind=sequence_kind, on_date=invoice.issue_date,
@@ -1055,13 +1084,11 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     entry_data, stamps = currency_services.split_stamps(entry_data)
     label = (f"{invoice.number} {invoice.supplier_reference} {invoice.partner_name}" if invoice.kind in VENDOR_KINDS
              else f"{invoice.number} {invoice.partner_name}").strip()[:200]  # fmt: skip
-    # The entry and every line carry the invoice's site (the lines name none of their own).
-    entry = create_entry(actor, journal_id=journal_id, date=invoice.issue_date, label=label, ref=invoice.number,
-                         lines=entry_data, source_type=SOURCE_TYPE, source_id=str(invoice.pk),
-                         site_id=invoice.site_id)  # fmt: skip
-    if any(code for _amount, code in stamps):
-        currency_services.stamp(entry, stamps)
-    entry = post_entry(actor, entry)  # created above in this transaction: nobody else sees it to lock
+    # The entry and every line carry the invoice's site (the lines name none of their own);
+    # its lines are written once, posted, with their foreign amounts.
+    entry = create_posted_entry(actor, journal_id=journal.pk, date=invoice.issue_date, label=label,
+                                ref=invoice.number, lines=entry_data, stamps=stamps, source_type=SOURCE_TYPE,
+                                source_id=str(invoice.pk), site_id=invoice.site_id, known=known)  # fmt: skip
     now = timezone.now()
     invoice.state = InvoiceState.POSTED
     invoice.partner_account = partner
@@ -1069,7 +1096,10 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     invoice.posted_at = now
     invoice.posted_by_id = actor.user_id
     invoice.residual_amount = invoice.total_amount
-    invoice.save()  # the installments were written (or found unchanged) by the computation above
+    # The columns posting changed, not all of them; the installments were written (or found
+    # unchanged) by the computation above.
+    changed = [name for name, value in _values(invoice).items() if value != loaded[name]]
+    invoice.save(update_fields=[*changed, "updated_at"])
     if invoice.kind in CUSTOMER_KINDS:
         deferred = _pdf_deferred() if render_pdf is None else not render_pdf
         if deferred:

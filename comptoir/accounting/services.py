@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -652,16 +654,44 @@ def _only(queryset: Any) -> Any:
 
 
 def _period_state(company_id: int, day: dt.date, *, fresh: bool = False) -> tuple[dt.date | None, FiscalYear | None]:
-    """The company's lock date and the fiscal year containing ``day`` (memoised in ``periods_read_once``)."""
+    """The company's lock date and the fiscal year containing ``day`` (memoised in ``periods_read_once``).
+
+    One statement for both (it also runs after the posting counter, inside the serialised
+    section): the lock date as a scalar subquery, the year by a left join, so a company
+    without a settings row or without a year still gets its row."""
     memo = _PERIODS.get()
     key = (company_id, day)
     if memo is not None and not fresh and key in memo:
         return memo[key]
-    lock_date = _only(AccountingSettings.objects.filter(company_id=company_id).values_list("lock_date", flat=True))
-    year = FiscalYear.objects.filter(company_id=company_id, start_date__lte=day, end_date__gte=day).first()
+    connection = transaction.get_connection()
+    settings_table, year_table = AccountingSettings._meta.db_table, FiscalYear._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT s.lock_date FROM {settings_table} s WHERE s.company_id = %s), "  # noqa: S608 (our tables)
+            "y.id, y.name, y.start_date, y.end_date, y.state "
+            f"FROM (SELECT 1 AS one) AS o LEFT JOIN {year_table} y "
+            "ON y.company_id = %s AND y.start_date <= %s AND y.end_date >= %s "
+            "ORDER BY y.start_date, y.id LIMIT 1",  # FiscalYear's own ordering, as ``.first()``
+            [company_id, company_id, day, day],
+        )
+        lock_value, *year_values = cursor.fetchone()
+    lock_date = _as_date(lock_value)
+    year = None
+    if year_values[0] is not None:
+        pk, name, start, end, state = year_values
+        # Only these columns are loaded; any other is read on access, as with ``.only()``.
+        year = FiscalYear.from_db(connection.alias, ["id", "company_id", "name", "start_date", "end_date", "state"],
+                                  [pk, company_id, name, _as_date(start), _as_date(end), state])  # fmt: skip
     if memo is not None:
         memo[key] = (lock_date, year)
     return lock_date, year
+
+
+def _as_date(value: Any) -> dt.date | None:
+    """A date column read by raw SQL: SQLite returns the text of a subquery's date."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
 
 
 def _period_errors(company_id: int, day: dt.date, *, for_posting: bool, fresh: bool = False) -> list[str]:
@@ -679,6 +709,75 @@ def _period_errors(company_id: int, day: dt.date, *, for_posting: bool, fresh: b
 # --- Journal entries ------------------------------------------------------------------
 
 
+class AccountRow(NamedTuple):
+    """What posting checks and hashes of an account: read once per call (``ledger_rows``)."""
+
+    pk: int
+    code: str
+    type: str
+    reconcilable: bool
+    is_active: bool
+
+
+class PartnerRow(NamedTuple):
+    pk: int
+    code: str
+    account_id: int
+
+
+@dataclass
+class LedgerRows:
+    """The journal, accounts and partner accounts of an entry's lines, by id, as read in this transaction."""
+
+    accounts: dict[int, AccountRow] = dataclasses.field(default_factory=dict)
+    partners: dict[int, PartnerRow] = dataclasses.field(default_factory=dict)
+    journal: Journal | None = None
+
+    def merged(self, other: LedgerRows) -> LedgerRows:
+        return LedgerRows({**self.accounts, **other.accounts}, {**self.partners, **other.partners},
+                          self.journal or other.journal)  # fmt: skip
+
+    def codes(self) -> dict[str, int]:
+        """Active accounts by code (what an entry may be booked on)."""
+        return {row.code: pk for pk, row in self.accounts.items() if row.is_active}
+
+
+def ledger_rows(
+    company_id: int, account_ids: Iterable[int] = (), partner_ids: Iterable[int] = (), account_codes: Iterable[str] = ()
+) -> LedgerRows:
+    """The company's accounts (by id or code) and partner accounts (by id) in one round trip.
+
+    Plain SQL: posting reads these on every entry, and the ORM's compiling of two querysets
+    costs more than the database answering them."""
+    account_ids, partner_ids, account_codes = list(account_ids), list(partner_ids), list(account_codes)
+    rows = LedgerRows()
+    if not (account_ids or partner_ids or account_codes):
+        return rows
+    accounts_table, partners_table = Account._meta.db_table, PartnerAccount._meta.db_table
+    wanted = []
+    if account_ids:
+        wanted.append(f"id IN ({', '.join(['%s'] * len(account_ids))})")
+    if account_codes:
+        wanted.append(f"code IN ({', '.join(['%s'] * len(account_codes))})")
+    parts, params = [], []
+    if wanted:
+        parts.append(f"SELECT 0, id, code, type, reconcilable, is_active, NULL FROM {accounts_table} "  # noqa: S608
+                     f"WHERE company_id = %s AND ({' OR '.join(wanted)})")  # fmt: skip
+        params += [company_id, *account_ids, *account_codes]
+    if partner_ids:
+        parts.append(f"SELECT 1, id, code, NULL, NULL, NULL, account_id FROM {partners_table} "  # noqa: S608
+                     f"WHERE company_id = %s AND id IN ({', '.join(['%s'] * len(partner_ids))})")  # fmt: skip
+        params += [company_id, *partner_ids]
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for table, pk, code, kind, reconcilable, is_active, account_id in cursor.fetchall():
+            if table == 0:
+                rows.accounts[pk] = AccountRow(pk, code, kind, bool(reconcilable), bool(is_active))
+            else:
+                rows.partners[pk] = PartnerRow(pk, code, account_id)
+    return rows
+
+
 def _clean_entry(
     actor: Actor,
     data: dict[str, Any],
@@ -686,10 +785,13 @@ def _clean_entry(
     *,
     active_sites: bool = True,
     found: dict[str, Any] | None = None,
+    known: LedgerRows | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """Validate an entry's fields and lines; every problem is reported at once, per field.
 
-    ``found`` (optional) receives the journal read for the check, so the caller need not read it again.
+    ``found`` (optional) receives the journal read for the check, so the caller need not read it
+    again; with the accounts and partner accounts of the lines (``found["rows"]``).
+    ``known`` (optional): the journal and rows the caller read in this transaction (``ledger_rows``).
 
     Sites (entry and lines) belong to the actor's company; ``active_sites=False`` also accepts
     a site deactivated since (reversals, documents whose site was checked when chosen)."""
@@ -700,7 +802,11 @@ def _clean_entry(
     if "journal_id" in data or entry is None:
         journal_id = _parse_id(errors, "journal_id", data.get("journal_id"), True)
         if journal_id is not None:
-            journal = _only(Journal.objects.filter(company_id=actor.company_id, pk=journal_id, is_active=True))
+            journal = known.journal if known is not None and known.journal is not None else None
+            if journal is None or journal.pk != journal_id:
+                journal = _only(Journal.objects.filter(company_id=actor.company_id, pk=journal_id, is_active=True))
+            elif not (journal.company_id == actor.company_id and journal.is_active):
+                journal = None
             if journal is None:
                 _add(errors, "journal_id", _("Unknown or inactive journal."))
             elif found is not None:
@@ -722,15 +828,17 @@ def _clean_entry(
                                            active_only=active_sites, current=current)  # fmt: skip
     lines = None
     if "lines" in data or entry is None:
-        lines = _clean_lines(actor.company_id, data.get("lines"), errors, active_sites=active_sites)
+        lines = _clean_lines(actor.company_id, data.get("lines"), errors, active_sites=active_sites, known=known,
+                             found=found)  # fmt: skip
     if errors:
         raise ValidationFailed(fields=errors)
     return cleaned, lines
 
 
 def _clean_lines(
-    company_id: int, raw: Any, errors: dict[str, list[str]], *, active_sites: bool = True
-) -> list[dict[str, Any]]:
+    company_id: int, raw: Any, errors: dict[str, list[str]], *, active_sites: bool = True,
+    known: LedgerRows | None = None, found: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
     if not isinstance(raw, (list, tuple)):
         _add(errors, "lines", _("Enter the lines of the entry."))
         return []
@@ -761,15 +869,20 @@ def _clean_lines(
     site_ids = {p["site_id"] for p in parsed if p.get("site_id")}
     if site_ids:
         sites = Site.objects.filter(company_id=company_id, pk__in=site_ids)
-        known = set((sites.filter(is_active=True) if active_sites else sites).values_list("pk", flat=True))
+        known_sites = set((sites.filter(is_active=True) if active_sites else sites).values_list("pk", flat=True))
         for index, line in enumerate(parsed):
-            if line.get("site_id") and line["site_id"] not in known:
+            if line.get("site_id") and line["site_id"] not in known_sites:
                 _add(errors, f"lines.{index}.site_id", _("Unknown or inactive site."))
                 line["site_id"] = None
     account_ids = {p["account_id"] for p in parsed if p.get("account_id")}
     partner_ids = {p["partner_account_id"] for p in parsed if p.get("partner_account_id")}
-    accounts = Account.objects.filter(company_id=company_id, pk__in=account_ids).in_bulk()
-    partners = PartnerAccount.objects.filter(company_id=company_id, pk__in=partner_ids).in_bulk()
+    rows = known if known is not None else LedgerRows()
+    if not (account_ids <= rows.accounts.keys() and partner_ids <= rows.partners.keys()):
+        rows = rows.merged(ledger_rows(company_id, account_ids - rows.accounts.keys(),
+                                       partner_ids - rows.partners.keys()))  # fmt: skip
+    accounts, partners = rows.accounts, rows.partners
+    if found is not None:
+        found["rows"] = rows
     debit_total = credit_total = Decimal(0)
     for index, line in enumerate(parsed):
         if not line:
@@ -809,43 +922,103 @@ def _clean_lines(
     return parsed
 
 
+def _line_rows(entry: JournalEntry, lines: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lines as stored: numbered from 1 in the order given; a line without a site takes the entry's."""
+    return [{**line, "sequence": index + 1, "site_id": line.get("site_id") or entry.site_id}
+            for index, line in enumerate(lines)]  # fmt: skip
+
+
+def _insert_lines(entry: JournalEntry, rows: Sequence[dict[str, Any]], *, posted: bool) -> list[int | None]:
+    created = JournalLine.objects.bulk_create(
+        JournalLine(entry=entry, company_id=entry.company_id, date=entry.date, journal_id=entry.journal_id,
+                    is_posted=posted, **row)
+        for row in rows
+    )  # fmt: skip
+    return [line.pk for line in created]
+
+
 def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]], *, replace: bool = True) -> None:
     """Replace the draft's lines (``replace=False``: a new entry, none yet); a line without a site takes the entry's."""
     if replace:
         JournalLine.objects.filter(entry=entry).delete()
-    JournalLine.objects.bulk_create(
-        JournalLine(
-            entry=entry, company_id=entry.company_id, sequence=index + 1, date=entry.date,
-            journal_id=entry.journal_id, is_posted=False,
-            **{**line, "site_id": line.get("site_id") or entry.site_id},
-        )
-        for index, line in enumerate(lines)
-    )  # fmt: skip
+    _insert_lines(entry, _line_rows(entry, lines), posted=False)
     entry.total = sum((line["debit"] for line in lines), Decimal(0))  # type: ignore[assignment]
 
 
-def create_entry(
-    actor: Actor, *, lines: Any, source_type: str = "", source_id: str = "", active_sites: bool = False, **data: Any
-) -> JournalEntry:
-    """Create a draft entry (no permission check: callers check theirs).
+def _insert_entry(entry: JournalEntry) -> None:
+    """INSERT the new draft's header in one statement compiled once (``audit.insert_row``): it has no save logic."""
+    now = timezone.now()
+    entry.created_at = entry.updated_at = now
+    fields = [f for f in JournalEntry._meta.concrete_fields if not f.primary_key]
+    entry.pk = audit.insert_row(JournalEntry, {f.attname: getattr(entry, f.attname) for f in fields},
+                                returning_pk=True)  # fmt: skip
+    entry._state.adding = False
+    entry._state.db = transaction.get_connection().alias
 
-    ``site_id`` (entry) and each line's ``site_id`` must be sites of the company; documents
-    pass the site they checked when it was chosen, so a site deactivated since is accepted
-    unless ``active_sites`` (the manual entry form and API)."""
+
+def _new_entry(
+    actor: Actor,
+    lines: Any,
+    source_type: str,
+    source_id: str,
+    active_sites: bool,
+    known: LedgerRows | None,
+    data: dict[str, Any],
+) -> tuple[JournalEntry, list[dict[str, Any]]]:
+    """Check and insert a draft's header; return it with its lines as they are to be stored."""
     assert actor.company_id is not None
     found: dict[str, Any] = {}
     cleaned, clean_lines = _clean_entry(actor, {**data, "lines": lines}, None, active_sites=active_sites,
-                                        found=found)  # fmt: skip
+                                        found=found, known=known)  # fmt: skip
     entry = JournalEntry(company_id=actor.company_id, created_by_id=actor.user_id, source_type=source_type,
                          source_id=str(source_id), **cleaned)  # fmt: skip
     entry.journal = found["journal"]  # the row just checked: ``post_entry`` reads its code and state
     entry.total = sum((line["debit"] for line in clean_lines or []), Decimal(0))  # type: ignore[assignment]
-    entry.save()  # with its total: one INSERT, then the lines
-    _write_lines(entry, clean_lines or [], replace=False)
+    _insert_entry(entry)  # with its total: one INSERT, then the lines
+    rows = _line_rows(entry, clean_lines or [])
+    # What posting hashes and checks, as written: ``post_entry`` need not read the lines back.
+    vars(entry)["_ledger_rows"] = found["rows"]
     audit.record(actor, "entry.create", entry, changes={"journal_id": [None, entry.journal_id],
                  "date": [None, entry.date], "total": [None, entry.total]}
                  | ({"site_id": [None, entry.site_id]} if entry.site_id else {}))  # fmt: skip
+    return entry, rows
+
+
+def create_entry(
+    actor: Actor, *, lines: Any, source_type: str = "", source_id: str = "", active_sites: bool = False,
+    known: LedgerRows | None = None, **data: Any,
+) -> JournalEntry:  # fmt: skip
+    """Create a draft entry (no permission check: callers check theirs).
+
+    ``site_id`` (entry) and each line's ``site_id`` must be sites of the company; documents
+    pass the site they checked when it was chosen, so a site deactivated since is accepted
+    unless ``active_sites`` (the manual entry form and API). ``known``: the journal and
+    accounts the caller read in this transaction (``ledger_rows``), not read again.
+
+    The entry remembers its lines as written (``entry.line_ids``: their ids in order), so
+    ``post_entry`` on this same object does not read them back; only their currency columns
+    (``currency.stamp``) may be written in between."""
+    entry, rows = _new_entry(actor, lines, source_type, source_id, active_sites, known, data)
+    vars(entry).update(line_ids=_insert_lines(entry, rows, posted=False), _written_lines=rows)
     return entry
+
+
+def create_posted_entry(
+    actor: Actor, *, lines: Any, stamps: Sequence[tuple[Decimal | None, str]] = (), source_type: str = "",
+    source_id: str = "", known: LedgerRows | None = None, **data: Any,
+) -> JournalEntry:  # fmt: skip
+    """``create_entry`` then ``post_entry`` (no permission check): the lines are inserted once,
+    already posted, after the header is (no INSERT of drafts, then UPDATE). ``stamps``: each
+    line's foreign amount and currency, as ``currency.stamp`` writes them.
+
+    Like every posting, it must run in a transaction that rolls back when it raises (a
+    service's): an entry refused at posting is otherwise left as a header without lines."""
+    entry, rows = _new_entry(actor, lines, source_type, source_id, False, known, data)
+    for row, (amount, code) in zip(rows, stamps or [(None, "")] * len(rows), strict=True):
+        if code:
+            row.update(amount_currency=amount, currency=code)
+    vars(entry)["_pending_lines"] = rows
+    return post_entry(actor, entry)
 
 
 @transaction.atomic
@@ -906,23 +1079,66 @@ def entry_delete(*, actor: Actor, entry_id: int) -> None:
     entry.delete()
 
 
-def _post_errors(entry: JournalEntry, lines: list[JournalLine]) -> dict[str, list[str]]:
+def _post_errors(entry: JournalEntry, lines: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Why the entry may not be posted; ``lines`` as ``_posting_lines`` gives them."""
     errors: dict[str, list[str]] = {}
     if len(lines) < 2:
         _add(errors, "lines", _("An entry has at least two lines."))
-    debit = sum((line.debit for line in lines), Decimal(0))
-    credit = sum((line.credit for line in lines), Decimal(0))
+    debit = sum((line["debit"] for line in lines), Decimal(0))
+    credit = sum((line["credit"] for line in lines), Decimal(0))
     if debit != credit or debit == 0:
         _add(errors, "lines", _("The entry is not balanced: debits %(debit)s, credits %(credit)s.")
              % {"debit": debit, "credit": credit})  # fmt: skip
     for index, line in enumerate(lines):
-        if not line.account.is_active:
-            _add(errors, f"lines.{index}.account_id", _("Account %(code)s is inactive.") % {"code": line.account.code})
+        if not line["account_active"]:
+            message = _("Account %(code)s is inactive.") % {"code": line["account_code"]}
+            _add(errors, f"lines.{index}.account_id", message)
     if not entry.journal.is_active:
         _add(errors, "journal_id", _("This journal is inactive."))
     for message in _period_errors(entry.company_id, entry.date, for_posting=True):
         _add(errors, "date", message)
     return errors
+
+
+def _posting_lines(entry: JournalEntry) -> list[dict[str, Any]]:
+    """The lines to check and hash, in order: as ``create_entry`` wrote them on this object
+    (the account rows it read for its checks), else read from the database."""
+    rows = entry.__dict__.get("_pending_lines")
+    if rows is None:
+        rows = entry.__dict__.get("_written_lines")
+    if rows is not None:
+        known: LedgerRows = entry.__dict__["_ledger_rows"]
+        lines = []
+        for row in rows:
+            account = known.accounts[row["account_id"]]
+            partner = known.partners[row["partner_account_id"]] if row.get("partner_account_id") else None
+            lines.append({
+                "sequence": row["sequence"], "account_code": account.code, "account_active": account.is_active,
+                "partner_code": partner.code if partner else "", "label": row.get("label", ""),
+                "debit": row["debit"], "credit": row["credit"], "due_date": row.get("due_date"),
+                "site_id": row["site_id"],
+            })  # fmt: skip
+        return lines
+    return [
+        {"sequence": line["sequence"], "account_code": line["account__code"],
+         "account_active": line["account__is_active"], "partner_code": line["partner_account__code"] or "",
+         "label": line["label"], "debit": line["debit"], "credit": line["credit"], "due_date": line["due_date"],
+         "site_id": line["site_id"]}
+        for line in JournalLine.objects.filter(entry=entry).order_by("sequence", "id").values(
+            "sequence", "account__code", "account__is_active", "partner_account__code", "label", "debit", "credit",
+            "due_date", "site_id")
+    ]  # fmt: skip
+
+
+def _previous_hash(company_id: int, chain_number: int) -> str | None:
+    """The hash of posted entry ``chain_number``: one lookup on the (company, chain_number) unique index."""
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"SELECT hash FROM {JournalEntry._meta.db_table} WHERE company_id = %s AND chain_number = %s",  # noqa: S608
+            [company_id, chain_number],
+        )
+        row = cursor.fetchone()
+    return None if row is None else str(row[0])
 
 
 def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
@@ -935,21 +1151,14 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
     company's busiest lock) is taken last, so it is held for a few short statements only.
     """
     _refuse_posted(entry)
-    lines = list(
-        JournalLine.objects.filter(entry=entry).select_related("account", "partner_account").order_by("sequence", "id")
-    )
+    lines = _posting_lines(entry)
     with periods_read_once():
         errors = _post_errors(entry, lines)
         if errors:
             raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields=errors)
         year = _period_state(entry.company_id, entry.date)[1]
     assert year is not None  # _post_errors refuses a date outside every fiscal year
-    lines_hash = chain.lines_digest([
-        {"sequence": line.sequence, "account_code": line.account.code,
-         "partner_code": line.partner_account.code if line.partner_account else "", "label": line.label,
-         "debit": line.debit, "credit": line.credit, "due_date": line.due_date, "site_id": line.site_id}
-        for line in lines
-    ])  # fmt: skip
+    lines_hash = chain.lines_digest(lines)
     object_id = str(entry.pk)
     number = next_number(company_id=entry.company_id, kind=_journal_sequence_kind(entry.journal_id),
                          on_date=year.end_date, object_type="accounting.journalentry", object_id=object_id)  # fmt: skip
@@ -961,11 +1170,7 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
         raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields={"date": late})
     previous_hash = chain.GENESIS
     if posting.value > 1:
-        found = (
-            JournalEntry.objects.filter(company_id=entry.company_id, chain_number=posting.value - 1)
-            .values_list("hash", flat=True)
-            .first()
-        )
+        found = _previous_hash(entry.company_id, posting.value - 1)
         if found is None:
             raise Conflict("chain_broken", _("The previous posted entry is missing: run the ledger verification."))
         previous_hash = found
@@ -990,7 +1195,12 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
         posted_at=entry.posted_at, posted_by_id=entry.posted_by_id, previous_hash=previous_hash,
         lines_hash=lines_hash, hash=entry.hash, updated_at=entry.posted_at,
     )  # fmt: skip
-    JournalLine.objects.filter(entry=entry).update(is_posted=True)
+    pending = entry.__dict__.pop("_pending_lines", None)
+    if pending is not None:  # ``create_posted_entry``: the lines are written once, posted
+        vars(entry)["line_ids"] = _insert_lines(entry, pending, posted=True)
+    else:
+        JournalLine.objects.filter(entry=entry).update(is_posted=True)
+    entry.__dict__.pop("_written_lines", None)
     entry._loaded_posted = True
     audit.record(actor, "entry.post", entry, changes={"number": [None, entry.number],
                  "chain_number": [None, entry.chain_number], "hash": [None, entry.hash]})  # fmt: skip
