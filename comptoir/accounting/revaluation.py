@@ -92,6 +92,7 @@ class Item:
     booked: Decimal  # signed (debit positive), in EUR at the invoice's rate
     rate: Decimal
     revalued: Decimal  # signed, in EUR at the date's rate
+    site_id: int | None = None  # the invoice's: its revaluation lines are booked on the same site
 
     @property
     def difference(self) -> Decimal:
@@ -188,7 +189,7 @@ def compute(company_id: int, day: dt.date) -> Revaluation:
             invoice_id=invoice.pk, number=invoice.number, partner_name=invoice.partner_name,
             partner_account_id=invoice.partner_account_id or 0, account_id=account_id, currency=invoice.currency,
             residual=residual, booked=sign * (company_total - settled), rate=rate,
-            revalued=sign * currency_services.to_company(residual, rate),
+            revalued=sign * currency_services.to_company(residual, rate), site_id=invoice.site_id,
         ))  # fmt: skip
     return result
 
@@ -369,11 +370,22 @@ def revalue(*, actor: Actor, date: Any) -> Revaluation:
         d = item.difference
         lines.append({"account_id": item.account_id, "partner_account_id": item.partner_account_id,
                       "label": f"{label} {item.number}"[:200], "debit": d if d > 0 else ZERO,
-                      "credit": -d if d < 0 else ZERO})  # fmt: skip
-    if result.gains:
-        lines.append({"account_id": accounts[LIABILITY_ACCOUNT], "label": label, "credit": result.gains})
-    if result.losses:
-        lines.append({"account_id": accounts[ASSET_ACCOUNT], "label": label, "debit": result.losses})
+                      "credit": -d if d < 0 else ZERO, "site_id": item.site_id})  # fmt: skip
+    # 476/477 per site, after the partner lines (matched by position below), so that a site's
+    # statements show its own unrealised differences and still balance.
+    gains: dict[int | None, Decimal] = defaultdict(Decimal)
+    losses: dict[int | None, Decimal] = defaultdict(Decimal)
+    for item in items:
+        if item.difference > 0:
+            gains[item.site_id] += item.difference
+        else:
+            losses[item.site_id] -= item.difference
+    for site_id in sorted(gains, key=lambda s: s or 0):
+        lines.append({"account_id": accounts[LIABILITY_ACCOUNT], "label": label, "credit": gains[site_id],
+                      "site_id": site_id})  # fmt: skip
+    for site_id in sorted(losses, key=lambda s: s or 0):
+        lines.append({"account_id": accounts[ASSET_ACCOUNT], "label": label, "debit": losses[site_id],
+                      "site_id": site_id})  # fmt: skip
     entry = _post(actor, lines, day, label, day.isoformat(), journal_id)
     reversed_lines = [line | {"debit": line.get("credit", ZERO), "credit": line.get("debit", ZERO)} for line in lines]
     reversal_label = _in_company_language(_("Reversal of %(number)s") % {"number": entry.number})
