@@ -30,7 +30,7 @@ Line and document discounts belong to quotes and invoices; they use ``apply_disc
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -189,25 +189,55 @@ def _valid_on(on_date: dt.date) -> Q:
     )
 
 
-def _rules(ctx: _Context, lists: Q) -> list[PriceListRule]:
-    """Rules of the matching lists that apply to the product, quantity and date, in one query."""
+def _applies(rule: PriceListRule, ctx: _Context) -> bool:
+    """Whether ``rule`` (of a matching list, valid on the date) applies to the context's product and quantity."""
     product = ctx.product
-    targets = Q(target=RuleTarget.ALL) | Q(target=RuleTarget.PRODUCT, product_id=product.pk)
-    if product.category is not None:
-        targets |= Q(target=RuleTarget.CATEGORY, category_id__in=product.category.ancestor_ids)
-    rows = (
-        PriceListRule.objects.filter(targets, _valid_on(ctx.on_date))
-        .filter(price_list__in=PriceList.objects.filter(lists))
-        .select_related("price_list__customer_group", "category", "base_price_list")
-    )
-    quantity = ctx.quantity
-    return [
-        rule
-        for rule in rows
-        if Fraction(rule.min_quantity) <= quantity
+    if rule.target == RuleTarget.PRODUCT:
+        targeted = rule.product_id == product.pk
+    elif rule.target == RuleTarget.CATEGORY:
+        targeted = product.category is not None and rule.category_id in product.category.ancestor_ids
+    else:
+        targeted = rule.target == RuleTarget.ALL
+    return (
+        targeted
+        and Fraction(rule.min_quantity) <= ctx.quantity
         # A percentage off the list price needs the list price in the list's currency.
         and not (rule.method == RuleMethod.DISCOUNT and rule.price_list.currency != product.currency)
-    ]
+    )
+
+
+def _matching_lists(lists: Q) -> dict[int, PriceList]:
+    """The price lists that ``lists`` selects, by id (with the group their labels name)."""
+    return {row.pk: row for row in PriceList.objects.filter(lists).select_related("customer_group").order_by()}
+
+
+def _rules_for(contexts: Sequence[_Context], lists: dict[int, PriceList]) -> list[list[PriceListRule]]:
+    """Per context, the rules of ``lists`` that apply to its product, quantity and date: one query
+    for all the contexts (they share the date), none when no list matches."""
+    if not lists:
+        return [[] for _ctx in contexts]
+    on_date = contexts[0].on_date
+    assert all(ctx.on_date == on_date for ctx in contexts)
+    product_ids = {ctx.product.pk for ctx in contexts}
+    category_ids = {
+        i for ctx in contexts if ctx.product.category is not None for i in ctx.product.category.ancestor_ids
+    }
+    targets = Q(target=RuleTarget.ALL) | Q(target=RuleTarget.PRODUCT, product_id__in=product_ids)
+    if category_ids:
+        targets |= Q(target=RuleTarget.CATEGORY, category_id__in=category_ids)
+    rows = list(
+        PriceListRule.objects.filter(targets, _valid_on(on_date), price_list_id__in=list(lists))
+        .select_related("category")
+        .order_by()  # best_rule's key decides, down to the id
+    )
+    for rule in rows:
+        rule.price_list = lists[rule.price_list_id]  # read above: no query per rule
+    return [[rule for rule in rows if _applies(rule, ctx)] for ctx in contexts]
+
+
+def _rules(ctx: _Context, lists: Q) -> list[PriceListRule]:
+    """Rules of the lists ``lists`` selects that apply to the product, quantity and date."""
+    return _rules_for([ctx], _matching_lists(lists))[0]
 
 
 def _scope_rank(price_list: PriceList) -> int:
@@ -254,7 +284,7 @@ def _evaluate(ctx: _Context, rule: PriceListRule | None) -> tuple[list[Step], De
         fixed = to_decimal(rule.fixed_price)
         label = _("%(who)s: price %(price)s") % {"who": who, "price": _money(fixed)}
         return [Step(label, fixed, amount=fixed)], fixed
-    if rule.method == RuleMethod.PRICE_LIST and rule.base_price_list is not None:
+    if rule.method == RuleMethod.PRICE_LIST and rule.base_price_list_id is not None:
         if ctx.depth >= MAX_DEPTH:
             message = _("Price lists are based on each other in a loop.")
             raise ValidationFailed("price_list_loop", fields={"price_list": [message]})
@@ -289,6 +319,107 @@ def _customer_group(company_id: int, customer_id: int | None) -> int | None:
     )
 
 
+def _item(actor: Actor, product: Product | int) -> Product:
+    """The product with the joins the engine reads (its unit and category)."""
+    if isinstance(product, Product) and product.company_id == actor.company_id and _joined(product):
+        return product
+    # Read again with the joins the engine needs (a caller's instance may lack them).
+    item = (
+        Product.objects.select_related("sale_uom", "category")
+        .filter(company_id=actor.company_id, pk=product.pk if isinstance(product, Product) else product)
+        .first()
+    )
+    if item is None:
+        raise NotFound("product_not_found")
+    return item
+
+
+@dataclass
+class _Asked:
+    """One price asked for, checked: the product, quantity and unit, the currency."""
+
+    item: Product
+    asked: Decimal
+    unit: Uom
+    currency: str
+
+
+def _asked(
+    actor: Actor, item: Product, quantity: Decimal | int | str, uom: Uom | int | None, currency: str | None
+) -> _Asked:
+    errors: dict[str, list[str]] = {}
+    try:
+        asked = to_decimal(quantity)
+        if not asked.is_finite() or asked <= 0 or asked >= Decimal("1e12"):
+            raise ValueError
+    except (TypeError, ValueError, ArithmeticError):
+        errors["quantity"] = [_("Enter a quantity greater than zero.")]
+        asked = Decimal(1)
+    sale_uom = item.sale_uom
+    if uom is None:
+        unit = sale_uom
+    elif isinstance(uom, Uom):
+        unit = uom
+    else:
+        found_uom = Uom.objects.filter(company_id=actor.company_id, pk=uom).first()
+        if found_uom is None:
+            errors["uom"] = [_("Choose a unit of measure of the company.")]
+        unit = found_uom or sale_uom
+    if unit.category_id != sale_uom.category_id:
+        errors["uom"] = [_("Choose a unit that measures the same thing as %(unit)s.") % {"unit": sale_uom.symbol}]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return _Asked(item, asked, unit, (currency or item.currency).upper())
+
+
+def _lists(
+    company_id: int | None, currencies: Iterable[str], on_date: dt.date, customer_id: int | None,
+    customer_group_id: int | None, group_known: bool,
+) -> Q:  # fmt: skip
+    """The price lists that count: active, in the currency, valid on the date, for everyone, the
+    customer's group or the customer."""
+    whose = Q(customer_id__isnull=True, customer_group__isnull=True)
+    if customer_group_id is not None:
+        whose |= Q(customer_group_id=customer_group_id)
+    elif not group_known and customer_id is not None:
+        # The customer's group (one per customer and company) read by the same query.
+        members = CustomerGroupMember.objects.filter(company_id=company_id, organization_id=customer_id)
+        whose |= Q(customer_group_id__in=members.values("group_id"))
+    if customer_id is not None:
+        whose |= Q(customer_id=customer_id)
+    return Q(company_id=company_id, is_active=True, currency__in=sorted(currencies)) & _valid_on(on_date) & whose
+
+
+def _quote(ctx: _Context, asked: _Asked, candidates: list[PriceListRule]) -> PriceQuote:
+    """The price of the best of ``candidates`` (rules of lists in the asked currency), with its steps."""
+    rule = best_rule(rule for rule in candidates if rule.price_list.currency == asked.currency)
+    steps, exact = _evaluate(ctx, rule)
+    rounded = units.to_decimal(exact, CURRENCY_PLACES)
+    if rounded != exact or len(steps) > 1:
+        steps.append(Step(_("rounded to %(places)s decimals") % {"places": CURRENCY_PLACES}, rounded,
+                          places=CURRENCY_PLACES))  # fmt: skip
+    unit, sale_uom = asked.unit, asked.item.sale_uom
+    unit_price = rounded
+    if unit.pk != sale_uom.pk:
+        ratio = units.factor(unit) / units.factor(sale_uom)
+        unit_price = _trim(units.to_decimal(Fraction(rounded) * ratio, UNIT_PRICE_PLACES))
+        label = _("per %(unit)s (× %(ratio)s)") % {"unit": unit.symbol, "ratio": _ratio(ratio)}
+        steps.append(Step(label, unit_price, ratio=ratio, places=UNIT_PRICE_PLACES))
+    explanation = "; ".join(step.label for step in steps if step.places is None or step.ratio is not None)
+    explanation = f"{explanation} → {_money(unit_price)}"
+    return PriceQuote(
+        unit_price=unit_price,
+        currency=asked.currency,
+        quantity=asked.asked,
+        uom_id=unit.pk,
+        total=quantize(asked.asked * unit_price, CURRENCY_PLACES),
+        steps=tuple(steps),
+        explanation=explanation,
+        price_list_id=rule.price_list_id if rule else None,
+        rule_id=rule.pk if rule else None,
+    )
+
+
 def price_for(
     actor: Actor,
     *,
@@ -310,75 +441,50 @@ def price_for(
     in the caller's transaction is used as is; anything else is read again with those joins.
     """
     require(actor, "catalog.view_product")
-    errors: dict[str, list[str]] = {}
-    if isinstance(product, Product) and product.company_id == actor.company_id and _joined(product):
-        item: Product | None = product
-    else:  # read again with the joins the engine needs (a caller's instance may lack them)
-        item = (
-            Product.objects.select_related("sale_uom", "category")
-            .filter(company_id=actor.company_id, pk=product.pk if isinstance(product, Product) else product)
-            .first()
-        )
-    if item is None:
-        raise NotFound("product_not_found")
-    try:
-        asked = to_decimal(quantity)
-        if not asked.is_finite() or asked <= 0 or asked >= Decimal("1e12"):
-            raise ValueError
-    except (TypeError, ValueError, ArithmeticError):
-        errors["quantity"] = [_("Enter a quantity greater than zero.")]
-        asked = Decimal(1)
-    sale_uom = item.sale_uom
-    if uom is None:
-        unit = sale_uom
-    elif isinstance(uom, Uom):
-        unit = uom
-    else:
-        found_uom = Uom.objects.filter(company_id=actor.company_id, pk=uom).first()
-        if found_uom is None:
-            errors["uom"] = [_("Choose a unit of measure of the company.")]
-        unit = found_uom or sale_uom
-    if unit.category_id != sale_uom.category_id:
-        errors["uom"] = [_("Choose a unit that measures the same thing as %(unit)s.") % {"unit": sale_uom.symbol}]
-    currency = (currency or item.currency).upper()
-    if errors:
-        raise ValidationFailed(fields=errors)
+    asked = _asked(actor, _item(actor, product), quantity, uom, currency)
     on_date = on_date or timezone.localdate()
-    if customer_group_id is None and not group_known:
-        customer_group_id = _customer_group(actor.company_id, customer_id)  # type: ignore[arg-type]
-    ctx = _Context(item, units.convert_quantity(asked, unit, sale_uom), on_date, currency)
-    whose = Q(customer_id__isnull=True, customer_group__isnull=True)
-    if customer_group_id is not None:
-        whose |= Q(customer_group_id=customer_group_id)
-    if customer_id is not None:
-        whose |= Q(customer_id=customer_id)
-    lists = Q(company_id=actor.company_id, is_active=True, currency=currency) & _valid_on(on_date) & whose
-    candidates = _rules(ctx, lists)
-    rule = best_rule(candidates)
-    steps, exact = _evaluate(ctx, rule)
-    rounded = units.to_decimal(exact, CURRENCY_PLACES)
-    if rounded != exact or len(steps) > 1:
-        steps.append(Step(_("rounded to %(places)s decimals") % {"places": CURRENCY_PLACES}, rounded,
-                          places=CURRENCY_PLACES))  # fmt: skip
-    unit_price = rounded
-    if unit.pk != sale_uom.pk:
-        ratio = units.factor(unit) / units.factor(sale_uom)
-        unit_price = _trim(units.to_decimal(Fraction(rounded) * ratio, UNIT_PRICE_PLACES))
-        label = _("per %(unit)s (× %(ratio)s)") % {"unit": unit.symbol, "ratio": _ratio(ratio)}
-        steps.append(Step(label, unit_price, ratio=ratio, places=UNIT_PRICE_PLACES))
-    explanation = "; ".join(step.label for step in steps if step.places is None or step.ratio is not None)
-    explanation = f"{explanation} → {_money(unit_price)}"
-    return PriceQuote(
-        unit_price=unit_price,
-        currency=currency,
-        quantity=asked,
-        uom_id=unit.pk,
-        total=quantize(asked * unit_price, CURRENCY_PLACES),
-        steps=tuple(steps),
-        explanation=explanation,
-        price_list_id=rule.price_list_id if rule else None,
-        rule_id=rule.pk if rule else None,
-    )
+    ctx = _Context(asked.item, units.convert_quantity(asked.asked, asked.unit, asked.item.sale_uom), on_date,
+                   asked.currency)  # fmt: skip
+    lists = _lists(actor.company_id, [asked.currency], on_date, customer_id, customer_group_id, group_known)
+    return _quote(ctx, asked, _rules(ctx, lists))
+
+
+def prices_for(
+    actor: Actor,
+    *,
+    lines: Sequence[tuple[Product, Decimal | int | str, Uom | int | None]],
+    customer_id: int | None = None,
+    on_date: dt.date | None = None,
+    currency: str | None = None,
+) -> list[PriceQuote | ValidationFailed]:
+    """``price_for`` of each (product, quantity, unit) for one customer on one date, with one
+    query for the rules of every line (the customer's group read by the same query).
+
+    Each line gets its ``PriceQuote``, or the ``ValidationFailed`` that ``price_for`` would
+    have raised for it: the caller reports it on that line.
+    """
+    require(actor, "catalog.view_product")
+    on_date = on_date or timezone.localdate()
+    found: list[PriceQuote | ValidationFailed | None] = [None] * len(lines)
+    pending: list[tuple[int, _Context, _Asked]] = []
+    for index, (product, quantity, uom) in enumerate(lines):
+        try:
+            asked = _asked(actor, _item(actor, product), quantity, uom, currency)
+        except ValidationFailed as exc:
+            found[index] = exc
+            continue
+        quantity_in_sale_unit = units.convert_quantity(asked.asked, asked.unit, asked.item.sale_uom)
+        pending.append((index, _Context(asked.item, quantity_in_sale_unit, on_date, asked.currency), asked))
+    if pending:
+        currencies = {asked.currency for _index, _ctx, asked in pending}
+        lists = _lists(actor.company_id, currencies, on_date, customer_id, None, False)
+        candidates = _rules_for([ctx for _index, ctx, _asked_ in pending], _matching_lists(lists))
+        for (index, ctx, asked), rules in zip(pending, candidates, strict=True):
+            try:
+                found[index] = _quote(ctx, asked, rules)
+            except ValidationFailed as exc:
+                found[index] = exc
+    return [result for result in found if result is not None]
 
 
 def _ratio(ratio: Fraction) -> str:

@@ -156,29 +156,30 @@ def _franchise(company_id: int) -> bool:
                           .values_list("vat_franchise", flat=True)[:1]), False))  # fmt: skip
 
 
-def _price(actor: Actor, quote: Quote, product: Product, quantity: Decimal, uom: Uom | None,
-           errors: dict[str, list[str]], prefix: str,
-           groups: dict[int | None, int | None]) -> tuple[Decimal, str]:  # fmt: skip
-    """The catalog's price for the customer on the quote's date, with its explanation.
+class _Invoicing:
+    """The company's invoicing settings a quote reads (default payment term, VAT franchise): one
+    read, when first needed, per service call."""
 
-    ``groups`` holds the customer's group once read (one read per call of ``_clean_lines``)."""
-    if not actor.has_perm("catalog.view_product"):
-        return Decimal(product.sale_price), ""
-    customer_id = quote.organization_id
-    if customer_id not in groups:
-        groups[customer_id] = pricing.customer_group(actor.company_id or 0, customer_id)
-    try:
-        found = pricing.price_for(
-            actor, product=product, quantity=quantity if quantity > 0 else Decimal(1), uom=uom,
-            customer_id=customer_id, on_date=quote.issue_date, currency=quote.currency,
-            customer_group_id=groups[customer_id], group_known=True,
-        )  # fmt: skip
-    except ValidationFailed as exc:
-        for name, messages in (exc.fields or {}).items():
-            for message in messages:
-                _add(errors, prefix + ("uom_id" if name == "uom" else name), message)
-        return Decimal(product.sale_price), ""
-    return found.unit_price, found.explanation[:500]
+    def __init__(self, company_id: int) -> None:
+        self.company_id = company_id
+        self._row: tuple[int | None, bool] | None = None
+
+    def _read(self) -> tuple[int | None, bool]:
+        if self._row is None:
+            # One row per company: no ORDER BY.
+            rows = (InvoicingSettings.objects.filter(company_id=self.company_id).order_by()
+                    .values_list("default_payment_term_id", "vat_franchise")[:1])  # fmt: skip
+            term_id, franchise = next(iter(rows), (None, False))
+            self._row = (term_id, bool(franchise))
+        return self._row
+
+    @property
+    def default_payment_term_id(self) -> int | None:
+        return self._read()[0]
+
+    @property
+    def franchise(self) -> bool:
+        return self._read()[1]
 
 
 def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -194,13 +195,20 @@ def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[st
     # With the joins the price engine reads, so that it need not read each product again.
     products = (Product.objects.filter(company_id=actor.company_id, pk__in=product_ids)
                 .select_related("sale_uom", "category").in_bulk() if product_ids else {})  # fmt: skip
-    groups: dict[int | None, int | None] = {}
     uom_ids = {u for u in (_parse_id({}, "", line.get("uom_id"), False) for line in dicts) if u}
     uoms = Uom.objects.filter(company_id=actor.company_id, pk__in=uom_ids).in_bulk() if uom_ids else {}
     categories = [c.value for c in vat.VatCategory]
     cleaned: list[dict[str, Any]] = []
+    # Each line's errors apart, so that the catalog's price errors, known once all lines are read
+    # (one pricing query for all), take their place among them: (errors, how many came before).
+    per_line: list[tuple[dict[str, list[str]], int]] = []
+    # Lines priced from the catalog: (line index, cleaned line, product, quantity, unit).
+    to_price: list[tuple[int, dict[str, Any], Product, Decimal, Uom | None]] = []
+    outer, errors = errors, {}
     for index, line in enumerate(raw):
         prefix = f"lines.{index}."
+        errors = {}
+        per_line.append((errors, 0))
         if not isinstance(line, dict):
             _add(errors, f"lines.{index}", _("Enter a line."))
             continue
@@ -230,12 +238,16 @@ def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[st
         if product is not None and uom is None:
             uom = product.sale_uom
         explanation = ""
+        catalog_price = False
         price_given = line.get("unit_price") not in (None, "")
         if price_given:
             unit_price = _parse_decimal(errors, prefix + "unit_price", line.get("unit_price"), places=4,
                                         minimum=ZERO, maximum=MAX_PRICE) or ZERO  # fmt: skip
+        elif product is not None and not actor.has_perm("catalog.view_product"):
+            unit_price = Decimal(product.sale_price)
         elif product is not None:
-            unit_price, explanation = _price(actor, quote, product, quantity, uom, errors, prefix, groups)
+            unit_price, catalog_price = ZERO, True  # filled in below
+            per_line[-1] = (errors, len(errors))
         else:
             _add(errors, prefix + "unit_price", _("This field is required."))
             unit_price = ZERO
@@ -262,7 +274,7 @@ def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[st
             vat_code = "standard"
         optional = _parse_bool(errors, prefix + "optional", line.get("optional", False))
         selected = _parse_bool(errors, prefix + "selected", line.get("selected", False)) if optional else True
-        cleaned.append({
+        values = {
             "kind": kind,
             "product_id": product.pk if product is not None else None,
             "description": _required_text(errors, prefix + "description", description, 4000, True),
@@ -276,12 +288,36 @@ def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[st
             "optional": optional,
             "selected": selected,
             "price_explanation": explanation,
-        })  # fmt: skip
+        }  # fmt: skip
+        cleaned.append(values)
+        if catalog_price and product is not None:
+            to_price.append((index, values, product, quantity if quantity > 0 else Decimal(1), uom))
+    priced = pricing.prices_for(
+        actor, lines=[(product, quantity, uom) for _at, _values, product, quantity, uom in to_price],
+        customer_id=quote.organization_id, on_date=quote.issue_date, currency=quote.currency,
+    ) if to_price else []  # fmt: skip
+    price_errors: dict[int, dict[str, list[str]]] = {}
+    for (at, values, product, _quantity, _uom), found in zip(to_price, priced, strict=True):
+        if isinstance(found, ValidationFailed):
+            prefix = f"lines.{at}."
+            price_errors[at] = {prefix + ("uom_id" if name == "uom" else name): list(messages)
+                                for name, messages in (found.fields or {}).items()}  # fmt: skip
+            values["unit_price"] = Decimal(product.sale_price)
+        else:
+            values["unit_price"] = found.unit_price
+            values["price_explanation"] = found.explanation[:500]
+    for at, (line_errors, before) in enumerate(per_line):
+        items = list(line_errors.items())
+        for name, messages in [*items[:before], *price_errors.get(at, {}).items(), *items[before:]]:
+            for message in messages:
+                _add(outer, name, message)
     return cleaned
 
 
-def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool) -> list[dict[str, Any]] | None:
+def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool,
+           invoicing: _Invoicing | None = None) -> list[dict[str, Any]] | None:  # fmt: skip
     """Validate ``data`` onto ``quote`` (unsaved) and return the cleaned lines when sent."""
+    invoicing = invoicing or _Invoicing(actor.company_id or 0)
     errors: dict[str, list[str]] = {}
     _unknown(errors, data, (*QUOTE_FIELDS, "lines"))
     opportunity = None
@@ -300,21 +336,22 @@ def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool) -> 
     if "organization_id" in data or creating:
         organization_id = _parse_id(errors, "organization_id", organization_value, True)
         if organization_id:
-            organization = (contact_selectors.visible_organizations(actor)
-                            .filter(pk=organization_id, merged_into__isnull=True).first())  # fmt: skip
-            if organization is None:
+            # Only its id is needed (a unique key: no ORDER BY).
+            found = next(iter(contact_selectors.visible_organizations(actor).order_by()
+                              .filter(pk=organization_id, merged_into__isnull=True).values_list("pk", flat=True)[:1]),
+                         None)  # fmt: skip
+            if found is None:
                 _add(errors, "organization_id", _("Unknown organization."))
-            elif organization.pk != quote.organization_id:
-                quote.organization_id = organization.pk
-                profile = PartnerProfile.objects.filter(company_id=actor.company_id,
-                                                        organization_id=organization.pk).first()  # fmt: skip
+            elif found != quote.organization_id:
+                quote.organization_id = found
+                # One profile per company and organization: no ORDER BY.
+                profile = next(iter(PartnerProfile.objects.filter(company_id=actor.company_id, organization_id=found)
+                                    .order_by().values_list("fiscal_position", "language", "payment_term_id")[:1]),
+                               None)  # fmt: skip
                 if profile is not None:
-                    quote.fiscal_position = profile.fiscal_position
-                    quote.language = profile.language
-                    quote.payment_term_id = profile.payment_term_id
+                    quote.fiscal_position, quote.language, quote.payment_term_id = profile
                 if quote.payment_term_id is None:
-                    quote.payment_term_id = (InvoicingSettings.objects.filter(company_id=actor.company_id)
-                                             .values_list("default_payment_term_id", flat=True).first())  # fmt: skip
+                    quote.payment_term_id = invoicing.default_payment_term_id
     if opportunity is not None and opportunity.organization_id and quote.organization_id \
             and opportunity.organization_id != quote.organization_id:  # fmt: skip
         _add(errors, "opportunity_id", _("The opportunity is about another organization."))
@@ -443,6 +480,10 @@ def compute_lines(fiscal_position: str, discount_percent: Decimal, lines: Sequen
     return {"totals": totals, "lines": per_line}
 
 
+TOTAL_FIELDS = ("lines_amount", "discount_amount", "untaxed_amount", "tax_amount", "total_amount")
+ACCEPTED_FIELDS = ("state", "accepted_at", "accepted_by_name", "accepted_ip", "accepted_version", "acceptance_via")
+
+
 def _set_totals(quote: Quote, totals: Totals) -> None:
     quote.lines_amount = totals.line_total  # type: ignore[assignment]
     quote.discount_amount = totals.allowance_total  # type: ignore[assignment]
@@ -451,14 +492,16 @@ def _set_totals(quote: Quote, totals: Totals) -> None:
     quote.total_amount = totals.grand_total  # type: ignore[assignment]
 
 
-def _write(quote: Quote, lines: Sequence[dict[str, Any]]) -> None:
+def _write(quote: Quote, lines: Sequence[dict[str, Any]], invoicing: _Invoicing | None = None) -> None:
     """Compute and store the quote's totals and its lines (replacing them; a new quote is inserted with its totals)."""
+    invoicing = invoicing or _Invoicing(quote.company_id)
     result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
-                           franchise=_franchise(quote.company_id))  # fmt: skip
+                           franchise=invoicing.franchise)  # fmt: skip
     _set_totals(quote, result["totals"])
-    new = quote.pk is None
-    quote.save()
-    if not new:
+    if quote.pk is None:
+        _insert(quote)
+    else:
+        quote.save()
         QuoteLine.objects.filter(quote=quote).delete()
     rows = []
     for index, line in enumerate(lines):
@@ -491,12 +534,45 @@ def _text(value: Any) -> Any:
     return value
 
 
-def quote_snapshot(quote: Quote) -> dict[str, Any]:
-    """Everything the PDF and the customer's page need, as JSON: header, parties, lines, totals."""
-    company = Company.objects.get(pk=quote.company_id)
-    organization = Organization.objects.get(pk=quote.organization_id)
+SNAPSHOT_COMPANY = (
+    "name",
+    "legal_name",
+    "legal_form",
+    "siren",
+    "vat_number",
+    "share_capital",
+    "rcs",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "email",
+    "phone",
+    "website",
+)
+SNAPSHOT_LINES = ("id", "position", "kind", "product_id", "product__reference", "description", "quantity",
+                  "uom__symbol", "uom__unece_code", "unit_price", "discount_percent", "vat_code", "tax_category",
+                  "vat_rate", "optional", "selected", "net_amount", "tax_amount", "operation", "uom_id",
+                  "price_explanation")  # fmt: skip
+
+
+def _snapshot_lines(quote: Quote) -> list[dict[str, Any]]:
+    """The quote's lines as the snapshot reads them (in order)."""
+    return list(QuoteLine.objects.filter(quote_id=quote.pk).order_by("position", "id").values(*SNAPSHOT_LINES))
+
+
+def quote_snapshot(quote: Quote, *, rows: list[dict[str, Any]] | None = None,
+                   franchise: bool | None = None) -> dict[str, Any]:  # fmt: skip
+    """Everything the PDF and the customer's page need, as JSON: header, parties, lines, totals.
+
+    ``rows`` (``_snapshot_lines``) and ``franchise`` when the caller has already read them."""
+    # Only the columns the snapshot shows (primary keys: no ORDER BY).
+    company = Company.objects.filter(pk=quote.company_id).order_by().values(*SNAPSHOT_COMPANY).get()
+    organization = (Organization.objects.filter(pk=quote.organization_id).order_by()
+                    .values("legal_name", "trade_name", "siren", "vat_number").get())  # fmt: skip
     address = (
-        Address.objects.filter(organization_id=organization.pk, kind=Address.Kind.BILLING)
+        Address.objects.filter(organization_id=quote.organization_id, kind=Address.Kind.BILLING)
         .order_by("-is_default", "id").values("line1", "line2", "postal_code", "city", "country").first()
     )  # fmt: skip
     contact = (Person.objects.filter(pk=quote.contact_id).values("first_name", "last_name", "email").first()
@@ -505,13 +581,7 @@ def quote_snapshot(quote: Quote) -> dict[str, Any]:
              if quote.owner_id else None)  # fmt: skip
     term = (PaymentTerm.objects.filter(pk=quote.payment_term_id).values("name", "note").first()
             if quote.payment_term_id else None)  # fmt: skip
-    rows = list(
-        QuoteLine.objects.filter(quote=quote).order_by("position", "id")
-        .values("id", "position", "kind", "product_id", "product__reference", "description", "quantity",
-                "uom__symbol", "uom__unece_code", "unit_price", "discount_percent", "vat_code", "tax_category",
-                "vat_rate", "optional", "selected", "net_amount", "tax_amount", "operation", "uom_id",
-                "price_explanation")
-    )  # fmt: skip
+    rows = _snapshot_lines(quote) if rows is None else rows
     lines_data = [{
         "id": row["id"], "position": row["position"], "kind": row["kind"], "product_id": row["product_id"],
         "reference": row["product__reference"] or "", "description": row["description"],
@@ -525,7 +595,7 @@ def quote_snapshot(quote: Quote) -> dict[str, Any]:
     breakdown = [
         {"category": b.category.value, "rate": _text(b.rate), "base": _text(b.basis), "tax": _text(b.tax),
          "exemption_reason": b.exemption_reason, "exemption_code": b.exemption_code}
-        for b in _breakdown(quote, [{name: row[name] for name in LINE_VALUES} for row in rows])
+        for b in _breakdown(quote, [{name: row[name] for name in LINE_VALUES} for row in rows], franchise)
     ]  # fmt: skip
     return {
         "quote": {
@@ -537,16 +607,16 @@ def quote_snapshot(quote: Quote) -> dict[str, Any]:
             "opportunity_id": quote.opportunity_id,
         },
         "seller": {
-            "name": company.legal_name or company.name, "trade_name": company.name, "legal_form": company.legal_form,
-            "siren": company.siren, "vat_number": company.vat_number, "share_capital": company.share_capital,
-            "rcs": company.rcs, "address": {"line1": company.address_line1, "line2": company.address_line2,
-                                            "postal_code": company.postal_code, "city": company.city,
-                                            "country": company.country},
-            "email": company.email, "phone": company.phone, "website": company.website,
+            "name": company["legal_name"] or company["name"], "trade_name": company["name"],
+            "legal_form": company["legal_form"], "siren": company["siren"], "vat_number": company["vat_number"],
+            "share_capital": company["share_capital"], "rcs": company["rcs"],
+            "address": {"line1": company["address_line1"], "line2": company["address_line2"],
+                        "postal_code": company["postal_code"], "city": company["city"], "country": company["country"]},
+            "email": company["email"], "phone": company["phone"], "website": company["website"],
         },
         "customer": {
-            "id": organization.pk, "name": organization.legal_name, "trade_name": organization.trade_name,
-            "siren": organization.siren, "vat_number": organization.vat_number,
+            "id": quote.organization_id, "name": organization["legal_name"], "trade_name": organization["trade_name"],
+            "siren": organization["siren"], "vat_number": organization["vat_number"],
             "address": dict(address) if address else {},
         },
         "contact": ({"name": f"{contact['first_name']} {contact['last_name']}".strip(), "email": contact["email"]}
@@ -561,13 +631,17 @@ def quote_snapshot(quote: Quote) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _breakdown(quote: Quote, stored: list[dict[str, Any]] | None = None) -> tuple[Any, ...]:
-    """The VAT breakdown of the quote's lines (``stored``: as ``current_lines`` returns them, already read)."""
+def _breakdown(
+    quote: Quote, stored: list[dict[str, Any]] | None = None, franchise: bool | None = None
+) -> tuple[Any, ...]:
+    """The VAT breakdown of the quote's lines (``stored``: as ``current_lines`` returns them, already read;
+    ``franchise``: the company's VAT franchise, when already read)."""
     lines = [{**line, "quantity": Decimal(line["quantity"]), "unit_price": Decimal(line["unit_price"]),
               "discount_percent": Decimal(line["discount_percent"])}
              for line in (current_lines(quote) if stored is None else stored)]  # fmt: skip
-    result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
-                           franchise=_franchise(quote.company_id))  # fmt: skip
+    if franchise is None:
+        franchise = _franchise(quote.company_id)
+    result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines, franchise=franchise)
     return tuple(result["totals"].vat_breakdown)
 
 
@@ -577,6 +651,17 @@ def vat_breakdown(quote: Quote) -> list[dict[str, Any]]:
 
 
 # --- Services ----------------------------------------------------------------------------
+
+
+def _insert(instance: Quote | QuoteVersion) -> None:
+    """Insert a new row as ``save()`` would (defaults and ``auto_now`` stamps through each field's
+    ``pre_save``), with SQL compiled once (``audit.insert_row``): these models add nothing to save()
+    and no signal listens to them."""
+    values = {field.attname: field.pre_save(instance, True) for field in type(instance)._meta.concrete_fields
+              if not field.primary_key}  # fmt: skip
+    instance.pk = audit.insert_row(type(instance), values, returning_pk=True)
+    instance._state.adding = False
+    instance._state.db = transaction.get_connection().alias
 
 
 def _locked(actor: Actor, quote_id: Any) -> Quote:
@@ -604,10 +689,11 @@ def quote_create(*, actor: Actor, organization_id: Any = None, lines: Any = (), 
     quote = Quote(company_id=actor.company_id, owner_id=actor.user_id, created_by_id=actor.user_id)  # type: ignore[misc]
     payload = {**data, "organization_id": organization_id,
                "lines": list(lines) if isinstance(lines, (list, tuple)) else lines}  # fmt: skip
-    clean = _apply(actor, quote, payload, creating=True) or []
+    invoicing = _Invoicing(actor.company_id or 0)
+    clean = _apply(actor, quote, payload, creating=True, invoicing=invoicing) or []
     # A unique placeholder until the number is taken, last (numbers are unique per company).
     quote.number = f"~{uuid.uuid4().hex[:30]}"
-    _write(quote, clean)  # inserts the quote with its totals, then its lines
+    _write(quote, clean, invoicing)  # inserts the quote with its totals, then its lines
     # The number last: the counter row stays locked until commit (docs/architecture.md).
     issued = next_number(company_id=quote.company_id, kind=SEQUENCE_KIND, on_date=quote.issue_date,
                          object_type=SOURCE_TYPE, object_id=str(quote.pk))  # fmt: skip
@@ -628,11 +714,12 @@ def quote_update(*, actor: Actor, quote_id: int, **data: Any) -> Quote:
     if quote.state != QuoteState.DRAFT:
         raise Conflict("quote_not_draft", _("Only a draft quote can be changed; revise it first."))
     before = audit.snapshot(quote, AUDITED)
-    lines = _apply(actor, quote, data, creating=False)
+    invoicing = _Invoicing(quote.company_id)
+    lines = _apply(actor, quote, data, creating=False, invoicing=invoicing)
     if lines is None:
         lines = [{**line, "quantity": Decimal(line["quantity"]), "unit_price": Decimal(line["unit_price"]),
                   "discount_percent": Decimal(line["discount_percent"])} for line in current_lines(quote)]  # fmt: skip
-    _write(quote, lines)
+    _write(quote, lines, invoicing)
     changes = audit.diff(before, audit.snapshot(quote, AUDITED))
     if "lines" in data:
         changes["lines"] = [None, len(lines)]
@@ -665,12 +752,14 @@ def quote_preview(*, actor: Actor, quote_id: int | None = None, **data: Any) -> 
     return {"totals": result["totals"], "lines": result["lines"], "errors": {}, "currency": quote.currency}
 
 
-def _freeze(quote: Quote, *, sent_at: dt.datetime | None) -> QuoteVersion:
-    """The current version's QuoteVersion, created with the snapshot if missing."""
-    version = QuoteVersion.objects.filter(quote=quote, version=quote.version).first()
+def _freeze(quote: Quote, *, sent_at: dt.datetime | None, rows: list[dict[str, Any]] | None = None) -> QuoteVersion:
+    """The current version's QuoteVersion, created with the snapshot if missing (``rows``: its lines, already read)."""
+    # Unique per (quote, version): no ORDER BY (the default one joins the quote).
+    version = next(iter(QuoteVersion.objects.filter(quote_id=quote.pk, version=quote.version).order_by()[:1]), None)
     if version is None:
-        version = QuoteVersion.objects.create(quote=quote, version=quote.version, snapshot=quote_snapshot(quote),
-                                              sent_at=sent_at)  # fmt: skip
+        version = QuoteVersion(quote=quote, version=quote.version, snapshot=quote_snapshot(quote, rows=rows),
+                               sent_at=sent_at)  # fmt: skip
+        _insert(version)
     elif sent_at is not None:
         version.sent_at = sent_at
         version.save(update_fields=["sent_at", "updated_at"])
@@ -685,7 +774,8 @@ def quote_mark_sent(*, actor: Actor, quote_id: int) -> QuoteVersion:
     quote = _locked(actor, quote_id)
     _check(quote, "send")
     errors: dict[str, list[str]] = {}
-    if not QuoteLine.objects.filter(quote=quote, kind=QuoteLineKind.PRODUCT).exists():
+    rows = _snapshot_lines(quote)  # the check's and the snapshot's
+    if not any(row["kind"] == QuoteLineKind.PRODUCT for row in rows):
         _add(errors, "lines", _("A quote needs at least one product or service line."))
     if quote.state == QuoteState.DRAFT and quote.valid_until < timezone.localdate():
         _add(errors, "valid_until", _("The validity date is past: change it before sending."))
@@ -696,7 +786,7 @@ def quote_mark_sent(*, actor: Actor, quote_id: int) -> QuoteVersion:
     quote.state = QuoteState.SENT
     quote.sent_at = now
     quote.save(update_fields=["state", "sent_at", "updated_at"])
-    version = _freeze(quote, sent_at=now)
+    version = _freeze(quote, sent_at=now, rows=rows)
     audit.record(actor, "quote.send", quote, changes={"state": [before, quote.state], "version": [None, quote.version]})
     return version
 
@@ -773,12 +863,12 @@ def quote_accept(*, actor: Actor | None, quote_id: int, version: Any, by_name: A
         number = _parse_id(errors, "selected_line_ids", raw, True)
         if number:
             picked.add(number)
-    optional_ids = set(QuoteLine.objects.filter(quote=quote, optional=True).values_list("pk", flat=True))
+    lines = current_lines(quote)
+    optional_ids = {line["id"] for line in lines if line["optional"]}
     if picked - optional_ids:
         _add(errors, "selected_line_ids", _("Only optional lines of this quote can be selected."))
     if errors:
         raise ValidationFailed(fields=errors)
-    lines = current_lines(quote)
     if optional_ids:
         for line in lines:
             if line["optional"]:
@@ -797,7 +887,8 @@ def quote_accept(*, actor: Actor | None, quote_id: int, version: Any, by_name: A
         # The lines keep their ids (the sent snapshot refers to them); only the totals move.
         _set_totals(quote, compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
                                          franchise=_franchise(quote.company_id))["totals"])  # fmt: skip
-    quote.save()
+    # The columns acceptance changes (and the totals, when optional lines were picked or dropped).
+    quote.save(update_fields=[*ACCEPTED_FIELDS, *(TOTAL_FIELDS if optional_ids else ()), "updated_at"])
     who = actor or Actor(user=None, company_id=quote.company_id, channel=current_channel())
     audit.record(who, "quote.accept", quote, changes={
         "state": [QuoteState.SENT, QuoteState.ACCEPTED], "version": [None, quote.version], "via": [None, via],
