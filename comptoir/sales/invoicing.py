@@ -35,8 +35,9 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import BigIntegerField, Q, Sum
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounting import invoices as acc_invoices
@@ -59,7 +60,7 @@ from comptoir.sales.models_orders import (
     SalesOrder,
     SalesOrderLine,
 )
-from comptoir.sales.orders import SOURCE_TYPE, _locked, order_lines
+from comptoir.sales.orders import SOURCE_TYPE, _locked
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -67,6 +68,14 @@ MODES = ("order", "delivery", "down_payment", "milestone")
 DOWN_PAYMENT_ACCOUNTS = ("4191",)
 OPEN_STATES = acc_invoices.OPEN_STATES
 Group = tuple[str, str]  # (VAT category, goods or services)
+# The order's columns that invoicing reads or writes (its lock reads no others).
+ORDER_COLUMNS = ("company", "number", "state", "invoicing_policy", "organization", "fiscal_position", "language",
+                 "customer_reference", "site", "payment_term", "delivery_address", "untaxed_amount",
+                 "invoiced_amount")  # fmt: skip
+# The order lines' columns that invoicing reads, with the unit's code and the product's kind.
+LINE_COLUMNS = ("order", "position", "kind", "product", "description", "operation", "quantity", "quantity_delivered",
+                "quantity_invoiced", "uom", "unit_price", "discount_percent", "vat_code", "net_amount",
+                "uom__unece_code", "product__kind")  # fmt: skip
 
 
 def _scaled(raw: Any, places: int) -> Decimal:
@@ -80,14 +89,15 @@ def counting_q(prefix: str = "") -> Q:
     )
 
 
-def _link_credit_notes(order: SalesOrder) -> None:
-    """Link the credit notes made in accounting from the order's invoices (matched line by line)."""
+def _link_credit_notes(order: SalesOrder) -> bool:
+    """Link the credit notes made in accounting from the order's invoices (matched line by line); any linked?"""
     linked = OrderInvoice.objects.filter(order=order).values_list("invoice_id", flat=True)
     origins = OrderInvoice.objects.filter(order=order).exclude(kind=OrderInvoiceKind.CREDIT_NOTE).values("invoice_id")
     credits = list(Invoice.objects.filter(origin_id__in=origins, kind=InvoiceKind.CUSTOMER_CREDIT_NOTE)
-                   .exclude(pk__in=linked).exclude(state=InvoiceState.CANCELLED).order_by("id"))  # fmt: skip
+                   .exclude(pk__in=linked).exclude(state=InvoiceState.CANCELLED).only("id", "origin_id")
+                   .order_by("id"))  # fmt: skip
     if not credits:
-        return
+        return False
     origin_ids = {c.origin_id for c in credits}
     origin_lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in InvoiceLine.objects.filter(invoice_id__in=origin_ids).order_by("sequence").values(
@@ -122,48 +132,93 @@ def _link_credit_notes(order: SalesOrder) -> None:
                 amount=-Decimal(line["net_amount"]),
             ))  # fmt: skip
         OrderInvoiceLine.objects.bulk_create(rows)
+    return True
+
+
+class Invoiced:
+    """What the order's counted link rows bill: the quantity per order line, the amount, the kinds of link."""
+
+    def __init__(self, order: SalesOrder) -> None:
+        self.per_line: dict[int, Decimal] = {}
+        self.amount = ZERO
+        self.kinds: set[str] = set()
+        # One grouped read: the quantity per order line, the amount over every row (lines without an order line too).
+        rows = (OrderInvoiceLine.objects.filter(counting_q("link__"), link__order=order)
+                .values("order_line_id", "link__kind")
+                .annotate(q=Sum("quantity", output_field=BigIntegerField()),
+                          a=Sum("amount", output_field=BigIntegerField())).order_by())  # fmt: skip
+        amount_raw = 0
+        for row in rows:
+            amount_raw += int(row["a"] or 0)
+            self.kinds.add(row["link__kind"])
+            if row["order_line_id"] is not None:
+                line_id = row["order_line_id"]
+                self.per_line[line_id] = self.per_line.get(line_id, ZERO) + _scaled(row["q"], 3)
+        self.amount = _scaled(amount_raw, 2)
+
+    def add(self, rows: list[OrderInvoiceLine]) -> None:
+        """Count the link rows of an invoice just made (not cancelled, not a credit note: they count)."""
+        for row in rows:
+            self.amount += Decimal(row.amount)
+            if row.order_line_id is not None:
+                self.per_line[row.order_line_id] = self.per_line.get(row.order_line_id, ZERO) + Decimal(row.quantity)
+
+
+def invoicing_lines(order: SalesOrder) -> list[SalesOrderLine]:
+    """The order's lines with the columns invoicing reads (``LINE_COLUMNS``), in their order."""
+    return list(SalesOrderLine.objects.filter(order=order).select_related("uom", "product").only(*LINE_COLUMNS)
+                .order_by("position", "id"))  # fmt: skip
+
+
+def _count_invoiced(order: SalesOrder) -> Invoiced:
+    """The counted link rows, after linking the credit notes made in accounting from the order's invoices."""
+    invoiced = Invoiced(order)
+    # A credit note's origin is a posted invoice of the order, whose link rows count: with no such row
+    # (an order invoiced for the first time) there is nothing to look for.
+    if invoiced.kinds - {OrderInvoiceKind.CREDIT_NOTE} and _link_credit_notes(order):
+        invoiced = Invoiced(order)
+    return invoiced
+
+
+def _store_invoiced(order: SalesOrder, lines: list[SalesOrderLine], invoiced: Invoiced,
+                    pending: bool | None = None) -> None:  # fmt: skip
+    """Write the quantities and amount ``invoiced`` on the lines and the order, and its settled state."""
+    changed = []
+    now = timezone.now()
+    for line in lines:
+        quantity = invoiced.per_line.get(line.pk, ZERO)
+        if Decimal(line.quantity_invoiced) != quantity:
+            line.quantity_invoiced = quantity  # type: ignore[assignment]
+            line.updated_at = now
+            changed.append(line)
+    if changed:
+        SalesOrderLine.objects.bulk_update(changed, ["quantity_invoiced", "updated_at"])
+    fields = []
+    if Decimal(order.invoiced_amount) != invoiced.amount:
+        order.invoiced_amount = invoiced.amount  # type: ignore[assignment]
+        fields.append("invoiced_amount")
+    state = _settled_state(order, lines, pending)
+    if state != order.state:
+        order.state = state
+        fields.append("state")
+    if fields:
+        order.save(update_fields=[*fields, "updated_at"])
 
 
 def refresh_invoiced(order: SalesOrder, lines: list[SalesOrderLine] | None = None) -> list[SalesOrderLine]:
     """Recompute the order's invoiced quantities and amount from its invoices (call under the order's lock).
 
     Returns the order's lines, up to date; ``lines``: the ones the caller read under the same lock."""
-    _link_credit_notes(order)
-    counted = OrderInvoiceLine.objects.filter(counting_q("link__"), link__order=order)
-    per_line: dict[int, Decimal] = {}
-    amount_raw = 0
-    # One grouped read: the quantity per order line, the amount over every row (lines without an order line too).
-    sums = counted.values("order_line_id").annotate(q=Sum("quantity", output_field=BigIntegerField()),
-                                                    a=Sum("amount", output_field=BigIntegerField()))  # fmt: skip
-    for row in sums.order_by():
-        amount_raw += int(row["a"] or 0)
-        if row["order_line_id"] is not None:
-            per_line[row["order_line_id"]] = _scaled(row["q"], 3)
-    amount = _scaled(amount_raw, 2)
-    changed = []
-    lines = order_lines(order) if lines is None else lines
-    for line in lines:
-        quantity = per_line.get(line.pk, ZERO)
-        if Decimal(line.quantity_invoiced) != quantity:
-            line.quantity_invoiced = quantity  # type: ignore[assignment]
-            changed.append(line)
-    if changed:
-        SalesOrderLine.objects.bulk_update(changed, ["quantity_invoiced", "updated_at"])
-    fields = []
-    if Decimal(order.invoiced_amount) != amount:
-        order.invoiced_amount = amount  # type: ignore[assignment]
-        fields.append("invoiced_amount")
-    state = _settled_state(order, lines)
-    if state != order.state:
-        order.state = state
-        fields.append("state")
-    if fields:
-        order.save(update_fields=[*fields, "updated_at"])
+    invoiced = _count_invoiced(order)
+    lines = invoicing_lines(order) if lines is None else lines
+    _store_invoiced(order, lines, invoiced)
     return lines
 
 
-def _settled_state(order: SalesOrder, lines: list[SalesOrderLine]) -> str:
-    """Confirmed ↔ done: done when every product line is invoiced in full and every line of goods delivered."""
+def _settled_state(order: SalesOrder, lines: list[SalesOrderLine], pending: bool | None = None) -> str:
+    """Confirmed ↔ done: done when every product line is invoiced in full and every line of goods delivered.
+
+    ``pending``: whether a row of the invoicing plan is not invoiced yet, when the caller knows (else read)."""
     if order.state not in (OrderState.CONFIRMED, OrderState.DONE):
         return order.state
     products = [line for line in lines if line.kind == OrderLineKind.PRODUCT]
@@ -172,8 +227,11 @@ def _settled_state(order: SalesOrder, lines: list[SalesOrderLine]) -> str:
         and (not is_goods(line) or Decimal(line.quantity_delivered) >= Decimal(line.quantity))
         for line in products
     )
-    pending = InvoicingMilestone.objects.filter(order=order, invoice__isnull=True).exists()
-    return OrderState.DONE if done and not pending else OrderState.CONFIRMED
+    if not done:
+        return OrderState.CONFIRMED
+    if pending is None:
+        pending = InvoicingMilestone.objects.filter(order=order, invoice__isnull=True).exists()
+    return OrderState.CONFIRMED if pending else OrderState.DONE
 
 
 def is_goods(line: SalesOrderLine) -> bool:
@@ -278,14 +336,18 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
     policy, or the next milestone when the order has a milestone plan.
     Needs ``sales.manage_orders`` and ``accounting.manage_invoices``.
     """
-    order = _locked(actor, order_id)
+    order = _locked(actor, order_id, ORDER_COLUMNS)
     require(actor, acc_invoices.MANAGE)
     if order.state != OrderState.CONFIRMED:
         raise Conflict("order_not_invoiceable", _("Only a confirmed order that is not fully invoiced is invoiced."))
-    lines = refresh_invoiced(order)
+    # The invoicing plan in one read: whether it has milestones, rows not invoiced, down payments invoiced.
+    plan_rows = list(InvoicingMilestone.objects.filter(order=order).values_list("pk", "kind", "invoice_id").order_by())
+    invoiced = _count_invoiced(order)
+    lines = invoicing_lines(order)
+    _store_invoiced(order, lines, invoiced, pending=any(invoice_id is None for _pk, _kind, invoice_id in plan_rows))
     if order.state != OrderState.CONFIRMED:
         raise Conflict("order_not_invoiceable", _("Only a confirmed order that is not fully invoiced is invoiced."))
-    has_milestones = InvoicingMilestone.objects.filter(order=order, kind=MilestoneKind.MILESTONE).exists()
+    has_milestones = any(kind == MilestoneKind.MILESTONE for _pk, kind, _invoice_id in plan_rows)
     if mode in (None, ""):
         mode = "milestone" if has_milestones else order.invoicing_policy
     if mode not in MODES:
@@ -320,7 +382,8 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
         if complete:
             kind = OrderInvoiceKind.FINAL
     elif mode == "down_payment":
-        milestone, value = _down_payment_amount(order, lines, percent, amount, milestone_id, errors)
+        milestone, value = _down_payment_amount(order, percent, amount, milestone_id, errors,
+                                                billed=invoiced.amount, position=len(plan_rows) + 1)  # fmt: skip
         account_id = _down_payment_account(order.company_id)
         label = str(_("Down payment on order %(number)s") % {"number": order.number})
         if milestone is not None and milestone.percent:
@@ -373,7 +436,11 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
             kind = OrderInvoiceKind.MILESTONE
     if errors:
         raise ValidationFailed(fields=errors)
-    if kind == OrderInvoiceKind.FINAL:
+    # Down payments to deduct: only if one was invoiced (its link counts, its plan row points to it).
+    down_payments = OrderInvoiceKind.DOWN_PAYMENT in invoiced.kinds or any(
+        kind_ == MilestoneKind.DOWN_PAYMENT and invoice_id is not None for _pk, kind_, invoice_id in plan_rows
+    )
+    if kind == OrderInvoiceKind.FINAL and down_payments:
         deduction_lines, deduction_links = _deductions(order)
         invoice_lines += deduction_lines
         links += deduction_links
@@ -382,16 +449,19 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
         raise ValidationFailed("down_payments_exceed", _("The down payments exceed what is left to invoice."),
                                fields={"mode": [str(_("The down payments exceed what is left to invoice; "
                                                       "credit a down payment first."))]})  # fmt: skip
-    _link(order, invoice, kind, links)
+    invoiced.add(_link(order, invoice, kind, links))
     if milestone is not None:
         milestone.invoice = invoice
         milestone.save(update_fields=["invoice", "updated_at"])
-    refresh_invoiced(order, lines)
+    # The new invoice's rows counted with those read under the lock: no need to read them all again.
+    billed = milestone.pk if milestone is not None else None
+    pending = any(invoice_id is None and pk != billed for pk, _kind, invoice_id in plan_rows)
+    _store_invoiced(order, lines, invoiced, pending=pending)
     audit.record(actor, "sales_order.invoice", order, changes={
         "invoice_id": [None, invoice.pk], "kind": [None, kind], "total": [None, invoice.total_amount]})  # fmt: skip
     if post:
+        # Posting changes nothing the order counts (an invoice counts from its draft on): no refresh after it.
         invoice = acc_invoices.invoice_post(actor=actor, invoice_id=invoice.pk)
-        refresh_invoiced(order)
     return invoice
 
 
@@ -420,10 +490,13 @@ def _next_milestone(order: SalesOrder, milestone_id: Any, kind: str) -> Invoicin
     return found
 
 
-def _down_payment_amount(order: SalesOrder, lines: list[SalesOrderLine], percent: Any, amount: Any,
-                         milestone_id: Any, errors: dict[str, list[str]]
+def _down_payment_amount(order: SalesOrder, percent: Any, amount: Any, milestone_id: Any,
+                         errors: dict[str, list[str]], *, billed: Decimal, position: int
                          ) -> tuple[InvoicingMilestone | None, Decimal]:  # fmt: skip
-    """The down payment's amount excluding VAT (from the plan row, or ``percent``/``amount``), checked."""
+    """The down payment's amount excluding VAT (from the plan row, or ``percent``/``amount``), checked.
+
+    ``billed``: what the order's counted invoices bill (down payments included, credit notes deducted);
+    ``position``: the new plan row's."""
     untaxed = Decimal(order.untaxed_amount)
     milestone = None
     if milestone_id not in (None, "") or (percent in (None, "") and amount in (None, "")):
@@ -443,12 +516,10 @@ def _down_payment_amount(order: SalesOrder, lines: list[SalesOrderLine], percent
         value = a or quantize(untaxed * (p or ZERO) / HUNDRED)
         milestone = InvoicingMilestone.objects.create(
             order=order, kind=MilestoneKind.DOWN_PAYMENT, label=str(_("Down payment")), percent=p or None,
-            amount=a or None, position=InvoicingMilestone.objects.filter(order=order).count() + 1)  # fmt: skip
+            amount=a or None, position=position)  # fmt: skip
     if value <= 0:
         raise ValidationFailed(fields={"amount": [str(_("Enter an amount greater than zero."))]})
     # Down payments billed so far (not cancelled, less credited) plus what the order invoiced.
-    billed = _scaled(OrderInvoiceLine.objects.filter(counting_q("link__"), link__order=order)
-                     .aggregate(a=Sum("amount", output_field=BigIntegerField()))["a"], 2)  # fmt: skip
     if value + billed > untaxed:
         raise ValidationFailed(fields={"amount": [str(_("At most %(n)s: what is left to invoice excluding VAT.")
                                                       % {"n": max(untaxed - billed, ZERO)})]})  # fmt: skip
@@ -471,8 +542,15 @@ def _create_invoice(actor: Actor, order: SalesOrder, lines: list[dict[str, Any]]
                                        inherited=inherited, **data)  # fmt: skip
 
 
-def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, Any]]) -> OrderInvoice:
-    link = OrderInvoice.objects.create(order=order, invoice=invoice, kind=kind)
+def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, Any]]) -> list[OrderInvoiceLine]:
+    """The link from the order to ``invoice`` and its rows (returned)."""
+    now = timezone.now()
+    # One INSERT compiled once (the model has no save() logic); the link's stamps as create() sets them.
+    link = OrderInvoice(order=order, invoice=invoice, kind=kind, created_at=now, updated_at=now)  # type: ignore[misc]
+    link.pk = audit.insert_row(OrderInvoice, {"created_at": now, "updated_at": now, "order_id": order.pk,
+                                              "invoice_id": invoice.pk, "kind": kind}, returning_pk=True)  # fmt: skip
+    link._state.adding = False
+    link._state.db = DEFAULT_DB_ALIAS
     nets = dict(InvoiceLine.objects.filter(invoice=invoice).values_list("sequence", "net_amount").order_by())
     rows = []
     sequence = 0
@@ -488,7 +566,7 @@ def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, 
             amount=nets.get(invoice_sequence, ZERO) if invoice_sequence else (item["amount"] or ZERO),
         ))  # fmt: skip
     OrderInvoiceLine.objects.bulk_create(rows)
-    return link
+    return rows
 
 
 @transaction.atomic
@@ -511,16 +589,19 @@ def order_credit(*, actor: Actor, order_id: int, invoice_id: Any, lines: Any = N
 def on_invoice_posted(event: Any) -> None:
     """``accounting.invoice_posted``: a credit note of an order's invoice updates the order's quantities."""
     payload = event.payload
-    if payload.get("kind") != InvoiceKind.CUSTOMER_CREDIT_NOTE and payload.get("source_type") != SOURCE_TYPE:
+    # Only a credit note counts from its posting on (an invoice counts from its draft on, so posting one of
+    # the order's invoices changes nothing the order counts).
+    if payload.get("kind") != InvoiceKind.CUSTOMER_CREDIT_NOTE:
         return
-    invoice = Invoice.objects.filter(pk=payload.get("invoice_id")).values("origin_id", "source_type",
-                                                                          "source_id").first()  # fmt: skip
-    if invoice is None:
+    invoice_id = payload.get("invoice_id")
+    if not isinstance(invoice_id, int):
         return
-    order_ids = set(OrderInvoice.objects.filter(invoice_id__in=[i for i in (invoice["origin_id"],
-                                                                            payload.get("invoice_id")) if i])
-                    .values_list("order_id", flat=True))  # fmt: skip
+    # The orders linked to the credit note or to the invoice it credits, in one read.
+    origin = Invoice.objects.filter(pk=invoice_id, origin_id__isnull=False).values("origin_id")
+    order_ids = set(OrderInvoice.objects.filter(Q(invoice_id=invoice_id) | Q(invoice_id__in=origin))
+                    .values_list("order_id", flat=True).order_by())  # fmt: skip
     for order_id in sorted(order_ids):
-        order = SalesOrder.objects.select_for_update().filter(pk=order_id).first()
+        order = next(iter(SalesOrder.objects.select_for_update().filter(pk=order_id)
+                          .only("company", "state", "invoiced_amount").order_by()[:1]), None)  # fmt: skip
         if order is not None:
             refresh_invoiced(order)

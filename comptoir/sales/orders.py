@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounting import invoices as acc_invoices
 from comptoir.accounting import vat
-from comptoir.accounting.models import LineOperation, PaymentTerm
+from comptoir.accounting.models import InvoicingSettings, LineOperation, PaymentTerm
 from comptoir.accounting.services import (
     _add,
     _parse_date,
@@ -55,11 +55,16 @@ from comptoir.sales.models_orders import (
     SalesOrder,
     SalesOrderLine,
 )
-from comptoir.sales.models_quotes import Quote, QuoteLineKind, QuoteState
+from comptoir.sales.models_quotes import Quote, QuoteLine, QuoteLineKind, QuoteState
 
 VIEW = "sales.view_orders"
 MANAGE = "sales.manage_orders"
 VIEW_ALL = "sales.view_all"
+# The quote's columns and its lines' that an order copies (the reads take no others).
+QUOTE_COLUMNS = ("company", "organization", "contact", "opportunity", "owner", "team", "site", "state", "currency",
+                 "payment_term", "fiscal_position", "language", "notes", "discount_percent")  # fmt: skip
+QUOTE_LINE_COLUMNS = ("position", "kind", "product", "description", "operation", "quantity", "uom", "unit_price",
+                      "discount_percent", "vat_code", "optional", "selected", "uom__unece_code")  # fmt: skip
 SEQUENCE_KIND = "sales.order"
 SOURCE_TYPE = "sales.order"
 CONFIRMED_EVENT = "sales.order_confirmed"
@@ -99,14 +104,16 @@ def register_sequences() -> None:
 # --- Reads used by the services -------------------------------------------------------
 
 
-def _locked(actor: Actor, order_id: Any) -> SalesOrder:
+def _locked(actor: Actor, order_id: Any, only: Sequence[str] = ()) -> SalesOrder:
     """Lock the order if the actor sees it (404 otherwise), then require the manage right."""
     from comptoir.sales.order_selectors import visible_orders
 
     if not isinstance(order_id, int) or isinstance(order_id, bool) or not 0 < order_id < 2**63:
         raise NotFound("order_not_found")
     visible = visible_orders(actor).filter(pk=order_id).values("pk")
-    order = SalesOrder.objects.select_for_update().filter(pk__in=visible).first()
+    rows = SalesOrder.objects.select_for_update().filter(pk__in=visible)
+    # One row by primary key: no ORDER BY; ``only``: the columns the caller reads (it saves those alone).
+    order = next(iter((rows.only(*only) if only else rows).order_by()[:1]), None)
     if order is None:
         raise NotFound("order_not_found")
     require(actor, MANAGE)
@@ -120,9 +127,19 @@ def order_lines(order: SalesOrder) -> list[SalesOrderLine]:
 # --- Computation ----------------------------------------------------------------------
 
 
+def _vat_settings(company_id: int) -> tuple[bool, bool]:
+    """The company's VAT on debits and franchise (the two settings the computation reads)."""
+    row = next(iter(InvoicingSettings.objects.filter(company_id=company_id)
+                    .values_list("vat_on_debits", "vat_franchise").order_by()[:1]), None)  # fmt: skip
+    if row is None:  # not created yet: created with the defaults
+        invoicing = acc_invoices._invoicing_settings(company_id)
+        return invoicing.vat_on_debits, invoicing.vat_franchise
+    return row
+
+
 def _compute_lines(order: SalesOrder, lines: Sequence[SalesOrderLine]) -> None:
     """Each product line's VAT (``vat.decide``) and net, the order's totals: the invoices' computation."""
-    invoicing = acc_invoices._invoicing_settings(order.company_id)
+    vat_on_debits, vat_franchise = _vat_settings(order.company_id)
     product_lines = [line for line in lines if line.kind == OrderLineKind.PRODUCT]
     data = [{
         "name": line.name or "-", "description": "", "quantity": Decimal(line.quantity),
@@ -132,7 +149,7 @@ def _compute_lines(order: SalesOrder, lines: Sequence[SalesOrderLine]) -> None:
     } for line in product_lines]  # fmt: skip
     errors: dict[str, list[str]] = {}
     computed = acc_invoices._compute(
-        "customer_invoice", order.fiscal_position, invoicing.vat_on_debits, invoicing.vat_franchise, data, errors
+        "customer_invoice", order.fiscal_position, vat_on_debits, vat_franchise, data, errors
     )
     if computed is None:
         raise ValidationFailed(fields=errors)
@@ -341,6 +358,15 @@ def _write_lines(order: SalesOrder, cleaned: list[dict[str, Any]], errors: dict[
         line.save()
 
 
+def _insert(order: SalesOrder) -> None:
+    """INSERT a new order with one statement compiled once (``audit.insert_row``): the model has no save() logic."""
+    values = {field.attname: field.pre_save(order, True)  # the stamps (auto_now) as save() sets them
+              for field in SalesOrder._meta.concrete_fields if not field.primary_key}  # fmt: skip
+    order.pk = audit.insert_row(SalesOrder, values, returning_pk=True)
+    order._state.adding = False
+    order._state.db = DEFAULT_DB_ALIAS
+
+
 # --- Services -------------------------------------------------------------------------
 
 
@@ -363,9 +389,14 @@ def order_create(*, actor: Actor, lines: Any = (), **data: Any) -> SalesOrder:
     return order
 
 
-def _confirm(actor: Actor, order: SalesOrder) -> None:
+def _confirm(actor: Actor, order: SalesOrder, lines: Sequence[SalesOrderLine] | None = None) -> None:
+    """Number and confirm the order; ``lines``: all its lines when the caller has them (else read)."""
     ORDER.check(order.state, "confirm")
-    if not SalesOrderLine.objects.filter(order=order, kind=OrderLineKind.PRODUCT).exists():
+    if lines is not None:
+        has_product = any(line.kind == OrderLineKind.PRODUCT for line in lines)
+    else:
+        has_product = SalesOrderLine.objects.filter(order=order, kind=OrderLineKind.PRODUCT).exists()
+    if not has_product:
         raise ValidationFailed(fields={"lines": [str(_("An order needs at least one product or service line."))]})
     # The number last: its counter row stays locked until commit.
     now = timezone.now()
@@ -400,13 +431,14 @@ def order_create_from_quote(*, actor: Actor, quote_id: Any, invoicing_policy: An
     if not isinstance(quote_id, int) or isinstance(quote_id, bool) or not 0 < quote_id < 2**63:
         raise NotFound("quote_not_found")
     visible = visible_organizations(actor).values("pk")
-    quote = (Quote.objects.select_for_update().filter(company_id=actor.company_id, pk=quote_id,
-                                                      organization_id__in=visible).first())  # fmt: skip
+    quotes = Quote.objects.select_for_update().filter(company_id=actor.company_id, pk=quote_id,
+                                                      organization_id__in=visible)  # fmt: skip
+    quote = next(iter(quotes.only(*QUOTE_COLUMNS).order_by()[:1]), None)
     if quote is None:
         raise NotFound("quote_not_found")
     if quote.state != QuoteState.ACCEPTED:
         raise Conflict("quote_not_accepted", _("Only an accepted quote becomes an order."))
-    existing = SalesOrder.objects.filter(quote=quote).values_list("number", "pk").first()
+    existing = next(iter(SalesOrder.objects.filter(quote=quote).values_list("number", "pk").order_by()[:1]), None)
     if existing is not None:
         raise Conflict("quote_already_ordered", _("This quote is already order %(number)s.")
                        % {"number": existing[0] or f"#{existing[1]}"})  # fmt: skip
@@ -426,7 +458,8 @@ def order_create_from_quote(*, actor: Actor, quote_id: Any, invoicing_policy: An
     # The quote's document discount is folded into each line's unit price (4 decimals).
     keep = (HUNDRED - Decimal(quote.discount_percent)) / HUNDRED
     lines: list[SalesOrderLine] = []
-    for quote_line in quote.lines.select_related("uom").order_by("position", "id"):
+    quote_lines = QuoteLine.objects.filter(quote=quote).select_related("uom").only(*QUOTE_LINE_COLUMNS)
+    for quote_line in quote_lines.order_by("position", "id"):
         if quote_line.kind == QuoteLineKind.PRODUCT and quote_line.optional and not quote_line.selected:
             continue
         price = Decimal(quote_line.unit_price)
@@ -438,14 +471,14 @@ def order_create_from_quote(*, actor: Actor, quote_id: Any, invoicing_policy: An
             discount_percent=quote_line.discount_percent, vat_code=quote_line.vat_code,
         ))  # fmt: skip
     _compute_lines(order, lines)
-    order.save()
+    _insert(order)
     for line in lines:
         line.order = order
     SalesOrderLine.objects.bulk_create(lines)
     audit.record(actor, "sales_order.create", order, changes={
         "quote_id": [None, quote.pk], "organization_id": [None, order.organization_id],
         "total": [None, order.total_amount]})  # fmt: skip
-    _confirm(actor, order)
+    _confirm(actor, order, lines)
     return order
 
 
@@ -569,8 +602,7 @@ def order_cancel(*, actor: Actor, order_id: int, reason: Any = "") -> SalesOrder
     text = _required_text(errors, "reason", reason, 2000, False)
     if errors:
         raise ValidationFailed(fields=errors)
-    refresh_invoiced(order)
-    lines = order_lines(order)
+    lines = refresh_invoiced(order)  # the lines, with their quantities delivered and invoiced
     if any(Decimal(line.quantity_delivered) for line in lines):
         raise Conflict("order_delivered", _("Goods were delivered for this order: it cannot be cancelled."))
     drafts = order.invoice_links.filter(invoice__state="draft").values_list("invoice_id", flat=True)
