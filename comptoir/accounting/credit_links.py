@@ -37,12 +37,14 @@ def linked_lines(invoices: Sequence[Invoice]) -> dict[int, set[int]]:
     pairs = list(
         CreditAllocation.objects.filter(Q(invoice_id__in=ids) | Q(credit_note_id__in=ids), is_active=True)
         .values_list("invoice_id", "credit_note_id", "invoice__journal_entry_id", "credit_note__journal_entry_id",
-                     "invoice__partner_account_id", "vat_entry_id")
+                     "invoice__partner_account_id", "vat_entry_id", "exchange_line_id")
     )  # fmt: skip
     if not pairs:
         return {}
-    # The OD entry's partner lines are the realised exchange differences (foreign currency).
-    entries = {e for pair in pairs for e in (*pair[2:4], pair[5]) if e}
+    # An allocation's realised exchange difference is its ``exchange_line``. Allocations made
+    # before that column existed fall back to every partner line of their OD entry (exact when
+    # the credit note settled one invoice at a time, the common case).
+    entries = {e for pair in pairs for e in (*pair[2:4], pair[5] if not pair[6] else None) if e}
     partners = {pair[4] for pair in pairs}
     lines_of: dict[int, set[int]] = {}
     for pk, entry_id in JournalLine.objects.filter(
@@ -51,8 +53,8 @@ def linked_lines(invoices: Sequence[Invoice]) -> dict[int, set[int]]:
         lines_of.setdefault(entry_id, set()).add(pk)
     result: dict[int, set[int]] = {}
     wanted = set(ids)
-    for invoice_id, credit_id, invoice_entry, credit_entry, _partner, od_entry in pairs:
-        exchange = lines_of.get(od_entry, set()) if od_entry else set()
+    for invoice_id, credit_id, invoice_entry, credit_entry, _partner, od_entry, exchange_line in pairs:
+        exchange = {exchange_line} if exchange_line else lines_of.get(od_entry, set()) if od_entry else set()
         if invoice_id in wanted and credit_entry:
             result.setdefault(invoice_id, set()).update(lines_of.get(credit_entry, set()) | exchange)
         if credit_id in wanted and invoice_entry:

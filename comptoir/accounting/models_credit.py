@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from comptoir.accounting.models import Invoice, JournalEntry
+from comptoir.accounting.models import Invoice, JournalEntry, JournalLine
 from comptoir.kernel.models import ComptoirModel
 from comptoir.kernel.money import MoneyField
 from comptoir.org.models import Company
@@ -36,6 +36,10 @@ class CreditAllocation(ComptoirModel):
     invoice_vat_moved = MoneyField(default=0)
     credit_vat_moved = MoneyField(default=0)
     vat_entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # This allocation's own realised exchange difference (a partner line of ``vat_entry``, which
+    # one use of a credit note shares between the invoices it settles): re-matching one invoice
+    # takes back its own line, not the other invoices'.
+    exchange_line = models.ForeignKey(JournalLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     idempotency_key = models.CharField(_("idempotency key"), max_length=100, blank=True)
     request_digest = models.CharField(max_length=64, blank=True)
     is_active = models.BooleanField(default=True)
