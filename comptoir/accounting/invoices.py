@@ -384,13 +384,22 @@ def _side(kind: str) -> vat.Side:
 
 
 def _address(organization_id: int, kind: str) -> dict[str, str]:
-    address = (
-        Address.objects.filter(organization_id=organization_id, kind=kind)
-        .order_by("-is_default", "id")
-        .values(*("line1", "line2", "postal_code", "city", "country"))
-        .first()
+    return _addresses(organization_id, (kind,))[kind]
+
+
+def _addresses(organization_id: int, kinds: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The organization's address of each kind (the default one first, then the oldest), in one query."""
+    found: dict[str, dict[str, str]] = {kind: {} for kind in kinds}
+    rows = (
+        Address.objects.filter(organization_id=organization_id, kind__in=list(kinds))
+        .order_by("kind", "-is_default", "id")
+        .values("kind", *("line1", "line2", "postal_code", "city", "country"))
     )
-    return dict(address) if address else {}
+    for row in rows:
+        kind = row.pop("kind")
+        if not found[kind]:
+            found[kind] = row
+    return found
 
 
 def _clean_address(errors: dict[str, list[str]], name: str, value: Any) -> dict[str, str]:
@@ -412,12 +421,13 @@ def _clean_address(errors: dict[str, list[str]], name: str, value: Any) -> dict[
     return cleaned
 
 
-def _snapshot_partner(invoice: Invoice, organization: Organization) -> None:
+def _snapshot_partner(invoice: Invoice, organization: Organization, billing: dict[str, str] | None = None) -> None:
+    """Copy what the invoice prints about its partner; ``billing``: its billing address, when already read."""
     invoice.partner_name = (organization.legal_name or organization.trade_name)[:200]
     invoice.partner_siren = organization.siren
     invoice.partner_siret = organization.siret
     invoice.partner_vat_number = organization.vat_number
-    invoice.billing_address = _address(organization.pk, Address.Kind.BILLING)
+    invoice.billing_address = billing if billing is not None else _address(organization.pk, Address.Kind.BILLING)
 
 
 def _clean_lines(actor: Actor, kind: str, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -639,24 +649,26 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
     if "organization_id" in data or creating:
         organization_id = _parse_id(errors, "organization_id", data.get("organization_id"), True)
         if organization_id:
-            organization = Organization.objects.filter(company_id=actor.company_id, pk=organization_id,
-                                                       merged_into__isnull=True).first()  # fmt: skip
+            organization = _only(Organization.objects.filter(company_id=actor.company_id, pk=organization_id,
+                                                             merged_into__isnull=True))  # fmt: skip
             if organization is None:
                 _add(errors, "organization_id", _("Unknown organization."))
             elif organization.pk != invoice.organization_id:
                 invoice.organization_id = organization.pk
-                _snapshot_partner(invoice, organization)
+                addresses = _addresses(organization.pk, (Address.Kind.BILLING, Address.Kind.DELIVERY))
+                _snapshot_partner(invoice, organization, addresses[Address.Kind.BILLING])
                 profile = partner_profile(actor.company_id or 0, organization.pk)
                 invoice.fiscal_position = profile.fiscal_position
                 invoice.language = profile.language
                 if invoice.kind in CUSTOMER_KINDS:
                     invoicing = _invoicing_settings(actor.company_id or 0)
+                    vars(invoice)["_invoicing"] = invoicing  # for the computation that follows (one read per call)
                     invoice.payment_term_id = profile.payment_term_id or invoicing.default_payment_term_id
                     invoice.vat_on_debits = invoicing.vat_on_debits
                 else:
                     invoice.payment_term_id = profile.supplier_payment_term_id
                     invoice.vat_on_debits = profile.supplier_vat_on_debits
-                delivery = _address(organization.pk, Address.Kind.DELIVERY)
+                delivery = addresses[Address.Kind.DELIVERY]
                 if delivery and not data.get("delivery_address"):
                     invoice.delivery_address = delivery
     for name in ("issue_date", "delivery_date", "due_date"):
@@ -718,7 +730,8 @@ def _recompute_full(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bo
                     invoicing: InvoicingSettings | None = None, stored: dict[str, list[dict[str, Any]]] | None = None,
                     save: bool = True) -> tuple[_Computed | None, list[tuple[dt.date, Decimal]]]:  # fmt: skip
     """Compute and write the draft; ``stored`` (the rows read) skips an unchanged rewrite, ``save`` the row."""
-    invoicing = invoicing or _invoicing_settings(invoice.company_id)
+    # The settings ``_apply`` read in this call, if it did.
+    invoicing = invoicing or vars(invoice).pop("_invoicing", None) or _invoicing_settings(invoice.company_id)
     errors: dict[str, list[str]] = {}
     computed = _compute(invoice.kind, invoice.fiscal_position, invoice.vat_on_debits,
                         invoicing.vat_franchise and invoice.kind in CUSTOMER_KINDS, lines, errors)  # fmt: skip
@@ -736,10 +749,22 @@ def _recompute_full(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bo
             if invoice.payment_term_id else None)  # fmt: skip
     invoice.payment_terms_text = ((term["note"] or term["name"]) if term else "")[:300]
     new = invoice.pk is None  # a new invoice has no rows to replace
-    if save:
+    if save and new:
+        _insert_invoice(invoice)
+    elif save:
         invoice.save()
     _write_computation(invoice, lines, computed, installments, stored, replace=not new)
     return computed, installments
+
+
+def _insert_invoice(invoice: Invoice) -> None:
+    """Insert a new invoice as ``save()`` would (defaults and stamps through each field's ``pre_save``),
+    with SQL compiled once (``audit.insert_row``): the model adds nothing to save(), no signal listens."""
+    values = {field.attname: field.pre_save(invoice, True) for field in Invoice._meta.concrete_fields
+              if not field.primary_key}  # fmt: skip
+    invoice.pk = audit.insert_row(Invoice, values, returning_pk=True)
+    invoice._state.adding = False
+    invoice._state.db = transaction.get_connection().alias
 
 
 @transaction.atomic
