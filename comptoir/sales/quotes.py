@@ -193,8 +193,9 @@ def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[st
     dicts = [line for line in raw if isinstance(line, dict)]
     product_ids = {p for p in (_parse_id({}, "", line.get("product_id"), False) for line in dicts) if p}
     # With the joins the price engine reads, so that it need not read each product again.
-    products = (Product.objects.filter(company_id=actor.company_id, pk__in=product_ids)
-                .select_related("sale_uom", "category").in_bulk() if product_ids else {})  # fmt: skip
+    products = ({product.pk: product for product in Product.objects.filter(company_id=actor.company_id,
+                 pk__in=product_ids).select_related("sale_uom", "category").order_by()}
+                if product_ids else {})  # fmt: skip
     uom_ids = {u for u in (_parse_id({}, "", line.get("uom_id"), False) for line in dicts) if u}
     uoms = Uom.objects.filter(company_id=actor.company_id, pk__in=uom_ids).in_bulk() if uom_ids else {}
     categories = [c.value for c in vat.VatCategory]
@@ -653,6 +654,18 @@ def vat_breakdown(quote: Quote) -> list[dict[str, Any]]:
 # --- Services ----------------------------------------------------------------------------
 
 
+def _set_number(quote: Quote) -> None:
+    """UPDATE the number of a quote just inserted: one statement, no ORM compiler (the counter row is
+    locked from now until commit)."""
+    connection = transaction.get_connection()
+    name = connection.ops.quote_name
+    meta = Quote._meta
+    number, pk = meta.get_field("number").column, meta.pk.column  # type: ignore[union-attr]
+    sql = f"UPDATE {name(meta.db_table)} SET {name(number)} = %s WHERE {name(pk)} = %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [quote.number, quote.pk])
+
+
 def _insert(instance: Quote | QuoteVersion) -> None:
     """Insert a new row as ``save()`` would (defaults and ``auto_now`` stamps through each field's
     ``pre_save``), with SQL compiled once (``audit.insert_row``): these models add nothing to save()
@@ -698,7 +711,7 @@ def quote_create(*, actor: Actor, organization_id: Any = None, lines: Any = (), 
     issued = next_number(company_id=quote.company_id, kind=SEQUENCE_KIND, on_date=quote.issue_date,
                          object_type=SOURCE_TYPE, object_id=str(quote.pk))  # fmt: skip
     quote.number = issued.number
-    Quote.objects.filter(pk=quote.pk).update(number=issued.number)
+    _set_number(quote)
     audit.record(actor, "quote.create", quote, changes={
         "number": [None, quote.number], "organization_id": [None, quote.organization_id],
         "opportunity_id": [None, quote.opportunity_id], "total": [None, quote.total_amount],
