@@ -21,10 +21,14 @@ def mark_opportunity_won(event: OutboxEvent) -> None:
     opportunity_id = (event.payload or {}).get("opportunity_id")
     if not isinstance(opportunity_id, int) or event.company_id is None:
         return
-    status = (
-        Opportunity.objects.filter(company_id=event.company_id, pk=opportunity_id)
-        .values_list("status", flat=True)
-        .first()
+    # A primary-key lookup: no ORDER BY (``first()`` would add the model's ordering).
+    status = next(
+        iter(
+            Opportunity.objects.filter(company_id=event.company_id, pk=opportunity_id)
+            .values_list("status", flat=True)
+            .order_by()[:1]
+        ),
+        None,
     )
     if status != OpportunityStatus.OPEN:
         return

@@ -110,8 +110,8 @@ def _locked(actor: Actor, order_id: Any, only: Sequence[str] = ()) -> SalesOrder
 
     if not isinstance(order_id, int) or isinstance(order_id, bool) or not 0 < order_id < 2**63:
         raise NotFound("order_not_found")
-    visible = visible_orders(actor).filter(pk=order_id).values("pk")
-    rows = SalesOrder.objects.select_for_update().filter(pk__in=visible)
+    # The record rule's filters on the locked row itself (a subquery on organizations at most, never a join).
+    rows = visible_orders(actor).select_for_update().filter(pk=order_id)
     # One row by primary key: no ORDER BY; ``only``: the columns the caller reads (it saves those alone).
     order = next(iter((rows.only(*only) if only else rows).order_by()[:1]), None)
     if order is None:
