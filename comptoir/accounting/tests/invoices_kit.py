@@ -8,7 +8,7 @@ from typing import Any
 
 from comptoir.accounting import invoices
 from comptoir.accounting.models import Invoice, InvoiceKind, JournalLine, PaymentTerm
-from comptoir.accounting.tests.conftest import Ledger, make_ledger
+from comptoir.accounting.tests.conftest import Ledger, make_ledger, open_previous_year
 from comptoir.contacts.models import Address, Organization
 from comptoir.kernel.context import Actor
 from comptoir.org.testing import Personas
@@ -69,7 +69,9 @@ def organization(company_id: int, name: str, *, siren: str = "", vat_number: str
 
 
 def make_books(personas: Personas) -> Books:
+    """Also opens last year's fiscal year: invoices are dated up to a few months back."""
     ledger = make_ledger(personas)
+    open_previous_year(ledger)
     company_id = ledger.company_id
     customer = Organization.objects.get(pk=ledger.customer.organization_id)
     customer.siren, customer.vat_number = "732829320", "FR40732829320"

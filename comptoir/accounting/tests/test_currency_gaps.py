@@ -15,6 +15,7 @@ from django.urls import reverse
 from comptoir.accounting import credit_allocation, currency, invoices, revaluation, services, terms
 from comptoir.accounting.chain import verify_chain
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceKind, InvoiceState, JournalEntry, JournalLine
+from comptoir.accounting.tests.conftest import next_year
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh, partner_codes
 from comptoir.accounting.tests.test_api import call, key
@@ -25,7 +26,12 @@ from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
 TODAY = dt.date.today()
-DAY0, DAY1, DAY2 = (TODAY - dt.timedelta(days=n) for n in (20, 10, 3))
+# 20, 10 and 3 days back, in one fiscal year with its year end after them (the year-end tests
+# revalue at DAY2's rate): from 1 to 20 January, last year's 11, 21 and 28 December instead.
+DAY0, DAY1, DAY2 = (
+    (TODAY - dt.timedelta(days=n) for n in (20, 10, 3)) if (TODAY - dt.timedelta(days=20)).year == TODAY.year
+    else (dt.date(TODAY.year - 1, 12, day) for day in (11, 21, 28))
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -314,8 +320,7 @@ def test_a_net_loss_after_offsetting_gains_is_provisioned_for_the_difference(boo
 
 def test_provision_for_a_date_revalued_before_and_the_closing_page(books: Books, client: Client) -> None:
     year = FiscalYear.objects.get(company_id=books.company_id, start_date__lte=DAY1, end_date__gte=DAY1)
-    FiscalYear.objects.create(company_id=books.company_id, name="next", start_date=year.end_date + dt.timedelta(days=1),
-                              end_date=year.end_date + dt.timedelta(days=365))  # fmt: skip
+    next_year(books.company_id, year)
     with pytest.raises(Conflict):  # not revalued yet
         revaluation.provision_post(actor=books.actor(), date=year.end_date)
     # At the year-end rate (1.0) a customer invoice booked at 1.1 gains: 1090.91 → 1200.00.

@@ -16,6 +16,7 @@ from django.apps import apps as django_apps
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from comptoir.accounting import dunning, services
 from comptoir.accounting.models import DunningLevel, DunningNotice, DunningSettings
@@ -168,6 +169,7 @@ def test_task_is_registered_daily_and_the_scheduler_runs_it_as_the_system(
         assert scheduler.tick(start) == ["accounting.send_dunning_reminders"]
     assert not DunningNotice.objects.exists()  # off by default: nothing sent
     switch_on(books)
+    day = timezone.localdate()  # the task reads the clock when it runs: this day, or the next past midnight
     with django_capture_on_commit_callbacks(execute=True):
         assert scheduler.tick(start + dt.timedelta(minutes=59)) == []
         assert scheduler.tick(start + dt.timedelta(hours=1)) == ["accounting.send_dunning_reminders"]
@@ -184,7 +186,8 @@ def test_task_is_registered_daily_and_the_scheduler_runs_it_as_the_system(
         assert scheduler.tick(start + dt.timedelta(hours=2)) == ["accounting.send_dunning_reminders"]
     assert DunningNotice.objects.count() == 1 and len(smtp.messages) == 1
     assert AuditEntry.objects.filter(action="dunning.auto_run").count() == 1
-    assert DunningSettings.objects.get(company_id=books.company_id).last_auto_run == TODAY
+    ran = DunningSettings.objects.get(company_id=books.company_id).last_auto_run
+    assert ran is not None and ran.isoformat() == run.changes["date"][1] and ran in (day, timezone.localdate())
 
 
 @pytest.mark.django_db

@@ -18,6 +18,7 @@ from comptoir.accounting.einvoice import cii
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_currency import CurrencyRate
 from comptoir.accounting.models_payments import Matching, Payment
+from comptoir.accounting.tests.conftest import next_year
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh
 from comptoir.accounting.tests.test_api import API, call, key
@@ -28,8 +29,12 @@ from comptoir.org.testing import Personas
 pytestmark = pytest.mark.django_db
 D = Decimal
 TODAY = dt.date.today()
-DAY1 = TODAY - dt.timedelta(days=10)
-DAY2 = TODAY - dt.timedelta(days=3)
+# Ten and three days back, in one fiscal year with its year end after both (the year-end tests
+# revalue at DAY2's rate): from 1 to 10 January, last year's 21 and 28 December instead.
+DAY1, DAY2 = (
+    (TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=3)) if (TODAY - dt.timedelta(days=10)).year == TODAY.year
+    else (dt.date(TODAY.year - 1, 12, 21), dt.date(TODAY.year - 1, 12, 28))
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -349,8 +354,7 @@ def test_closing_warns_until_the_year_end_is_revalued(books: Books) -> None:
     problems = closing.closing_preview(books.actor(), fy.pk).problems
     warning = next(p for p in problems if p.code == "foreign_currency_not_revalued")
     assert not warning.blocking and warning.count == 1
-    FiscalYear.objects.create(company_id=books.company_id, name="next", start_date=fy.end_date + dt.timedelta(days=1),
-                              end_date=fy.end_date + dt.timedelta(days=365))  # fmt: skip
+    next_year(books.company_id, fy)
     revaluation.revalue(actor=books.actor(), date=fy.end_date)
     problems = closing.closing_preview(books.actor(), fy.pk).problems
     assert all(p.code != "foreign_currency_not_revalued" for p in problems)
@@ -417,8 +421,7 @@ def test_closing_page_previews_and_revalues_at_the_year_end(books: Books, client
     set_rates(books)
     invoice = usd_invoice(books)
     fy = FiscalYear.objects.get(company_id=books.company_id, start_date__lte=DAY1, end_date__gte=DAY1)
-    FiscalYear.objects.create(company_id=books.company_id, name="next", start_date=fy.end_date + dt.timedelta(days=1),
-                              end_date=fy.end_date + dt.timedelta(days=365))  # fmt: skip
+    next_year(books.company_id, fy)
     login(client, books.ledger, "finance")
     page = client.get(reverse("accounting:year_end", args=[fy.pk]))
     assert page.status_code == 200

@@ -17,7 +17,7 @@ from pypdf import PdfReader
 
 from comptoir.accounting import aged, closing, partner_statements, payments, services, statements, vat_return
 from comptoir.accounting.models import FiscalYear, JournalLine, PartnerKind
-from comptoir.accounting.tests.conftest import Ledger
+from comptoir.accounting.tests.conftest import Ledger, open_previous_year
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.test_api import API, error, key
 from comptoir.accounting.tests.test_views import login
@@ -42,9 +42,7 @@ def post(ledger: Ledger, lines: list[dict[str, Any]], *, journal: str = "OD", da
 
 def ensure_previous_year(ledger: Ledger) -> None:
     """A fiscal year for last year too, so that entries up to a year back can be posted."""
-    if not FiscalYear.objects.filter(company_id=ledger.company_id, start_date__year=TODAY.year - 1).exists():
-        services.fiscal_year_create(actor=ledger.actor("admin"), start_date=dt.date(TODAY.year - 1, 1, 1),
-                                    end_date=dt.date(TODAY.year - 1, 12, 31))  # fmt: skip
+    open_previous_year(ledger)
 
 
 def seed_year(ledger: Ledger, date: dt.date = TODAY) -> None:

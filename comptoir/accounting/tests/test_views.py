@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from comptoir.accounting import services
 from comptoir.accounting.models import EntryState, JournalEntry
-from comptoir.accounting.tests.conftest import Ledger
+from comptoir.accounting.tests.conftest import Ledger, open_previous_year
 from comptoir.org.models import User
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ def test_entry_form_reports_errors_per_line_adds_lines_and_posts(ledger: Ledger,
     saved = client.post("/accounting/entries/new/", form_data(ledger, lines, post="1"))
     entry = JournalEntry.objects.get()
     assert saved.status_code == 302 and saved["Location"] == f"/accounting/entries/{entry.pk}/"
-    assert entry.state == EntryState.POSTED and entry.number == f"VT-{TODAY.year}-00001"
+    assert entry.state == EntryState.POSTED and entry.number == f"VT-{entry.date.year}-00001"
     detail = client.get(saved["Location"]).content.decode()
     assert entry.hash in detail and 'id="entry-reverse"' in detail and 'id="entry-edit"' not in detail
 
@@ -104,8 +104,7 @@ def test_draft_edit_post_delete_and_reverse(ledger: Ledger, client: Client) -> N
 
 
 def test_locked_period_refused_in_the_ui(ledger: Ledger, client: Client) -> None:
-    services.fiscal_year_create(actor=ledger.actor(), start_date=dt.date(TODAY.year - 1, 1, 1),
-                                end_date=dt.date(TODAY.year - 1, 12, 31))  # fmt: skip
+    open_previous_year(ledger)
     login(client, ledger, "finance")
     day = TODAY - dt.timedelta(days=3)
     response = client.post("/accounting/periods/", {"set_lock": "1", "lock_date": day.isoformat()})

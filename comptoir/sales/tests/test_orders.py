@@ -15,11 +15,16 @@ from comptoir.kernel.errors import Conflict, NotFound, PermissionDenied, Validat
 from comptoir.kernel.models import AuditEntry, IssuedNumber, OutboxEvent
 from comptoir.org.testing import Personas
 from comptoir.sales import deliveries, invoicing, orders
-from comptoir.sales.models_orders import OrderState, SalesOrderLine
+from comptoir.sales.models_orders import OrderState, SalesOrder, SalesOrderLine
 from comptoir.sales.order_selectors import order_get, order_list
 from comptoir.sales.tests.orders_kit import Shop, accepted_quote, confirmed_order, make_shop, opportunity, product_line
 
-YEAR = timezone.localdate().year
+
+def year_of(order: SalesOrder) -> int:
+    """The year in the order's number: that of its confirmation (Europe/Paris), not of the import
+    of this module (a run crossing midnight on 31 December would expect the old year)."""
+    assert order.confirmed_at is not None
+    return timezone.localtime(order.confirmed_at).year
 
 
 @pytest.fixture
@@ -44,7 +49,7 @@ def test_accepted_quote_becomes_a_confirmed_numbered_order_with_its_lines(shop: 
     quote = accepted_quote(shop)
     order = orders.order_create_from_quote(actor=shop.actor("sales"), quote_id=quote.pk)
     assert order.state == OrderState.CONFIRMED
-    assert order.number == f"CO-{YEAR}-00001"
+    assert order.number == f"CO-{year_of(order)}-00001"
     assert order.confirmed_at is not None
     lines = lines_of(order)
     # Section, chair, text, design, the selected option; the refused option is left out.
@@ -99,7 +104,7 @@ def test_confirming_marks_the_opportunity_won_through_the_event_once(
     # A second order on the same opportunity leaves it won, without a second "won" event.
     with django_capture_on_commit_callbacks(execute=True):
         second = confirmed_order(shop, [product_line(shop.chair, "1")], opportunity_id=opp.pk)
-    assert second.number == f"CO-{YEAR}-00002"
+    assert second.number == f"CO-{year_of(second)}-00002"
     assert Opportunity.objects.get(pk=opp.pk).status == OpportunityStatus.WON
     assert OutboxEvent.objects.filter(name="crm.opportunity_won").count() == 1
 
@@ -116,8 +121,9 @@ def test_draft_has_no_number_until_confirmed_and_numbers_have_no_gap(shop: Shop)
     orders.order_cancel(actor=actor, order_id=first.pk, reason="Doublon")
     third = confirmed_order(shop, [product_line(shop.chair, "1")])
     numbers = sorted(IssuedNumber.objects.filter(sequence__kind="sales.order").values_list("number", flat=True))
-    assert numbers == [f"CO-{YEAR}-00001", f"CO-{YEAR}-00002"]
-    assert third.number == f"CO-{YEAR}-00002"
+    second.refresh_from_db()
+    assert numbers == [f"CO-{year_of(second)}-00001", f"CO-{year_of(third)}-00002"]
+    assert third.number == f"CO-{year_of(third)}-00002"
     with pytest.raises(Conflict):
         orders.order_confirm(actor=actor, order_id=second.pk)
 
