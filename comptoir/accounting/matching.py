@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -79,11 +79,9 @@ def _lines_of(company_id: int, partner_account_id: int, matchings: Sequence[Matc
 
 def insert_new(obj: models.Model) -> None:
     """INSERT a new row of a model without save() logic (Matching, Payment, PaymentAllocation)
-    with one plain statement (``audit.insert_row``): the values ``save()`` would write, the
-    instance's defaults and both time stamps included."""
-    now = timezone.now()
-    obj.created_at = obj.updated_at = now  # type: ignore[attr-defined]  # ComptoirModel stamps
-    values = {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if not f.primary_key}
+    with one plain statement (``audit.insert_row``): the values ``save()`` would write, through
+    each field's ``pre_save`` (defaults, ``auto_now`` stamps)."""
+    values = {f.attname: f.pre_save(obj, True) for f in obj._meta.concrete_fields if not f.primary_key}
     obj.pk = audit.insert_row(type(obj), values, returning_pk=True)
     obj._state.adding = False
     obj._state.db = transaction.get_connection().alias
@@ -155,8 +153,16 @@ def next_index(partner_account_id: int) -> int:
     unique index instead of counting rows that grow with every payment. Under the lock, and
     in a statement started after it was granted, it sees every matching committed before.
     """
-    found = Matching.objects.filter(partner_account_id=partner_account_id).order_by().aggregate(last=Max("index"))
-    return 0 if found["last"] is None else found["last"] + 1
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:  # plain SQL: the ORM's aggregate costs more to build than to run
+        cursor.execute(
+            f"SELECT MAX({quote('index')}) FROM {quote(Matching._meta.db_table)} "  # noqa: S608 (our names)
+            f"WHERE {quote('partner_account_id')} = %s",
+            [partner_account_id],
+        )
+        last = cursor.fetchone()[0]
+    return 0 if last is None else int(last) + 1
 
 
 def undo(actor: Actor, *, company_id: int, partner_account_id: int, matchings: Sequence[Matching]) -> list[int]:

@@ -334,11 +334,19 @@ def _apply_to_invoice(invoice: Invoice, change: Decimal) -> None:
 
 
 def _post(actor: Actor, *, lines: list[dict[str, Any]], stamps: Sequence[tuple[Decimal | None, str]] = (),
-          **data: Any) -> JournalEntry:  # fmt: skip
-    entry = ledger.create_entry(actor, lines=lines, source_type=SOURCE_TYPE, **data)
-    if stamps:  # multi-currency: the lines' amounts in the payment's currency
-        currency_services.stamp(entry, stamps)
-    return ledger.post_entry(actor, entry)  # created above in this transaction: nobody else sees it to lock
+          known: ledger.LedgerRows | None = None, **data: Any) -> JournalEntry:  # fmt: skip
+    """Book and post an entry of the payment in one go; ``stamps``: multi-currency, the lines'
+    amounts in the payment's currency; ``known``: the journal and accounts already read."""
+    return ledger.create_posted_entry(actor, lines=lines, stamps=stamps, source_type=SOURCE_TYPE, known=known,
+                                      **data)  # fmt: skip
+
+
+def _line_ids(entry: JournalEntry) -> list[int]:
+    """The ids of the entry's lines in order: as posting wrote them, else read."""
+    written = vars(entry).get("line_ids")
+    if written is not None and None not in written:
+        return list(written)
+    return list(JournalLine.objects.filter(entry_id=entry.pk).order_by("sequence").values_list("pk", flat=True))
 
 
 def _reverse(actor: Actor, entry_id: int, day: dt.date) -> JournalEntry:
@@ -467,19 +475,19 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     company_id = actor.company_id
     assert company_id is not None
     errors: dict[str, list[str]] = {}
-    # One query: the journal's account, whether the organization is the company's, the company currency.
-    organization_found = Exists(Organization.objects.filter(company_id=company_id, pk=request.organization_id))
-    home_currency = Subquery(Company.objects.filter(pk=company_id).order_by().values("currency"))
-    found_journal = ledger._only(
+    # One query: the journal, whether the organization is the company's, the company currency.
+    journal = ledger._only(
         Journal.objects.filter(company_id=company_id, pk=request.journal_id, is_active=True, kind__in=PAYMENT_JOURNALS)
-        .values_list("default_account_id", organization_found, home_currency)
+        .annotate(organization_found=Exists(Organization.objects.filter(company_id=company_id,
+                                                                         pk=request.organization_id)),
+                  home_currency=Subquery(Company.objects.filter(pk=company_id).order_by().values("currency")))
     )  # fmt: skip
-    if found_journal is None:
-        bank_account_id, organization_ok, home = None, None, None
+    if journal is None:
         organization_ok = Organization.objects.filter(company_id=company_id, pk=request.organization_id).exists()
+        home = None
     else:
-        bank_account_id, organization_ok, home = found_journal
-    if bank_account_id is None:
+        organization_ok, home = journal.organization_found, journal.home_currency
+    if journal is None or journal.default_account_id is None:
         _add(errors, "journal_id", _("Choose an active bank or cash journal with an account."))
     if not organization_ok:
         _add(errors, "organization_id", _("Unknown organization."))
@@ -487,7 +495,7 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         ledger.clean_site_id(errors, "site_id", request.site_id, company_id)
     if errors:
         raise ValidationFailed(fields=errors)
-    assert request.journal_id is not None and request.date is not None
+    assert journal is not None and request.date is not None
     home = home or "EUR"  # multi-currency: the payment's currency (as ``currency.company_currency``)
     code = request.currency or home
     company_invoices = Invoice.objects.filter(company_id=company_id).only(*REGISTER_INVOICE_FIELDS)
@@ -553,7 +561,7 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     site_id = request.site_id or invoices_site
     payment = Payment(  # type: ignore[misc]  # MoneyFields take Decimals
         company_id=company_id, direction=request.direction, organization_id=request.organization_id,
-        partner_account=partner, date=request.date, amount=request.amount, journal_id=request.journal_id,
+        partner_account=partner, date=request.date, amount=request.amount, journal=journal,
         method=request.method, reference=request.reference, unallocated=request.amount - allocated,
         idempotency_key=request.key, request_digest=request.digest() if request.key else "",
         created_by_id=actor.user_id, currency=code, site_id=site_id,
@@ -577,7 +585,8 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         (_("Payment received %(ref)s") if inbound else _("Payment sent %(ref)s"))
         % {"ref": numbers or request.reference or partner.code}
     )[:200]
-    lines: list[dict[str, Any]] = [{"account_id": bank_account_id, "label": label, bank_side: request.amount}]
+    lines: list[dict[str, Any]] = [{"account_id": journal.default_account_id, "label": label,
+                                    bank_side: request.amount}]  # fmt: skip
     for invoice, part in plan:
         lines.append({"account_id": partner.account_id, "partner_account_id": partner.pk, partner_side: part,
                       "label": _in_company_language(_("Payment %(number)s") % {"number": invoice.number})})  # fmt: skip
@@ -585,8 +594,13 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         lines.append({"account_id": partner.account_id, "partner_account_id": partner.pk,
                       partner_side: payment.unallocated,
                       "label": _in_company_language(_("Credit %(code)s") % {"code": partner.code})})  # fmt: skip
-    vat_codes = {code for found_lines in entry_lines.values() for code, value in found_lines.waiting.items() if value}
-    vat_accounts = _vat_accounts(company_id, [*vat_codes, *(WAITING_VAT[c] for c in vat_codes)]) if vat_codes else {}
+    # The accounts the entry is booked on, read once for the VAT moves and the entry's checks.
+    vat_codes = sorted({code for found in entry_lines.values() for code, value in found.waiting.items() if value})
+    known = ledger.ledger_rows(company_id, account_ids={journal.default_account_id, partner.account_id},
+                               account_codes=[*vat_codes, *(WAITING_VAT[c] for c in vat_codes)])  # fmt: skip
+    known.partners[partner.pk] = ledger.PartnerRow(partner.pk, partner.code, partner.account_id)
+    known.journal = journal
+    vat_accounts = {row.code: pk for pk, row in known.accounts.items()}  # active or not, as _vat_accounts
     moves = {invoice.pk: _vat_moves_from(company_id, invoice, part, entry_lines[invoice.pk].waiting, vat_accounts)
              for invoice, part in plan}  # fmt: skip
     vat_label = _in_company_language(_("VAT on receipts"))
@@ -601,10 +615,9 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         if len(lines) > count:  # the exchange difference (after the head lines): the invoices' site
             lines[1 + len(plan) + (1 if payment.unallocated else 0)]["site_id"] = invoices_site or site_id
         lines, stamps = currency_services.split_stamps(lines)
-    entry = _post(actor, journal_id=request.journal_id, date=request.date, label=label, ref=request.reference[:100],
-                  lines=lines, source_id=str(payment.pk), stamps=stamps, site_id=site_id)  # fmt: skip
-    entry_line_ids = list(JournalLine.objects.filter(entry_id=entry.pk).order_by("sequence")
-                          .values_list("pk", flat=True))  # fmt: skip
+    entry = _post(actor, journal_id=journal.pk, date=request.date, label=label, ref=request.reference[:100],
+                  lines=lines, source_id=str(payment.pk), stamps=stamps, site_id=site_id, known=known)  # fmt: skip
+    entry_line_ids = _line_ids(entry)
     new_allocations = [
         PaymentAllocation(payment=payment, invoice=invoice, amount=part, date=payment.date,  # type: ignore[misc]
                           line_id=entry_line_ids[1 + i], vat_moved=sum((m.amount for m in moves[invoice.pk]), ZERO))
@@ -629,12 +642,13 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         if not entry_lines[invoice.pk].partner:
             continue
         own = lines[1 + i]  # as written: create_entry stores the amounts it is given, or refuses them
-        known = dict(entry_lines[invoice.pk].partner)
-        known[entry_line_ids[1 + i]] = {"pk": entry_line_ids[1 + i], "matching_code": "", "date": request.date,
-                                        "debit": Decimal(own.get("debit") or 0),
-                                        "credit": Decimal(own.get("credit") or 0)}  # fmt: skip
-        matching.match_group(actor, company_id=company_id, partner_account_id=partner.pk, line_ids=list(known),
-                             known=known)  # fmt: skip
+        group_rows = dict(entry_lines[invoice.pk].partner)
+        group_rows[entry_line_ids[1 + i]] = {
+            "pk": entry_line_ids[1 + i], "matching_code": "", "date": request.date,
+            "debit": Decimal(own.get("debit") or 0), "credit": Decimal(own.get("credit") or 0),
+        }  # fmt: skip
+        matching.match_group(actor, company_id=company_id, partner_account_id=partner.pk, line_ids=list(group_rows),
+                             known=group_rows)  # fmt: skip
     audit.record(actor, "payment.register", payment, changes={
         "amount": [None, payment.amount], "direction": [None, payment.direction], "entry": [None, entry.number],
         "allocations": [None, [[invoice.pk, part] for invoice, part in plan]], "credit": [None, payment.unallocated],
