@@ -154,6 +154,43 @@ def _run(shop: Shop, count: int, send_pdf: bool = False) -> tuple[float, dict[st
     return seconds, spent, states
 
 
+def _run_parallel(shop: Shop, count: int, workers: int) -> dict[str, Any]:
+    """``count`` flows shared by ``workers`` processes at once (forked, one connection each), as a
+    server's workers would serve concurrent requests: throughput, and the contention on the
+    shared counters, the hash chain and the customer's partner account (every flow is for the
+    same company and customer, the worst case)."""
+    import multiprocessing
+    import resource
+
+    from django.db import connections
+
+    connections.close_all()  # each worker opens its own
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    shares = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
+
+    def work(flows: int) -> None:
+        seconds, spent, _states = _run(shop, flows)
+        results.put({"flows": flows, "seconds": seconds, "cpu": spent["cpu"]})
+        connections.close_all()
+
+    processes = [context.Process(target=work, args=(flows,)) for flows in shares]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    seconds = time.perf_counter() - started
+    if any(process.exitcode for process in processes):  # its traceback is on standard error
+        raise RuntimeError(f"a worker failed: exit codes {[p.exitcode for p in processes]}")
+    done = [results.get(timeout=10) for _ in processes]
+    return {
+        "workers": workers, "flows": count, "seconds": round(seconds, 2), "flows_per_s": round(count / seconds, 1),
+        "cpu_ms_per_flow": round(sum(d["cpu"] for d in done) * 1000 / count, 1),
+        "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+    }  # fmt: skip
+
+
 def _queries(shop: Shop, count: int) -> dict[str, float]:
     """Queries per flow and per step, counted with an execute wrapper (not timed)."""
     from django.db import connection
@@ -315,13 +352,14 @@ def _check(company_id: int, flows: int) -> dict[str, Any]:
     from comptoir.sales.models_orders import SalesOrder
     from comptoir.sales.models_quotes import Quote
 
+    chain = verify_chain(company_id)
     return {
         "quotes_accepted": Quote.objects.filter(company_id=company_id, state="accepted").count(),
         "orders_confirmed": SalesOrder.objects.filter(company_id=company_id).exclude(number="").count(),
         "invoices_paid": Invoice.objects.filter(company_id=company_id, state="paid").count(),
         "expected": flows,
-        "chain_ok": verify_chain(company_id).ok,
-    }
+        "chain_ok": chain.ok,
+    } | ({"chain_anomalies": [str(anomaly) for anomaly in chain.anomalies[:3]]} if not chain.ok else {})
 
 
 def child(args: argparse.Namespace) -> None:
@@ -347,6 +385,12 @@ def child(args: argparse.Namespace) -> None:
     result["rows_per_flow_by_table"] = {t: round(n, 2) for t, n in sorted(rows.items()) if n}
     result |= _check(shop.company_id, args.orders + 5)
     result["queries_per_flow"] = _queries(shop, min(args.orders, 50))
+    if args.workers > 1:  # before the floor: its copied rows are not a valid hash chain
+        before_parallel = _check(shop.company_id, 0)
+        result["parallel"] = _run_parallel(shop, args.orders, args.workers)
+        after_parallel = _check(shop.company_id, args.orders)
+        result["parallel"]["check"] = {key: value - before_parallel[key] if type(value) is int and key != "expected"
+                                       else value for key, value in after_parallel.items()}  # fmt: skip
     floor_seconds, floor_rows = _floor(states[0], args.orders)
     result["floor_seconds"] = round(floor_seconds, 3)
     result["floor_rows"] = floor_rows
@@ -408,6 +452,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--send-pdf", type=int, default=0, help="more flows sent with the PDF rendered and mailed")
     parser.add_argument("--profile", type=int, default=0, help="more flows under cProfile (top functions)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="then run the same number of flows again in N processes at once")  # fmt: skip
     parser.add_argument("--dump-sql", action="store_true", help="print the SQL of one more flow, step by step")
     parser.add_argument("--child", action="store_true")
     args = parser.parse_args()
@@ -418,6 +464,7 @@ def main() -> None:
     engines = ["sqlite", "postgres"] if args.database == "both" else [args.database]
     common = ["--orders", str(args.orders), "--send-pdf", str(args.send_pdf), "--profile", str(args.profile)]
     common += ["--dump-sql"] if args.dump_sql else []
+    common += ["--workers", str(args.workers)]
     for engine in engines:
         result = run_child(__file__, engine, "order_to_cash", [*common, "--child"])
         profile = result.pop("profile", None)

@@ -26,6 +26,21 @@ class ComptoirQuerySet(models.QuerySet):
         super().__init__(*args, **kwargs)
         self._fetch_mode = _FETCH_MODES[getattr(settings, "COMPTOIR_FETCH_MODE", "peers")]
 
+    def select_for_update(self, nowait: bool = False, skip_locked: bool = False, of: Any = (),
+                          no_key: bool = True) -> Any:  # fmt: skip
+        """Row locks default to ``FOR NO KEY UPDATE`` on PostgreSQL (SQLite has no row locks).
+
+        Our locks serialise business operations (a partner's matchings, an invoice's
+        allocations, a counter); they never change a key. A plain ``FOR UPDATE`` also blocks
+        the foreign-key checks (``FOR KEY SHARE``) that PostgreSQL runs at COMMIT for every
+        row inserted pointing to the locked one — Django's foreign keys are deferred — so a
+        transaction holding it and waiting for another one's lock deadlocked with that one's
+        commit (the parallel order-to-cash bench: an invoice posting committing journal lines
+        of a partner account a payment had locked). Pass ``no_key=False`` to delete the row or
+        change its key.
+        """
+        return super().select_for_update(nowait=nowait, skip_locked=skip_locked, of=of, no_key=no_key)
+
 
 class ComptoirManager(models.Manager.from_queryset(ComptoirQuerySet)):  # type: ignore[misc]
     pass
