@@ -760,11 +760,7 @@ def _recompute_full(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bo
 def _insert_invoice(invoice: Invoice) -> None:
     """Insert a new invoice as ``save()`` would (defaults and stamps through each field's ``pre_save``),
     with SQL compiled once (``audit.insert_row``): the model adds nothing to save(), no signal listens."""
-    values = {field.attname: field.pre_save(invoice, True) for field in Invoice._meta.concrete_fields
-              if not field.primary_key}  # fmt: skip
-    invoice.pk = audit.insert_row(Invoice, values, returning_pk=True)
-    invoice._state.adding = False
-    invoice._state.db = transaction.get_connection().alias
+    audit.insert_instance(invoice)
 
 
 @transaction.atomic

@@ -81,10 +81,7 @@ def insert_new(obj: models.Model) -> None:
     """INSERT a new row of a model without save() logic (Matching, Payment, PaymentAllocation)
     with one plain statement (``audit.insert_row``): the values ``save()`` would write, through
     each field's ``pre_save`` (defaults, ``auto_now`` stamps)."""
-    values = {f.attname: f.pre_save(obj, True) for f in obj._meta.concrete_fields if not f.primary_key}
-    obj.pk = audit.insert_row(type(obj), values, returning_pk=True)
-    obj._state.adding = False
-    obj._state.db = transaction.get_connection().alias
+    audit.insert_instance(obj)
 
 
 def match_group(

@@ -947,11 +947,7 @@ def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]], *, replac
 
 def _insert_entry(entry: JournalEntry) -> None:
     """INSERT the new draft's header in one statement compiled once (``audit.insert_row``): it has no save logic."""
-    # Defaults and ``auto_now`` stamps through each field's ``pre_save``, as save() does.
-    values = {f.attname: f.pre_save(entry, True) for f in JournalEntry._meta.concrete_fields if not f.primary_key}
-    entry.pk = audit.insert_row(JournalEntry, values, returning_pk=True)
-    entry._state.adding = False
-    entry._state.db = transaction.get_connection().alias
+    audit.insert_instance(entry)
 
 
 def _new_entry(

@@ -123,6 +123,20 @@ _AUDIT_COLUMNS = (
 _insert_statements: dict[tuple[Any, ...], tuple[str, list[models.Field]]] = {}
 
 
+def insert_instance(obj: models.Model) -> None:
+    """INSERT a new instance as ``save()`` would, with ``insert_row``'s SQL compiled once.
+
+    The values ``save()`` writes: defaults and ``auto_now`` stamps through each field's
+    ``pre_save``. Only for models whose save() adds nothing and that no signal listens to
+    (the hot inserts of documents, entries, payments and matchings).
+    """
+    meta = obj._meta
+    values = {field.attname: field.pre_save(obj, True) for field in meta.concrete_fields if not field.primary_key}
+    obj.pk = insert_row(type(obj), values, returning_pk=True)
+    obj._state.adding = False
+    obj._state.db = transaction.get_connection().alias
+
+
 def insert_row(model: type[models.Model], values: dict[str, Any], *, returning_pk: bool = False) -> Any:
     """INSERT one row with SQL written once per (model, columns, database), not by the ORM compiler.
 

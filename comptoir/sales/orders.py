@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -360,11 +360,7 @@ def _write_lines(order: SalesOrder, cleaned: list[dict[str, Any]], errors: dict[
 
 def _insert(order: SalesOrder) -> None:
     """INSERT a new order with one statement compiled once (``audit.insert_row``): the model has no save() logic."""
-    values = {field.attname: field.pre_save(order, True)  # the stamps (auto_now) as save() sets them
-              for field in SalesOrder._meta.concrete_fields if not field.primary_key}  # fmt: skip
-    order.pk = audit.insert_row(SalesOrder, values, returning_pk=True)
-    order._state.adding = False
-    order._state.db = DEFAULT_DB_ALIAS
+    audit.insert_instance(order)
 
 
 # --- Services -------------------------------------------------------------------------

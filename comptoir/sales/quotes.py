@@ -670,11 +670,7 @@ def _insert(instance: Quote | QuoteVersion) -> None:
     """Insert a new row as ``save()`` would (defaults and ``auto_now`` stamps through each field's
     ``pre_save``), with SQL compiled once (``audit.insert_row``): these models add nothing to save()
     and no signal listens to them."""
-    values = {field.attname: field.pre_save(instance, True) for field in type(instance)._meta.concrete_fields
-              if not field.primary_key}  # fmt: skip
-    instance.pk = audit.insert_row(type(instance), values, returning_pk=True)
-    instance._state.adding = False
-    instance._state.db = transaction.get_connection().alias
+    audit.insert_instance(instance)
 
 
 def _locked(actor: Actor, quote_id: Any) -> Quote:
