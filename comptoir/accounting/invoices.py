@@ -822,6 +822,8 @@ def invoice_delete(*, actor: Actor, invoice_id: int) -> None:
     invoice = _locked(actor, invoice_id)
     _refuse_posted(invoice)
     audit.record(actor, "invoice.delete", invoice, changes={"total": [invoice.total_amount, None]})
+    # Announced before the row goes: a document it came from (a sales order) counts it no more.
+    _publish_draft_gone("accounting.invoice_deleted", invoice)
     InvoiceFile.objects.filter(invoice=invoice).delete()
     invoice.delete()
 
@@ -835,7 +837,15 @@ def invoice_cancel(*, actor: Actor, invoice_id: int) -> Invoice:
     invoice.state = InvoiceState.CANCELLED
     invoice.save(update_fields=["state", "updated_at"])
     audit.record(actor, "invoice.cancel", invoice, changes={"state": [InvoiceState.DRAFT, InvoiceState.CANCELLED]})
+    _publish_draft_gone("accounting.invoice_cancelled", invoice)
     return invoice
+
+
+def _publish_draft_gone(name: str, invoice: Invoice) -> None:
+    events.publish(name, company_id=invoice.company_id, payload={
+        "invoice_id": invoice.pk, "kind": invoice.kind, "organization_id": invoice.organization_id,
+        "source_type": invoice.source_type, "source_id": invoice.source_id,
+    })  # fmt: skip
 
 
 # --- Posting --------------------------------------------------------------------------

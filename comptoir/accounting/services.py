@@ -172,8 +172,11 @@ def clean_site_id(
 
 def default_site_id(company_id: int) -> int | None:
     """The company's head office when it has exactly one (active): the default site of documents."""
-    heads = list(Site.objects.filter(company_id=company_id, is_head_office=True, is_active=True).values_list(
-        "pk", flat=True)[:2])  # fmt: skip
+    heads = list(
+        Site.objects.filter(company_id=company_id, is_head_office=True, is_active=True)
+        .order_by()
+        .values_list("pk", flat=True)[:2]
+    )  # the count matters, not the order
     return heads[0] if len(heads) == 1 else None
 
 

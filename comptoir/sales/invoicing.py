@@ -600,6 +600,19 @@ def on_invoice_posted(event: Any) -> None:
     origin = Invoice.objects.filter(pk=invoice_id, origin_id__isnull=False).values("origin_id")
     order_ids = set(OrderInvoice.objects.filter(Q(invoice_id=invoice_id) | Q(invoice_id__in=origin))
                     .values_list("order_id", flat=True).order_by())  # fmt: skip
+    _refresh_orders(order_ids)
+
+
+def on_invoice_draft_gone(event: Any) -> None:
+    """``accounting.invoice_deleted`` / ``invoice_cancelled``: the order a draft was made from counts it no
+    more (its quantities and state are recomputed at once; a deleted draft's links went with it)."""
+    payload = event.payload
+    source_id = str(payload.get("source_id") or "")
+    if payload.get("source_type") == SOURCE_TYPE and source_id.isdigit():
+        _refresh_orders({int(source_id)})
+
+
+def _refresh_orders(order_ids: set[int]) -> None:
     for order_id in sorted(order_ids):
         order = next(iter(SalesOrder.objects.select_for_update().filter(pk=order_id)
                           .only("company", "state", "invoiced_amount").order_by()[:1]), None)  # fmt: skip

@@ -39,3 +39,5 @@ def register() -> None:
     timeline_orders.register(timeline_registry)
     source_links.register(orders.SOURCE_TYPE, _order_link)
     events.subscribe("accounting.invoice_posted", invoicing.on_invoice_posted, key="sales.orders.invoice_posted")
+    for name in ("accounting.invoice_deleted", "accounting.invoice_cancelled"):
+        events.subscribe(name, invoicing.on_invoice_draft_gone, key="sales.orders.invoice_draft_gone")

@@ -143,3 +143,32 @@ def test_order_from_a_quote_copies_the_lines_and_is_numbered(shop: Shop) -> None
     copied = quote.lines.exclude(optional=True, selected=False).order_by("position").values_list("pk", flat=True)
     assert [line.quote_line_id for line in lines] == list(copied)  # the refused option left out
     assert not Invoice.objects.filter(source_id=str(order.pk)).exists()
+
+
+@pytest.mark.parametrize("gone", ["delete", "cancel"])
+def test_a_draft_deleted_or_cancelled_in_accounting_is_no_longer_counted_by_its_order(
+    shop: Shop, gone: str, django_capture_on_commit_callbacks: Any
+) -> None:
+    # 5 chairs invoiced on delivery: 3 delivered and drafted (A), 2 delivered and drafted (B): the order is done.
+    order = confirmed_order(shop, [product_line(shop.chair, "5")], invoicing_policy="delivery")
+    finance = shop.actor("finance")
+    line_id = SalesOrderLine.objects.get(order=order).pk
+    deliveries.record_delivery(actor=finance, order_id=order.pk, quantities={line_id: "3"})
+    first = invoicing.invoice_order(actor=finance, order_id=order.pk)
+    deliveries.record_delivery(actor=finance, order_id=order.pk, quantities={line_id: "2"})
+    second = invoicing.invoice_order(actor=finance, order_id=order.pk)
+    assert invoiced(order) == [D("5.000")] and stored(order).state == OrderState.DONE
+    # The accountant removes A on the invoice pages, then posts B.
+    with django_capture_on_commit_callbacks(execute=True):
+        if gone == "delete":
+            acc.invoice_delete(actor=finance, invoice_id=first.pk)
+        else:
+            acc.invoice_cancel(actor=finance, invoice_id=first.pk)
+    assert invoiced(order) == [D("2.000")]
+    assert stored(order).state == OrderState.CONFIRMED and stored(order).invoiced_amount == second.untaxed_amount
+    with django_capture_on_commit_callbacks(execute=True):
+        acc.invoice_post(actor=finance, invoice_id=second.pk)
+    # The 3 chairs of A can be invoiced again.
+    again = invoicing.invoice_order(actor=finance, order_id=order.pk)
+    assert again.untaxed_amount == first.untaxed_amount
+    assert invoiced(order) == [D("5.000")] and stored(order).state == OrderState.DONE
