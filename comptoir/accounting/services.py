@@ -944,6 +944,9 @@ def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]], *, replac
     """Replace the draft's lines (``replace=False``: a new entry, none yet); a line without a site takes the entry's."""
     if replace:
         JournalLine.objects.filter(entry=entry).delete()
+    # What create_entry remembered of the lines on this object is stale now: post_entry reads them back.
+    for remembered in ("_written_lines", "line_ids"):
+        entry.__dict__.pop(remembered, None)
     _insert_lines(entry, _line_rows(entry, lines), posted=False)
     entry.total = sum((line["debit"] for line in lines), Decimal(0))  # type: ignore[assignment]
 
