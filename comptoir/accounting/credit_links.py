@@ -43,8 +43,15 @@ def linked_lines(invoices: Sequence[Invoice]) -> dict[int, set[int]]:
         return {}
     # An allocation's realised exchange difference is its ``exchange_line``. Allocations made
     # before that column existed fall back to every partner line of their OD entry (exact when
-    # the credit note settled one invoice at a time, the common case).
-    entries = {e for pair in pairs for e in (*pair[2:4], pair[5] if not pair[6] else None) if e}
+    # the credit note settled one invoice at a time, the common case); an allocation without a
+    # difference whose OD entry names another allocation's line is a new one: it has none.
+    candidates = {pair[5] for pair in pairs if pair[5] and not pair[6]}
+    recorded = set(
+        CreditAllocation.objects.filter(vat_entry_id__in=candidates, exchange_line__isnull=False)
+        .values_list("vat_entry_id", flat=True).order_by()
+    ) if candidates else set()  # fmt: skip
+    fallback = candidates - recorded
+    entries = {e for pair in pairs for e in (*pair[2:4], pair[5] if pair[5] in fallback else None) if e}
     partners = {pair[4] for pair in pairs}
     lines_of: dict[int, set[int]] = {}
     for pk, entry_id in JournalLine.objects.filter(
@@ -54,7 +61,9 @@ def linked_lines(invoices: Sequence[Invoice]) -> dict[int, set[int]]:
     result: dict[int, set[int]] = {}
     wanted = set(ids)
     for invoice_id, credit_id, invoice_entry, credit_entry, _partner, od_entry, exchange_line in pairs:
-        exchange = {exchange_line} if exchange_line else lines_of.get(od_entry, set()) if od_entry else set()
+        exchange = (
+            {exchange_line} if exchange_line else lines_of.get(od_entry, set()) if od_entry in fallback else set()
+        )
         if invoice_id in wanted and credit_entry:
             result.setdefault(invoice_id, set()).update(lines_of.get(credit_entry, set()) | exchange)
         if credit_id in wanted and invoice_entry:

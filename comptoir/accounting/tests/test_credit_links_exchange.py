@@ -53,3 +53,21 @@ def test_each_allocation_keeps_its_own_exchange_line(books: Books) -> None:
     assert own[second.pk] in linked[second.pk] and own[first.pk] not in linked[second.pk]
     # The credit note's group holds both invoices' partner lines and both differences.
     assert {own[first.pk], own[second.pk]} <= credit_links.linked_lines([fresh(credit)])[credit.pk]
+
+
+def test_an_allocation_without_a_difference_takes_no_other_invoices_line(books: Books) -> None:
+    first = _usd_invoice(books, "500.00")  # 600 USD at 1.1: a difference with the credit note's 1.25
+    origin = _usd_invoice(books, "750.00")
+    same_rate = books.posted([line(unit_price="250.00")], currency="USD", issue_date=CREDITED)  # 1.25: none
+    draft = invoices.invoice_credit(actor=books.actor(), invoice_id=origin.pk)
+    invoices.invoice_update(actor=books.actor(), invoice_id=draft.pk, issue_date=CREDITED)
+    credit = invoices.invoice_post(actor=books.actor(), invoice_id=draft.pk, render_pdf=False)
+    result = credit_allocation.credit_allocate(actor=books.actor(), credit_note_id=credit.pk, allocations=[
+        {"invoice_id": first.pk, "amount": "600.00"}, {"invoice_id": same_rate.pk, "amount": "300.00"},
+    ])  # fmt: skip
+    rows = {row.invoice_id: row for row in result.allocations}
+    assert rows[first.pk].exchange_line_id is not None and rows[same_rate.pk].exchange_line_id is None
+    assert rows[same_rate.pk].vat_entry_id == rows[first.pk].vat_entry_id  # the shared OD entry
+    linked = credit_links.linked_lines([fresh(same_rate)])
+    assert rows[first.pk].exchange_line_id not in linked[same_rate.pk]
+    assert rows[first.pk].exchange_line_id in credit_links.linked_lines([fresh(first)])[first.pk]
