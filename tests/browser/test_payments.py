@@ -40,9 +40,10 @@ def test_pay_an_invoice(page, personas: Personas) -> None:  # type: ignore[no-un
         page.click("#invoice-pay")
     assert page.input_value("#id_amount") == "300.00"
     page.fill("#id_reference", "VIR SEPA 0042")
-    # A double click submits the form twice: the payment is recorded once.
-    with page.expect_navigation(timeout=30_000):
-        page.dblclick("#payment-submit")
+    # A double click submits the form twice: the payment is recorded once. The second submission
+    # aborts the first navigation (expect_navigation would catch that one): wait for the page shown.
+    page.dblclick("#payment-submit")
+    page.wait_for_selector("#payment-state", timeout=30_000)
     assert page.locator("#payment-state").get_attribute("data-state") == "posted"
     assert Payment.objects.count() == 1
 
