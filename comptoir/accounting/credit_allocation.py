@@ -272,9 +272,8 @@ def _allocate(actor: Actor, request: AllocationRequest) -> AllocationResult:
                        .order_by("sequence").values_list("pk", flat=True))  # fmt: skip
             exchange_lines = {invoice.pk: pk for (invoice, _gap), pk in zip(exchange, ids, strict=True)}
             for row in rows:
-                if row.invoice_id in exchange_lines:
-                    row.exchange_line_id = exchange_lines[row.invoice_id]
-                    CreditAllocation.objects.filter(pk=row.pk).update(exchange_line_id=row.exchange_line_id)
+                row.exchange_line_id = exchange_lines.get(row.invoice_id)
+            CreditAllocation.objects.bulk_update(rows, ["exchange_line"])  # one statement for all the rows
     lines = payments._partner_lines([credit, *(invoice for invoice, _p in plan)])
     for invoice, _part in plan:
         extra = [exchange_lines[invoice.pk]] if invoice.pk in exchange_lines else []
