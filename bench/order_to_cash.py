@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -438,6 +439,8 @@ def _profile(shop: Shop, count: int) -> list[str]:
     profiler.enable()
     _run(shop, count)
     profiler.disable()
+    if os.environ.get("BENCH_PROFILE_OUT"):  # the raw stats, for pstats or snakeviz
+        profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
     stats.print_stats(25)

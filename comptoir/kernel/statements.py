@@ -1,0 +1,160 @@
+"""Statements written once: the SELECTs and UPDATEs of the hot paths, without the ORM compiler.
+
+The order-to-cash services run ~130 statements per flow; building and compiling each one
+through the ORM costs ten times more Python than the database spends executing it
+(docs/decisions/0015-statements-written-once.md). A ``Select`` or ``Update`` here is declared
+once at module level from a model's metadata: its SQL is written on first use per database
+vendor and reused; values read are converted by the same converters the ORM applies
+(decimals, dates, JSON, our money fields), values written go through each field's
+``get_db_prep_save``. Inserts are ``audit.insert_row`` / ``audit.insert_instance``.
+
+Column names are written ``{field}`` (a field name or attname of the model) in ``where``,
+``order_by`` and ``set``; everything else is plain SQL with ``%s`` parameters, which both
+SQLite and PostgreSQL read the same. Record rules stay in the selectors: a statement here is
+for a row the service has already scoped by company (its ``where`` says so) or checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
+# SQL, (column index, its converters, its Col), attnames in the model's field order, that order.
+_Compiled = tuple[str, list[tuple[int, list[Converter], Any]], list[str], list[int]]
+
+
+def _fields(model: type[models.Model], names: Sequence[str]) -> list[models.Field[Any, Any]]:
+    meta = model._meta
+    fields = []
+    for name in names:
+        field = meta.get_field(name)
+        if not isinstance(field, models.Field) or not field.concrete:
+            raise ValueError(f"{name} is not a column of {meta.label}")
+        fields.append(field)
+    return fields
+
+
+def _columns(model: type[models.Model], sql: str, connection: BaseDatabaseWrapper) -> str:
+    """``{name}`` → the quoted column of that field; ``{{`` and ``}}`` stay braces."""
+    meta = model._meta
+    names = {}
+    for field in meta.concrete_fields:
+        column = connection.ops.quote_name(str(field.column))
+        names[field.name] = names[field.attname] = column
+    names["pk"] = connection.ops.quote_name(str(meta.pk.column))  # type: ignore[union-attr]
+    return sql.format_map(names)
+
+
+class Select:
+    """``SELECT fields FROM model's table WHERE where [ORDER BY] [LIMIT] [FOR NO KEY UPDATE]``.
+
+    ``rows(*params)`` gives tuples in the order of ``fields``, converted as the ORM would;
+    ``one(*params)`` the first or None; ``instances(*params)`` model instances holding only
+    those fields (the others deferred, read on access like ``.only()``). ``lock=True`` takes
+    ``FOR NO KEY UPDATE`` on PostgreSQL (decision 0014); SQLite's IMMEDIATE transactions
+    already serialise writers.
+    """
+
+    def __init__(self, model: type[models.Model], fields: Sequence[str], where: str, *,
+                 order_by: str = "", limit: int | None = None, lock: bool = False) -> None:  # fmt: skip
+        self.model = model
+        self.field_names = tuple(fields)
+        self.where = where
+        self.order_by = order_by
+        self.limit = limit
+        self.lock = lock
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, connection: BaseDatabaseWrapper) -> _Compiled:
+        compiled = self._compiled.get(connection.vendor)
+        if compiled is not None:
+            return compiled
+        meta = self.model._meta
+        fields = _fields(self.model, self.field_names)
+        table = connection.ops.quote_name(meta.db_table)
+        columns = ", ".join(f"{table}.{connection.ops.quote_name(str(f.column))}" for f in fields)
+        # Names come from the model's metadata and the statement's declaration, values are parameters.
+        sql = f"SELECT {columns} FROM {table} WHERE {_columns(self.model, self.where, connection)}"  # noqa: S608
+        if self.order_by:
+            sql += f" ORDER BY {_columns(self.model, self.order_by, connection)}"
+        if self.limit is not None:
+            sql += f" LIMIT {int(self.limit)}"
+        if self.lock and connection.features.has_select_for_update:
+            sql += " " + connection.ops.for_update_sql(no_key=connection.features.has_select_for_no_key_update)
+        converters = []
+        for index, field in enumerate(fields):
+            column = field.get_col(meta.db_table)
+            found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if found:  # the column goes with them: SQLite's decimal converter reads its field
+                converters.append((index, found, column))
+        # ``from_db`` takes the selected values in the model's field order.
+        attnames = [f.attname for f in fields]
+        order = sorted(range(len(fields)), key=lambda i: meta.concrete_fields.index(fields[i]))
+        compiled = self._compiled[connection.vendor] = (sql, converters, [attnames[i] for i in order], order)
+        return compiled
+
+    def rows(self, *params: Any) -> list[tuple[Any, ...]]:
+        connection = transaction.get_connection()
+        sql, converters, _attnames, _order = self._compile(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+        if not converters:
+            return [tuple(row) for row in fetched]
+        result = []
+        for row in fetched:
+            values = list(row)
+            for index, functions, column in converters:
+                value = values[index]
+                for function in functions:
+                    value = function(value, column, connection)
+                values[index] = value
+            result.append(tuple(values))
+        return result
+
+    def one(self, *params: Any) -> tuple[Any, ...] | None:
+        rows = self.rows(*params)
+        return rows[0] if rows else None
+
+    def instances(self, *params: Any) -> list[Any]:
+        connection = transaction.get_connection()
+        _sql, _converters, attnames, order = self._compile(connection)
+        return [self.model.from_db(connection.alias, attnames, [row[i] for i in order]) for row in self.rows(*params)]
+
+    def instance(self, *params: Any) -> Any:
+        found = self.instances(*params)
+        return found[0] if found else None
+
+
+class Update:
+    """``UPDATE model's table SET fields = %s, … WHERE where``; returns the rows changed.
+
+    ``run(values, *params)``: ``values`` in the order of ``fields``, each through its field's
+    ``get_db_prep_save`` (money, dates, JSON); ``params`` fill the ``where``.
+    """
+
+    def __init__(self, model: type[models.Model], fields: Sequence[str], where: str) -> None:
+        self.model = model
+        self.field_names = tuple(fields)
+        self.where = where
+        self._compiled: dict[str, tuple[str, list[models.Field[Any, Any]]]] = {}
+
+    def run(self, values: Sequence[Any], *params: Any) -> int:
+        connection = transaction.get_connection()
+        compiled = self._compiled.get(connection.vendor)
+        if compiled is None:
+            fields = _fields(self.model, self.field_names)
+            quote = connection.ops.quote_name
+            assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in fields)
+            where = _columns(self.model, self.where, connection)
+            sql = f"UPDATE {quote(self.model._meta.db_table)} SET {assignments} WHERE {where}"  # noqa: S608
+            compiled = self._compiled[connection.vendor] = (sql, fields)
+        sql, fields = compiled
+        prepared = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*prepared, *params])
+            return cursor.rowcount
