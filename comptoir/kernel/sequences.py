@@ -90,10 +90,24 @@ def _take(company_id: int, kind: str, year: int) -> tuple[int, int, str, str] | 
     return None if row is None else (int(row[0]), int(row[1]), str(row[2]), str(row[3]))
 
 
-def next_number(*, company_id: int, kind: str, on_date: dt.date, object_type: str = "", object_id: str = "") -> Issued:
-    """Issue the next number of ``kind`` for the company; must run inside a transaction."""
+@dataclass(frozen=True)
+class Taken:
+    """A number taken from its counter and not yet recorded (``take_number``)."""
+
+    sequence_id: int
+    value: int
+    number: str
+
+
+def take_number(*, company_id: int, kind: str, on_date: dt.date) -> Taken:
+    """Take the next number of ``kind``; ``record_number`` must follow in the same transaction.
+
+    For a document whose row is inserted with its number (no UPDATE after the INSERT): take
+    the number, insert the document, record the number with the document's id. The counter row
+    stays locked from here until commit, so take it right before the document's INSERT.
+    """
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("next_number must be called inside the issuing transaction")
+        raise RuntimeError("take_number must be called inside the issuing transaction")
     prefix, fmt, yearly = DEFAULT_FORMATS.get(kind, (kind.upper()[:3], "{prefix}-{year}-{n:05}", True))
     year = on_date.year if yearly else 0
     row = _take(company_id, kind, year)
@@ -116,12 +130,24 @@ def next_number(*, company_id: int, kind: str, on_date: dt.date, object_type: st
         assert row is not None
     seq_id, value, seq_prefix, seq_format = row
     number = seq_format.format(prefix=seq_prefix, year=on_date.year, yy=f"{on_date.year % 100:02}", n=value)
-    # The counter row stays locked until commit: one plain INSERT, no ORM compilation, here.
+    return Taken(sequence_id=seq_id, value=value, number=number)
+
+
+def record_number(taken: Taken, *, object_type: str = "", object_id: object = "") -> Issued:
+    """Record a taken number as issued to a document (one plain INSERT: the counter is locked)."""
     insert_row(
         IssuedNumber,
         {
-            "sequence_id": seq_id, "value": value, "number": number, "object_type": object_type,
-            "object_id": str(object_id), "issued_at": timezone.now(),
+            "sequence_id": taken.sequence_id, "value": taken.value, "number": taken.number,
+            "object_type": object_type, "object_id": str(object_id), "issued_at": timezone.now(),
         },
     )  # fmt: skip
-    return Issued(value=value, number=number)
+    return Issued(value=taken.value, number=taken.number)
+
+
+def next_number(*, company_id: int, kind: str, on_date: dt.date, object_type: str = "", object_id: str = "") -> Issued:
+    """Issue the next number of ``kind`` for the company; must run inside a transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("next_number must be called inside the issuing transaction")
+    taken = take_number(company_id=company_id, kind=kind, on_date=on_date)
+    return record_number(taken, object_type=object_type, object_id=object_id)

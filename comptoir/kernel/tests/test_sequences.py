@@ -99,10 +99,28 @@ def test_rollback_returns_the_number(kinds):
     assert report.ok, report.problems
 
 
+def test_a_number_taken_before_its_document_is_recorded_with_the_documents_id(kinds):
+    with transaction.atomic():
+        taken = sequences.take_number(company_id=1, kind="invoice_t", on_date=JAN)
+        assert (taken.value, taken.number) == (1, "FA-2026-00001")
+        assert not IssuedNumber.objects.exists()  # the document's INSERT comes between
+        issued = sequences.record_number(taken, object_type="accounting.invoice", object_id=7)
+    assert (issued.value, issued.number) == (1, "FA-2026-00001")
+    row = IssuedNumber.objects.get()
+    assert (row.number, row.object_type, row.object_id) == ("FA-2026-00001", "accounting.invoice", "7")
+    assert issue(1, "invoice_t").number == "FA-2026-00002"
+    with pytest.raises(RuntimeError, match="boom"), transaction.atomic():
+        sequences.take_number(company_id=1, kind="invoice_t", on_date=JAN)
+        raise RuntimeError("boom")
+    assert issue(1, "invoice_t").number == "FA-2026-00003"  # the rolled back take gave its number back
+
+
 @pytest.mark.django_db(transaction=True)
 def test_outside_a_transaction_raises(kinds):
     with pytest.raises(RuntimeError, match="inside the issuing transaction"):
         sequences.next_number(company_id=1, kind="invoice_t", on_date=JAN)
+    with pytest.raises(RuntimeError, match="inside the issuing transaction"):
+        sequences.take_number(company_id=1, kind="invoice_t", on_date=JAN)
     assert IssuedNumber.objects.count() == 0
     assert DocumentSequence.objects.count() == 0
 
