@@ -35,5 +35,10 @@ def mark_opportunity_won(event: OutboxEvent) -> None:
     services.opportunity_mark_won(actor=Actor.system(event.company_id, Channel.TASK), opportunity_id=opportunity_id)
 
 
+def _has_opportunity(payload: dict[str, object]) -> bool:
+    # Most orders come from a customer's quote without an opportunity: nothing to run for them.
+    return isinstance(payload.get("opportunity_id"), int)
+
+
 def register() -> None:
-    events.subscribe(ORDER_CONFIRMED, mark_opportunity_won, key="crm.sales.order_confirmed")
+    events.subscribe(ORDER_CONFIRMED, mark_opportunity_won, key="crm.sales.order_confirmed", when=_has_opportunity)

@@ -25,38 +25,57 @@ from comptoir.kernel.models import OutboxEvent, SubscriberRun
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxEvent], None]
+Condition = Callable[[dict[str, Any]], bool]
 _subscribers: dict[str, list[tuple[str, Handler]]] = {}
+_conditions: dict[tuple[str, str], Condition] = {}
 
 
-def subscribe(event_name: str, handler: Handler, *, key: str | None = None) -> None:
-    """Register ``handler`` for ``event_name``; ``key`` names it durably (default: dotted path)."""
+def subscribe(event_name: str, handler: Handler, *, key: str | None = None, when: Condition | None = None) -> None:
+    """Register ``handler`` for ``event_name``; ``key`` names it durably (default: dotted path).
+
+    ``when`` tells from the payload alone whether the handler has anything to do (a credit
+    note, an order with an opportunity): for the other events it is not run at all — no
+    transaction, no ``SubscriberRun`` — and an event no subscriber wants is written done.
+    """
     key = key or f"{handler.__module__}.{handler.__qualname__}"
     handlers = _subscribers.setdefault(event_name, [])
     if all(existing != key for existing, _ in handlers):
         handlers.append((key, handler))
+    if when is None:
+        _conditions.pop((event_name, key), None)
+    else:
+        _conditions[(event_name, key)] = when
 
 
 def unsubscribe(event_name: str, key: str) -> None:
     _subscribers[event_name] = [(k, h) for k, h in _subscribers.get(event_name, []) if k != key]
+    _conditions.pop((event_name, key), None)
 
 
 def subscribers_of(event_name: str) -> list[tuple[str, Handler]]:
     return list(_subscribers.get(event_name, []))
 
 
+def _wanted_by(event_name: str, payload: dict[str, Any]) -> list[tuple[str, Handler]]:
+    """The subscribers with something to do for this payload."""
+    return [(key, handler) for key, handler in _subscribers.get(event_name, ())
+            if (condition := _conditions.get((event_name, key))) is None or condition(payload)]  # fmt: skip
+
+
 def publish(name: str, *, company_id: int | None, payload: dict[str, Any]) -> OutboxEvent:
     """Record the event in the current transaction and dispatch it after commit.
 
-    An event nobody subscribes to is written already done (one INSERT, nothing after
-    commit): it is kept for the record, and there is nothing to run. Subscribers are
-    registered when the apps load, so the answer cannot change between here and commit.
+    An event nobody subscribes to, or whose subscribers' ``when`` all say no, is written
+    already done (one INSERT, nothing after commit): it is kept for the record, and there is
+    nothing to run. Subscribers are registered when the apps load, so the answer cannot
+    change between here and commit.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("events.publish must be called inside the service's transaction")
     now = timezone.now()
     # The subscribers get the payload as the database would give it back (tuples → lists, keys → strings).
     event = OutboxEvent(name=name, company_id=company_id, payload=json.loads(json.dumps(payload)), created_at=now)
-    if not subscribers_of(name):
+    if not _wanted_by(name, event.payload):
         event.status, event.attempts, event.processed_at = OutboxEvent.Status.DONE, 1, now
     # One plain INSERT (SQL compiled once): services publish while holding their row locks.
     event.pk = insert_row(OutboxEvent, {column: getattr(event, column) for column in _EVENT_COLUMNS}, returning_pk=True)
@@ -93,7 +112,7 @@ def _run_subscribers(event: OutboxEvent) -> bool:
     unique ``SubscriberRun`` row lets only one of them run it.
     """
     ok = True
-    for key, handler in subscribers_of(event.name):
+    for key, handler in _wanted_by(event.name, event.payload or {}):
         try:
             with transaction.atomic():
                 # The unique row is the idempotency guard: a second run fails here first.

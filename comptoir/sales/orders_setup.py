@@ -33,11 +33,14 @@ def _order_link(actor: Actor, source_id: str) -> source_links.SourceLink | None:
 
 
 def register() -> None:
+    from comptoir.accounting.models import InvoiceKind
     from comptoir.sales import invoicing, orders, timeline_orders
 
     orders.register_sequences()
     timeline_orders.register(timeline_registry)
     source_links.register(orders.SOURCE_TYPE, _order_link)
-    events.subscribe("accounting.invoice_posted", invoicing.on_invoice_posted, key="sales.orders.invoice_posted")
+    # Only a credit note changes what an order counts (an invoice counts from its draft on).
+    events.subscribe("accounting.invoice_posted", invoicing.on_invoice_posted, key="sales.orders.invoice_posted",
+                     when=lambda payload: payload.get("kind") == InvoiceKind.CUSTOMER_CREDIT_NOTE)  # fmt: skip
     for name in ("accounting.invoice_deleted", "accounting.invoice_cancelled"):
         events.subscribe(name, invoicing.on_invoice_draft_gone, key="sales.orders.invoice_draft_gone")

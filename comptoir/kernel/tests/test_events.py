@@ -248,3 +248,37 @@ def test_subscriber_gets_the_payload_as_stored(subscribed):
         events.unsubscribe(name, "payload.rec")
     assert seen == [{"ids": [3, 4], "5": "five"}]
     assert OutboxEvent.objects.get(name=name).payload == seen[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_subscriber_runs_only_for_the_payloads_its_condition_wants():
+    wanted, always = Recorder("wanted"), Recorder("always")
+    name = f"test.event_{next(_names)}"
+    events.subscribe(name, wanted, key="wanted", when=lambda payload: payload["n"] % 2 == 0)
+    try:
+        with transaction.atomic():
+            skipped = events.publish(name, company_id=1, payload={"n": 1})
+            # Nobody wants it: written done, nothing to dispatch after commit.
+            assert transaction.get_connection().run_on_commit == []
+        with transaction.atomic():
+            kept = events.publish(name, company_id=1, payload={"n": 2})
+        events.subscribe(name, always, key="always")  # a second subscriber without a condition
+        with transaction.atomic():
+            mixed = events.publish(name, company_id=1, payload={"n": 3})
+    finally:
+        events.unsubscribe(name, "wanted")
+        events.unsubscribe(name, "always")
+    assert (wanted.seen, always.seen) == ([2], [3])
+    stored = {e.pk: (e.status, e.attempts) for e in OutboxEvent.objects.filter(name=name)}
+    done = OutboxEvent.Status.DONE
+    assert stored == {skipped.pk: (done, 1), kept.pk: (done, 1), mixed.pk: (done, 1)}
+    runs = set(SubscriberRun.objects.filter(event__name=name).values_list("event_id", "subscriber"))
+    assert runs == {(kept.pk, "wanted"), (mixed.pk, "always")}  # no run row for a subscriber not wanted
+    # Unsubscribing drops the condition with the handler.
+    events.subscribe(name, wanted, key="wanted")
+    try:
+        with transaction.atomic():
+            events.publish(name, company_id=1, payload={"n": 5})
+    finally:
+        events.unsubscribe(name, "wanted")
+    assert wanted.seen == [2, 5]
