@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -57,9 +56,10 @@ from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor, current_channel
 from comptoir.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from comptoir.kernel.money import quantize
-from comptoir.kernel.sequences import next_number, register_kind
+from comptoir.kernel.sequences import record_number, register_kind, take_number
+from comptoir.kernel.statements import Select, Update
 from comptoir.kernel.states import Transition, Workflow
-from comptoir.org.models import Company, Membership, Team, User
+from comptoir.org.models import Company, Membership, Site, Team, User
 from comptoir.sales.models_quotes import (
     AcceptanceVia,
     Quote,
@@ -164,6 +164,10 @@ class _Invoicing:
         self.company_id = company_id
         self._row: tuple[int | None, bool] | None = None
 
+    def known(self, row: tuple[int | None, bool]) -> None:
+        """The settings read by another statement (``_NewQuoteDefaults``)."""
+        self._row = row
+
     def _read(self) -> tuple[int | None, bool]:
         if self._row is None:
             # One row per company: no ORDER BY.
@@ -180,6 +184,42 @@ class _Invoicing:
     @property
     def franchise(self) -> bool:
         return self._read()[1]
+
+
+class _NewQuoteDefaults:
+    """What a new quote takes from its customer and company, read in one statement: whether the
+    customer is an organization of the company (not merged), its partner profile, the invoicing
+    settings (default payment term, VAT franchise) and the head office when there is exactly one."""
+
+    def __init__(self, company_id: int, organization_id: int) -> None:
+        organizations, profiles = Organization._meta.db_table, PartnerProfile._meta.db_table
+        invoicing, sites = InvoicingSettings._meta.db_table, Site._meta.db_table
+        head_offices = f"FROM {sites} h WHERE h.company_id = %s AND h.is_head_office = %s AND h.is_active = %s"
+        with transaction.get_connection().cursor() as cursor:
+            # The LEFT JOINs from one row: the settings and the head office come even without the customer.
+            cursor.execute(
+                "SELECT o.id, p.id, p.fiscal_position, p.language, p.payment_term_id, "  # noqa: S608 (our tables)
+                f"s.default_payment_term_id, s.vat_franchise, (SELECT MIN(h.id) {head_offices}), "
+                f"(SELECT MAX(h.id) {head_offices}) "
+                f"FROM (SELECT 1 AS one) AS one LEFT JOIN {organizations} o "
+                "ON o.company_id = %s AND o.id = %s AND o.merged_into_id IS NULL "
+                f"LEFT JOIN {profiles} p ON p.company_id = %s AND p.organization_id = o.id "
+                f"LEFT JOIN {invoicing} s ON s.company_id = %s",
+                [company_id, True, True, company_id, True, True, company_id, organization_id, company_id, company_id],
+            )
+            row = cursor.fetchone()
+        self.organization_id: int | None = row[0]
+        # (fiscal position, language, payment term) or None without a profile.
+        self.profile: tuple[str, str, int | None] | None = (row[2], row[3], row[4]) if row[1] is not None else None
+        self.invoicing: tuple[int | None, bool] = (row[5], bool(row[6]))
+        # The default site of documents: the head office when the company has exactly one (active).
+        self.head_office_id: int | None = row[7] if row[7] == row[8] else None
+
+
+def _sees_all_organizations(actor: Actor) -> bool:
+    """Whether the contacts record rule (``visible_organizations``) is the company filter for the actor."""
+    return (actor.company_id is not None and actor.has_perm(contact_selectors.VIEW)
+            and actor.has_perm(contact_selectors.VIEW_ALL))  # fmt: skip
 
 
 def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -332,23 +372,33 @@ def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool,
                 _add(errors, "opportunity_id", _("Unknown opportunity."))
         quote.opportunity_id = opportunity.pk if opportunity is not None else None
     organization_value = data.get("organization_id")
+    defaults: _NewQuoteDefaults | None = None
     if organization_value in (None, "") and opportunity is not None and opportunity.organization_id:
         organization_value = opportunity.organization_id
     if "organization_id" in data or creating:
         organization_id = _parse_id(errors, "organization_id", organization_value, True)
         if organization_id:
-            # Only its id is needed (a unique key: no ORDER BY).
-            found = next(iter(contact_selectors.visible_organizations(actor).order_by()
-                              .filter(pk=organization_id, merged_into__isnull=True).values_list("pk", flat=True)[:1]),
-                         None)  # fmt: skip
+            if creating and quote.organization_id is None:
+                defaults = _NewQuoteDefaults(actor.company_id or 0, organization_id)
+                invoicing.known(defaults.invoicing)
+            if defaults is not None and _sees_all_organizations(actor):
+                found = defaults.organization_id  # the record rule is the company filter the statement applied
+            else:
+                # Only its id is needed (a unique key: no ORDER BY).
+                found = next(iter(contact_selectors.visible_organizations(actor).order_by()
+                                  .filter(pk=organization_id, merged_into__isnull=True)
+                                  .values_list("pk", flat=True)[:1]), None)  # fmt: skip
             if found is None:
                 _add(errors, "organization_id", _("Unknown organization."))
             elif found != quote.organization_id:
                 quote.organization_id = found
-                # One profile per company and organization: no ORDER BY.
-                profile = next(iter(PartnerProfile.objects.filter(company_id=actor.company_id, organization_id=found)
-                                    .order_by().values_list("fiscal_position", "language", "payment_term_id")[:1]),
-                               None)  # fmt: skip
+                if defaults is not None:
+                    profile = defaults.profile
+                else:  # One profile per company and organization: no ORDER BY.
+                    profile = next(iter(PartnerProfile.objects.filter(company_id=actor.company_id,
+                                                                      organization_id=found).order_by()
+                                        .values_list("fiscal_position", "language", "payment_term_id")[:1]),
+                                   None)  # fmt: skip
                 if profile is not None:
                     quote.fiscal_position, quote.language, quote.payment_term_id = profile
                 if quote.payment_term_id is None:
@@ -376,7 +426,7 @@ def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool,
         quote.site_id = clean_site_id(errors, "site_id", data["site_id"], actor.company_id or 0,
                                       current=quote.site_id)  # fmt: skip
     elif creating:
-        quote.site_id = default_site_id(actor.company_id or 0)
+        quote.site_id = defaults.head_office_id if defaults is not None else default_site_id(actor.company_id or 0)
     if "title" in data:
         quote.title = _required_text(errors, "title", data["title"], 200, False)
     if "notes" in data:
@@ -494,34 +544,68 @@ def _set_totals(quote: Quote, totals: Totals) -> None:
 
 
 def _write(quote: Quote, lines: Sequence[dict[str, Any]], invoicing: _Invoicing | None = None) -> None:
-    """Compute and store the quote's totals and its lines (replacing them; a new quote is inserted with its totals)."""
+    """Compute and store a saved quote's totals and replace its lines."""
+    result = _computed(quote, lines, invoicing)
+    quote.save()
+    QuoteLine.objects.filter(quote=quote).delete()
+    _insert_lines(quote, lines, result)
+
+
+def _computed(quote: Quote, lines: Sequence[dict[str, Any]], invoicing: _Invoicing | None = None) -> dict[str, Any]:
+    """``compute_lines`` of the quote, its totals set on it."""
     invoicing = invoicing or _Invoicing(quote.company_id)
     result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
                            franchise=invoicing.franchise)  # fmt: skip
     _set_totals(quote, result["totals"])
-    if quote.pk is None:
-        _insert(quote)
-    else:
-        quote.save()
-        QuoteLine.objects.filter(quote=quote).delete()
+    return result
+
+
+_LINE_FIELDS = {field.attname: field for field in QuoteLine._meta.concrete_fields}
+_LINE_COLUMNS = ("created_at", "updated_at", "quote_id", "position", "kind", "product_id", "description", "operation",
+                 "quantity", "uom_id", "unit_price", "discount_percent", "vat_code", "tax_category", "vat_rate",
+                 "optional", "selected", "price_explanation", "net_amount", "tax_amount")  # fmt: skip
+
+
+def _insert_lines(quote: Quote, lines: Sequence[dict[str, Any]], result: dict[str, Any]) -> None:
+    """INSERT the lines (cleaned values and ``compute_lines``' amounts) as ``bulk_create`` would: every
+    column given, each value through its field's ``get_db_prep_save``, as many rows per statement as
+    the database takes; the SQL written here rather than by the ORM compiler (no signal listens to lines)."""
+    if not lines:
+        return
+    connection = transaction.get_connection()
+    fields = [_LINE_FIELDS[name] for name in _LINE_COLUMNS]
+    now = timezone.now()
     rows = []
     for index, line in enumerate(lines):
         amounts = result["lines"][index] or {}
-        values = {k: v for k, v in line.items() if k != "id"}
-        rows.append(QuoteLine(  # type: ignore[misc]
-            quote=quote, position=index + 1, **values,
-            net_amount=amounts.get("net", ZERO), tax_amount=amounts.get("tax", ZERO),
-            tax_category=amounts.get("tax_category", ""), vat_rate=amounts.get("vat_rate", ZERO),
-        ))  # fmt: skip
-    QuoteLine.objects.bulk_create(rows)
+        values = {**line, "created_at": now, "updated_at": now, "quote_id": quote.pk, "position": index + 1,
+                  "net_amount": amounts.get("net", ZERO), "tax_amount": amounts.get("tax", ZERO),
+                  "tax_category": amounts.get("tax_category", ""),
+                  "vat_rate": amounts.get("vat_rate", ZERO)}  # fmt: skip
+        rows.append([field.get_db_prep_save(values[field.attname], connection) for field in fields])
+    quote_name = connection.ops.quote_name
+    columns = ", ".join(quote_name(str(field.column)) for field in fields)
+    placeholders = f"({', '.join(['%s'] * len(fields))})"
+    size = max(1, connection.ops.bulk_batch_size(fields, rows))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            cursor.execute(
+                f"INSERT INTO {quote_name(QuoteLine._meta.db_table)} ({columns}) "  # noqa: S608 (our table)
+                f"VALUES {', '.join([placeholders] * len(batch))}",
+                [value for row in batch for value in row],
+            )
 
 
 LINE_VALUES = ("id", "kind", "product_id", "description", "operation", "quantity", "uom_id", "unit_price",
                "discount_percent", "vat_code", "optional", "selected", "price_explanation")  # fmt: skip
 
 
+_CURRENT_LINES = Select(QuoteLine, LINE_VALUES, "{quote_id} = %s", order_by="{position}, {id}")
+
+
 def current_lines(quote: Quote) -> list[dict[str, Any]]:
-    return list(QuoteLine.objects.filter(quote=quote).order_by("position", "id").values(*LINE_VALUES))
+    return [dict(zip(LINE_VALUES, row, strict=True)) for row in _CURRENT_LINES.rows(quote.pk)]
 
 
 # --- Snapshot ----------------------------------------------------------------------------
@@ -558,30 +642,92 @@ SNAPSHOT_LINES = ("id", "position", "kind", "product_id", "product__reference", 
                   "price_explanation")  # fmt: skip
 
 
+# The scaled integer columns of SNAPSHOT_LINES (read by plain SQL: converted by their fields).
+_SNAPSHOT_SCALED = {name: _LINE_FIELDS[name] for name in
+                    ("quantity", "unit_price", "discount_percent", "vat_rate", "net_amount", "tax_amount")}  # fmt: skip
+
+
 def _snapshot_lines(quote: Quote) -> list[dict[str, Any]]:
-    """The quote's lines as the snapshot reads them (in order)."""
-    return list(QuoteLine.objects.filter(quote_id=quote.pk).order_by("position", "id").values(*SNAPSHOT_LINES))
+    """The quote's lines as the snapshot reads them (in order): SNAPSHOT_LINES, with the product's
+    reference and the unit's symbols joined, in one statement written here (no ORM compiler)."""
+    lines, products, uoms = QuoteLine._meta.db_table, Product._meta.db_table, Uom._meta.db_table
+    connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT l.id, l.position, l.kind, l.product_id, p.reference, l.description, l.quantity, u.symbol, "  # noqa: S608 (our tables)
+            "u.unece_code, l.unit_price, l.discount_percent, l.vat_code, l.tax_category, l.vat_rate, l.optional, "
+            "l.selected, l.net_amount, l.tax_amount, l.operation, l.uom_id, l.price_explanation "
+            f"FROM {lines} l LEFT JOIN {products} p ON p.id = l.product_id LEFT JOIN {uoms} u ON u.id = l.uom_id "
+            "WHERE l.quote_id = %s ORDER BY l.position, l.id",
+            [quote.pk],
+        )
+        fetched = cursor.fetchall()
+    rows = []
+    for values in fetched:
+        row = dict(zip(SNAPSHOT_LINES, values, strict=True))
+        for name, field in _SNAPSHOT_SCALED.items():
+            row[name] = field.from_db_value(row[name], None, connection)  # type: ignore[attr-defined]
+        row["optional"], row["selected"] = bool(row["optional"]), bool(row["selected"])  # SQLite: 0 or 1
+        rows.append(row)
+    return rows
+
+
+class _Parties:
+    """What the snapshot shows besides the quote and its lines, in one statement: the company, the
+    customer and its billing address, the contact, the salesperson, the payment term; with the VAT
+    franchise (for the breakdown) and the id of the current version's frozen row, if any."""
+
+    def __init__(self, quote: Quote) -> None:
+        companies, organizations = Company._meta.db_table, Organization._meta.db_table
+        addresses, people, users = Address._meta.db_table, Person._meta.db_table, User._meta.db_table
+        terms, invoicing, versions = PaymentTerm._meta.db_table, InvoicingSettings._meta.db_table, \
+            QuoteVersion._meta.db_table  # fmt: skip
+        company_columns = ", ".join(f"c.{name}" for name in SNAPSHOT_COMPANY)
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(
+                f"SELECT {company_columns}, o.legal_name, o.trade_name, o.siren, o.vat_number, "  # noqa: S608 (our tables)
+                "a.id, a.line1, a.line2, a.postal_code, a.city, a.country, p.id, p.first_name, p.last_name, p.email, "
+                "u.id, u.full_name, u.email, t.id, t.name, t.note, "
+                f"(SELECT s.vat_franchise FROM {invoicing} s WHERE s.company_id = c.id), "
+                f"(SELECT v.id FROM {versions} v WHERE v.quote_id = %s AND v.version = %s) "
+                f"FROM {companies} c JOIN {organizations} o ON o.id = %s "
+                # The billing address the customer chose as default, else the first one.
+                f"LEFT JOIN {addresses} a ON a.id = (SELECT b.id FROM {addresses} b WHERE b.organization_id = o.id "
+                "AND b.kind = %s ORDER BY b.is_default DESC, b.id LIMIT 1) "
+                f"LEFT JOIN {people} p ON p.id = %s LEFT JOIN {users} u ON u.id = %s LEFT JOIN {terms} t ON t.id = %s "
+                "WHERE c.id = %s",
+                [quote.pk, quote.version, quote.organization_id, Address.Kind.BILLING, quote.contact_id,
+                 quote.owner_id, quote.payment_term_id, quote.company_id],
+            )  # fmt: skip
+            row = cursor.fetchone()
+        if row is None:
+            raise Organization.DoesNotExist("The quote's customer does not exist.")
+        values = iter(row)
+        self.company = {name: next(values) for name in SNAPSHOT_COMPANY}
+        self.organization = {name: next(values) for name in ("legal_name", "trade_name", "siren", "vat_number")}
+        found, *address = (next(values) for _column in range(6))
+        self.address = dict(zip(("line1", "line2", "postal_code", "city", "country"), address, strict=True)) \
+            if found is not None else None  # fmt: skip
+        found, first_name, last_name, email = (next(values) for _column in range(4))
+        self.contact = {"first_name": first_name, "last_name": last_name, "email": email} \
+            if found is not None else None  # fmt: skip
+        found, full_name, email = (next(values) for _column in range(3))
+        self.owner = {"full_name": full_name, "email": email} if found is not None else None
+        found, name, note = (next(values) for _column in range(3))
+        self.term = {"name": name, "note": note} if found is not None else None
+        self.franchise = bool(next(values))
+        self.version_id: int | None = next(values)
 
 
 def quote_snapshot(quote: Quote, *, rows: list[dict[str, Any]] | None = None,
-                   franchise: bool | None = None) -> dict[str, Any]:  # fmt: skip
+                   franchise: bool | None = None, parties: _Parties | None = None) -> dict[str, Any]:  # fmt: skip
     """Everything the PDF and the customer's page need, as JSON: header, parties, lines, totals.
 
-    ``rows`` (``_snapshot_lines``) and ``franchise`` when the caller has already read them."""
-    # Only the columns the snapshot shows (primary keys: no ORDER BY).
-    company = Company.objects.filter(pk=quote.company_id).order_by().values(*SNAPSHOT_COMPANY).get()
-    organization = (Organization.objects.filter(pk=quote.organization_id).order_by()
-                    .values("legal_name", "trade_name", "siren", "vat_number").get())  # fmt: skip
-    address = (
-        Address.objects.filter(organization_id=quote.organization_id, kind=Address.Kind.BILLING)
-        .order_by("-is_default", "id").values("line1", "line2", "postal_code", "city", "country").first()
-    )  # fmt: skip
-    contact = (Person.objects.filter(pk=quote.contact_id).values("first_name", "last_name", "email").first()
-               if quote.contact_id else None)  # fmt: skip
-    owner = (User.objects.filter(pk=quote.owner_id).values("full_name", "email").first()
-             if quote.owner_id else None)  # fmt: skip
-    term = (PaymentTerm.objects.filter(pk=quote.payment_term_id).values("name", "note").first()
-            if quote.payment_term_id else None)  # fmt: skip
+    ``rows`` (``_snapshot_lines``), ``franchise`` and ``parties`` when the caller has already read them."""
+    parties = parties or _Parties(quote)
+    company, organization, address = parties.company, parties.organization, parties.address
+    contact, owner, term = parties.contact, parties.owner, parties.term
+    franchise = parties.franchise if franchise is None else franchise
     rows = _snapshot_lines(quote) if rows is None else rows
     lines_data = [{
         "id": row["id"], "position": row["position"], "kind": row["kind"], "product_id": row["product_id"],
@@ -654,18 +800,6 @@ def vat_breakdown(quote: Quote) -> list[dict[str, Any]]:
 # --- Services ----------------------------------------------------------------------------
 
 
-def _set_number(quote: Quote) -> None:
-    """UPDATE the number of a quote just inserted: one statement, no ORM compiler (the counter row is
-    locked from now until commit)."""
-    connection = transaction.get_connection()
-    name = connection.ops.quote_name
-    meta = Quote._meta
-    number, pk = meta.get_field("number").column, meta.pk.column  # type: ignore[union-attr]
-    sql = f"UPDATE {name(meta.db_table)} SET {name(number)} = %s WHERE {name(pk)} = %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [quote.number, quote.pk])
-
-
 def _insert(instance: Quote | QuoteVersion) -> None:
     """Insert a new row as ``save()`` would (defaults and ``auto_now`` stamps through each field's
     ``pre_save``), with SQL compiled once (``audit.insert_row``): these models add nothing to save()
@@ -673,13 +807,37 @@ def _insert(instance: Quote | QuoteVersion) -> None:
     audit.insert_instance(instance)
 
 
+# Every column: the services that lock a quote may save it whole (``quote_revise``).
+_QUOTE_COLUMNS = [field.name for field in Quote._meta.concrete_fields]
+# For an actor whose record rule is the company's quotes (``sees_all``), and for the customer's online page.
+_LOCK_COMPANY_QUOTE = Select(Quote, _QUOTE_COLUMNS, "{company_id} = %s AND {id} = %s", lock=True)
+_LOCK_QUOTE = Select(Quote, _QUOTE_COLUMNS, "{id} = %s", lock=True)
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 def _locked(actor: Actor, quote_id: Any) -> Quote:
-    if isinstance(quote_id, bool) or not isinstance(quote_id, int) or not 0 < quote_id < 2**63:
+    if not _is_id(quote_id):
         raise NotFound("quote_not_found")
-    quote = next(iter(visible_quotes(actor).select_for_update(of=("self",)).filter(pk=quote_id).order_by()[:1]), None)
+    if actor.company_id is not None and sees_all(actor):
+        # The record rule is the company filter: the statement written once says the same.
+        quote = _LOCK_COMPANY_QUOTE.instance(actor.company_id, quote_id)
+    else:
+        quote = next(iter(visible_quotes(actor).select_for_update(of=("self",)).filter(pk=quote_id).order_by()[:1]),
+                     None)  # fmt: skip
     if quote is None:
         raise NotFound("quote_not_found")
     return quote
+
+
+def _locked_online(quote_id: Any) -> Quote:
+    """The quote of the customer's online page (the caller has checked the link: no record rule)."""
+    quote = _LOCK_QUOTE.instance(quote_id) if _is_id(quote_id) else None
+    if quote is None:
+        raise NotFound("quote_not_found")
+    return quote  # type: ignore[no-any-return]
 
 
 def _stale(quote: Quote) -> Conflict:
@@ -700,14 +858,14 @@ def quote_create(*, actor: Actor, organization_id: Any = None, lines: Any = (), 
                "lines": list(lines) if isinstance(lines, (list, tuple)) else lines}  # fmt: skip
     invoicing = _Invoicing(actor.company_id or 0)
     clean = _apply(actor, quote, payload, creating=True, invoicing=invoicing) or []
-    # A unique placeholder until the number is taken, last (numbers are unique per company).
-    quote.number = f"~{uuid.uuid4().hex[:30]}"
-    _write(quote, clean, invoicing)  # inserts the quote with its totals, then its lines
-    # The number last: the counter row stays locked until commit (docs/architecture.md).
-    issued = next_number(company_id=quote.company_id, kind=SEQUENCE_KIND, on_date=quote.issue_date,
-                         object_type=SOURCE_TYPE, object_id=str(quote.pk))  # fmt: skip
-    quote.number = issued.number
-    _set_number(quote)
+    result = _computed(quote, clean, invoicing)
+    # The number right before the quote's INSERT, which carries it: the counter row stays locked
+    # from here until commit (docs/architecture.md), so everything that can fail comes before.
+    taken = take_number(company_id=quote.company_id, kind=SEQUENCE_KIND, on_date=quote.issue_date)
+    quote.number = taken.number
+    _insert(quote)
+    record_number(taken, object_type=SOURCE_TYPE, object_id=quote.pk)
+    _insert_lines(quote, clean, result)
     audit.record(actor, "quote.create", quote, changes={
         "number": [None, quote.number], "organization_id": [None, quote.organization_id],
         "opportunity_id": [None, quote.opportunity_id], "total": [None, quote.total_amount],
@@ -761,18 +919,33 @@ def quote_preview(*, actor: Actor, quote_id: int | None = None, **data: Any) -> 
     return {"totals": result["totals"], "lines": result["lines"], "errors": {}, "currency": quote.currency}
 
 
-def _freeze(quote: Quote, *, sent_at: dt.datetime | None, rows: list[dict[str, Any]] | None = None) -> QuoteVersion:
-    """The current version's QuoteVersion, created with the snapshot if missing (``rows``: its lines, already read)."""
-    # Unique per (quote, version): no ORDER BY (the default one joins the quote).
-    version = next(iter(QuoteVersion.objects.filter(quote_id=quote.pk, version=quote.version).order_by()[:1]), None)
+# Unique per (quote, version): no ORDER BY.
+_FROZEN_VERSION = Select(QuoteVersion, [field.name for field in QuoteVersion._meta.concrete_fields],
+                         "{quote_id} = %s AND {version} = %s")  # fmt: skip
+
+
+def _freeze(quote: Quote, *, sent_at: dt.datetime | None, rows: list[dict[str, Any]] | None = None,
+            likely_new: bool = False) -> QuoteVersion:  # fmt: skip
+    """The current version's QuoteVersion, created with the snapshot if missing (``rows``: its lines, already read).
+
+    ``likely_new``: a draft being sent, whose version is frozen only now: the statement reading
+    what the snapshot shows also says whether the row exists."""
+    parties = _Parties(quote) if likely_new else None
+    if parties is None or parties.version_id is not None:
+        version = _FROZEN_VERSION.instance(quote.pk, quote.version)
+    else:
+        version = None
     if version is None:
-        version = QuoteVersion(quote=quote, version=quote.version, snapshot=quote_snapshot(quote, rows=rows),
-                               sent_at=sent_at)  # fmt: skip
+        version = QuoteVersion(quote=quote, version=quote.version,
+                               snapshot=quote_snapshot(quote, rows=rows, parties=parties), sent_at=sent_at)  # fmt: skip
         _insert(version)
     elif sent_at is not None:
         version.sent_at = sent_at
         version.save(update_fields=["sent_at", "updated_at"])
     return version
+
+
+_SAVE_SENT = Update(Quote, ["state", "sent_at", "updated_at"], "{id} = %s")
 
 
 @transaction.atomic
@@ -793,9 +966,9 @@ def quote_mark_sent(*, actor: Actor, quote_id: int) -> QuoteVersion:
     now = timezone.now()
     before = quote.state
     quote.state = QuoteState.SENT
-    quote.sent_at = now
-    quote.save(update_fields=["state", "sent_at", "updated_at"])
-    version = _freeze(quote, sent_at=now, rows=rows)
+    quote.sent_at = quote.updated_at = now
+    _SAVE_SENT.run([quote.state, quote.sent_at, quote.updated_at], quote.pk)
+    version = _freeze(quote, sent_at=now, rows=rows, likely_new=before == QuoteState.DRAFT)
     audit.record(actor, "quote.send", quote, changes={"state": [before, quote.state], "version": [None, quote.version]})
     return version
 
@@ -822,6 +995,10 @@ def quote_revise(*, actor: Actor, quote_id: int) -> Quote:
     return quote
 
 
+_SAVE_ACCEPTANCE = Update(Quote, [*ACCEPTED_FIELDS, "updated_at"], "{id} = %s")
+_SAVE_ACCEPTANCE_AND_TOTALS = Update(Quote, [*ACCEPTED_FIELDS, *TOTAL_FIELDS, "updated_at"], "{id} = %s")
+
+
 def _ip(errors: dict[str, list[str]], value: Any) -> str | None:
     if value in (None, ""):
         return None
@@ -846,11 +1023,7 @@ def quote_accept(*, actor: Actor | None, quote_id: int, version: Any, by_name: A
         require(actor, MANAGE)
         quote = _locked(actor, quote_id)
     else:
-        if isinstance(quote_id, bool) or not isinstance(quote_id, int):
-            raise NotFound("quote_not_found")
-        quote = Quote.objects.select_for_update().filter(pk=quote_id).first()  # type: ignore[assignment]
-        if quote is None:
-            raise NotFound("quote_not_found")
+        quote = _locked_online(quote_id)
     errors: dict[str, list[str]] = {}
     if via not in (AcceptanceVia.ONLINE, AcceptanceVia.SALESPERSON):
         _add(errors, "via", _("Choose among: %(values)s.") % {"values": "online, salesperson"})
@@ -897,7 +1070,9 @@ def quote_accept(*, actor: Actor | None, quote_id: int, version: Any, by_name: A
         _set_totals(quote, compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
                                          franchise=_franchise(quote.company_id))["totals"])  # fmt: skip
     # The columns acceptance changes (and the totals, when optional lines were picked or dropped).
-    quote.save(update_fields=[*ACCEPTED_FIELDS, *(TOTAL_FIELDS if optional_ids else ()), "updated_at"])
+    quote.updated_at = quote.accepted_at
+    saving = _SAVE_ACCEPTANCE_AND_TOTALS if optional_ids else _SAVE_ACCEPTANCE
+    saving.run([getattr(quote, name) for name in saving.field_names], quote.pk)
     who = actor or Actor(user=None, company_id=quote.company_id, channel=current_channel())
     audit.record(who, "quote.accept", quote, changes={
         "state": [QuoteState.SENT, QuoteState.ACCEPTED], "version": [None, quote.version], "via": [None, via],
@@ -918,11 +1093,7 @@ def quote_refuse(*, actor: Actor | None, quote_id: int, reason: Any = "", versio
         require(actor, MANAGE)
         quote = _locked(actor, quote_id)
     else:
-        if isinstance(quote_id, bool) or not isinstance(quote_id, int):
-            raise NotFound("quote_not_found")
-        quote = Quote.objects.select_for_update().filter(pk=quote_id).first()  # type: ignore[assignment]
-        if quote is None:
-            raise NotFound("quote_not_found")
+        quote = _locked_online(quote_id)
     errors: dict[str, list[str]] = {}
     text = _required_text(errors, "reason", reason, 2000, False)
     if errors:
