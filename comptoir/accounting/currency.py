@@ -22,7 +22,7 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import IO, Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -41,6 +41,7 @@ VIEW = "accounting.view_ledger"
 MANAGE = "accounting.manage_chart"
 LOSS_ACCOUNT, GAIN_ACCOUNT = "666", "766"
 MAX_IMPORT_ROWS = 20000
+MAX_IMPORT_BYTES = 2 * 1024 * 1024  # a rates file is a few hundred KB at most
 ZERO = Decimal(0)
 # ISO 4217 active codes (2024), without funds and precious metals.
 ISO_4217 = frozenset(
@@ -137,12 +138,25 @@ def _decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+def _read_bounded(data: bytes | str | IO[bytes]) -> bytes | str:
+    """The file's content, refused above ``MAX_IMPORT_BYTES``; an upload is read no further
+    than one byte past the limit."""
+    content = data if isinstance(data, bytes | str) else data.read(MAX_IMPORT_BYTES + 1)
+    size = len(content.encode()) if isinstance(content, str) else len(content)
+    if size > MAX_IMPORT_BYTES:
+        raise ValidationFailed("too_large", fields={"file": [str(_("The file is larger than 2 MB."))]})
+    return content
+
+
 @transaction.atomic
-def rates_import(*, actor: Actor, data: bytes | str) -> int:
-    """Import ``date,currency,rate`` rows (header optional, ``,`` or ``;``): all or nothing."""
+def rates_import(*, actor: Actor, data: bytes | str | IO[bytes]) -> int:
+    """Import ``date,currency,rate`` rows (header optional, ``,`` or ``;``): all or nothing.
+
+    ``data``: the file's bytes, its text, or the uploaded file itself (read here, within the limit)."""
     require(actor, MANAGE)
     assert actor.company_id is not None
-    text = _decode(data) if isinstance(data, bytes) else data
+    content = _read_bounded(data)
+    text = _decode(content) if isinstance(content, bytes) else content
     dialect = ";" if text.count(";") > text.count(",") else ","
     rows = [row for row in csv.reader(io.StringIO(text), delimiter=dialect) if any(cell.strip() for cell in row)]
     if rows and rows[0] and rows[0][0].strip().lower() == "date":

@@ -19,8 +19,6 @@ from comptoir.accounting.views import _actor, _int, accounting_page
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.pagination import paginate
 
-MAX_UPLOAD = 2 * 1024 * 1024
-
 
 def _messages(exc: ValidationFailed) -> list[str]:
     return [f"{name}: {message}" for name, found in (exc.fields or {}).items() for message in found] or [
@@ -40,9 +38,7 @@ def rates(request: HttpRequest) -> HttpResponse:
             if "file" in request.FILES:
                 upload = request.FILES.get("file")
                 assert upload is not None and not isinstance(upload, list)
-                if upload.size and upload.size > MAX_UPLOAD:
-                    raise ValidationFailed(fields={"file": [str(_("The file is larger than 2 MB."))]})
-                count = currency.rates_import(actor=actor, data=upload.read())
+                count = currency.rates_import(actor=actor, data=upload)  # the service checks the size
                 messages.success(request, _("%(count)s exchange rates imported.") % {"count": count})
             else:
                 values = {name: request.POST.get(name, "") for name in ("currency", "date", "rate")}
