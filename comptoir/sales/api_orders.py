@@ -64,7 +64,8 @@ class OrderCreateIn(InputSchema):
     notes: str = Field("", max_length=4000)
     delivery_address: AddressIn | None = None
     site_id: int | None = Field(None, ge=1, le=MAX_ID, description="An active site of the company; the head office "
-                                "when omitted, null: the company as a whole. From a quote: the quote's.")  # fmt: skip
+                                "when omitted, null: the company as a whole. From a quote: the quote's when "
+                                "omitted.")  # fmt: skip
     lines: list[OrderLineIn] = Field(default_factory=list, max_length=500)
 
 
@@ -264,9 +265,11 @@ def order_list(request: HttpRequest, params: Query[OrderFilters]) -> HttpRespons
 def order_create(request: HttpRequest, payload: OrderCreateIn) -> Status:
     actor = apikit.actor(request)
     if payload.quote_id is not None:
+        # The site sent replaces the quote's (an explicit null: the company as a whole); omitted: the quote's.
+        site = {"site_id": payload.site_id} if "site_id" in payload.model_fields_set else {}
         order = orders.order_create_from_quote(
             actor=actor, quote_id=payload.quote_id, invoicing_policy=payload.invoicing_policy,
-            commitment_date=payload.commitment_date, customer_reference=payload.customer_reference,
+            commitment_date=payload.commitment_date, customer_reference=payload.customer_reference, **site,
         )  # fmt: skip
     else:
         data = payload.model_dump(exclude={"quote_id", "lines"}, exclude_none=True)

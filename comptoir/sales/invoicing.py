@@ -36,19 +36,20 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import BigIntegerField, Q, Sum
+from django.db.models import Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounting import invoices as acc_invoices
 from comptoir.accounting.models import Account, Invoice, InvoiceKind, InvoiceLine, InvoiceState, LineOperation
 from comptoir.accounting.services import _add, _parse_id
-from comptoir.catalog.models import ProductKind
+from comptoir.catalog.models import Product, ProductKind, Uom
 from comptoir.kernel import audit
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
-from comptoir.kernel.money import allocate, quantize
+from comptoir.kernel.money import ScaledIntegerField, allocate, quantize
+from comptoir.kernel.statements import Select, Update
 from comptoir.sales.models_orders import (
     InvoicingMilestone,
     MilestoneKind,
@@ -72,10 +73,10 @@ Group = tuple[str, str]  # (VAT category, goods or services)
 ORDER_COLUMNS = ("company", "number", "state", "invoicing_policy", "organization", "fiscal_position", "language",
                  "customer_reference", "site", "payment_term", "delivery_address", "untaxed_amount",
                  "invoiced_amount")  # fmt: skip
-# The order lines' columns that invoicing reads, with the unit's code and the product's kind.
-LINE_COLUMNS = ("order", "position", "kind", "product", "description", "operation", "quantity", "quantity_delivered",
-                "quantity_invoiced", "uom", "unit_price", "discount_percent", "vat_code", "net_amount",
-                "uom__unece_code", "product__kind")  # fmt: skip
+# The order lines' columns that invoicing reads (the lines also hold their unit's code and product's kind).
+LINE_COLUMNS = ("id", "order", "position", "kind", "product", "description", "operation", "quantity",
+                "quantity_delivered", "quantity_invoiced", "uom", "unit_price", "discount_percent", "vat_code",
+                "net_amount")  # fmt: skip
 
 
 def _scaled(raw: Any, places: int) -> Decimal:
@@ -135,6 +136,26 @@ def _link_credit_notes(order: SalesOrder) -> bool:
     return True
 
 
+def _counted_sums(order_id: int) -> list[tuple[Any, ...]]:
+    """(order line id, link kind, quantity, amount) summed over the order's link rows that count
+    (``counting_q``), grouped: the quantity per order line, the amount over every row.
+
+    Plain SQL: a grouped join the ORM compiled on every call; sums of scaled integers (exact)."""
+    rows, links = OrderInvoiceLine._meta.db_table, OrderInvoice._meta.db_table
+    states = ", ".join(["%s"] * len(OPEN_STATES))
+    sql = (
+        f"SELECT r.order_line_id, k.kind, SUM(r.quantity), SUM(r.amount) FROM {rows} r "  # noqa: S608
+        f"JOIN {links} k ON k.id = r.link_id JOIN {Invoice._meta.db_table} i ON i.id = k.invoice_id "
+        f"WHERE k.order_id = %s AND ((k.kind <> %s AND i.state <> %s) OR (k.kind = %s AND i.state IN ({states}))) "
+        "GROUP BY r.order_line_id, k.kind"
+    )
+    params = [order_id, OrderInvoiceKind.CREDIT_NOTE, InvoiceState.CANCELLED, OrderInvoiceKind.CREDIT_NOTE,
+              *OPEN_STATES]  # fmt: skip
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
 class Invoiced:
     """What the order's counted link rows bill: the quantity per order line, the amount, the kinds of link."""
 
@@ -142,18 +163,12 @@ class Invoiced:
         self.per_line: dict[int, Decimal] = {}
         self.amount = ZERO
         self.kinds: set[str] = set()
-        # One grouped read: the quantity per order line, the amount over every row (lines without an order line too).
-        rows = (OrderInvoiceLine.objects.filter(counting_q("link__"), link__order=order)
-                .values("order_line_id", "link__kind")
-                .annotate(q=Sum("quantity", output_field=BigIntegerField()),
-                          a=Sum("amount", output_field=BigIntegerField())).order_by())  # fmt: skip
         amount_raw = 0
-        for row in rows:
-            amount_raw += int(row["a"] or 0)
-            self.kinds.add(row["link__kind"])
-            if row["order_line_id"] is not None:
-                line_id = row["order_line_id"]
-                self.per_line[line_id] = self.per_line.get(line_id, ZERO) + _scaled(row["q"], 3)
+        for order_line_id, kind, quantity_raw, line_amount_raw in _counted_sums(order.pk):
+            amount_raw += int(line_amount_raw or 0)
+            self.kinds.add(kind)
+            if order_line_id is not None:
+                self.per_line[order_line_id] = self.per_line.get(order_line_id, ZERO) + _scaled(quantity_raw, 3)
         self.amount = _scaled(amount_raw, 2)
 
     def add(self, rows: list[OrderInvoiceLine]) -> None:
@@ -165,9 +180,38 @@ class Invoiced:
 
 
 def invoicing_lines(order: SalesOrder) -> list[SalesOrderLine]:
-    """The order's lines with the columns invoicing reads (``LINE_COLUMNS``), in their order."""
-    return list(SalesOrderLine.objects.filter(order=order).select_related("uom", "product").only(*LINE_COLUMNS)
-                .order_by("position", "id"))  # fmt: skip
+    """The order's lines with the columns invoicing reads (``LINE_COLUMNS``), in their order.
+
+    Plain SQL: the two joins ``select_related`` compiled on every call. The lines hold those columns
+    (the others deferred, as ``.only()``), their unit its code and their product its kind."""
+    connection = transaction.get_connection()
+    fields = [field for name in LINE_COLUMNS if isinstance(field := SalesOrderLine._meta.get_field(name), Field)]
+    columns = ", ".join(f"l.{field.column}" for field in fields)
+    sql = (
+        f"SELECT {columns}, u.unece_code, p.kind FROM {SalesOrderLine._meta.db_table} l "  # noqa: S608
+        f"LEFT JOIN {Uom._meta.db_table} u ON u.id = l.uom_id "
+        f"LEFT JOIN {Product._meta.db_table} p ON p.id = l.product_id "
+        "WHERE l.order_id = %s ORDER BY l.position, l.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [order.pk])
+        fetched = cursor.fetchall()
+    attnames = [field.attname for field in fields]
+    # The scaled integers (quantities, prices, amounts) converted as their fields do.
+    scaled = [(index, field) for index, field in enumerate(fields) if isinstance(field, ScaledIntegerField)]
+    lines = []
+    for row in fetched:
+        values = list(row[: len(fields)])
+        for index, field in scaled:
+            values[index] = field.from_db_value(values[index], None, connection)
+        line = SalesOrderLine.from_db(connection.alias, attnames, values)
+        unece_code, product_kind = row[len(fields) :]
+        if line.uom_id is not None:
+            line.uom = Uom.from_db(connection.alias, ["id", "unece_code"], [line.uom_id, unece_code])
+        if line.product_id is not None:
+            line.product = Product.from_db(connection.alias, ["id", "kind"], [line.product_id, product_kind])
+        lines.append(line)
+    return lines
 
 
 def _count_invoiced(order: SalesOrder) -> Invoiced:
@@ -192,17 +236,42 @@ def _store_invoiced(order: SalesOrder, lines: list[SalesOrderLine], invoiced: In
             line.updated_at = now
             changed.append(line)
     if changed:
-        SalesOrderLine.objects.bulk_update(changed, ["quantity_invoiced", "updated_at"])
-    fields = []
+        _write_quantities_invoiced(changed, now)
+    changed_fields = False
     if Decimal(order.invoiced_amount) != invoiced.amount:
         order.invoiced_amount = invoiced.amount  # type: ignore[assignment]
-        fields.append("invoiced_amount")
+        changed_fields = True
     state = _settled_state(order, lines, pending)
     if state != order.state:
         order.state = state
-        fields.append("state")
-    if fields:
-        order.save(update_fields=[*fields, "updated_at"])
+        changed_fields = True
+    if changed_fields:
+        order.updated_at = now
+        _ORDER_INVOICED.run([order.invoiced_amount, order.state, now], order.pk)
+
+
+# What ``_store_invoiced`` writes on the order (both columns, the one unchanged with its own value).
+_ORDER_INVOICED = Update(SalesOrder, ("invoiced_amount", "state", "updated_at"), "{id} = %s")
+
+
+def _write_quantities_invoiced(lines: list[SalesOrderLine], now: Any) -> None:
+    """Each line's ``quantity_invoiced`` in one UPDATE (``CASE id``), values prepared as the fields do."""
+    connection = transaction.get_connection()
+    quantity = SalesOrderLine._meta.get_field("quantity_invoiced")
+    stamp = SalesOrderLine._meta.get_field("updated_at")
+    cases = " ".join(["WHEN %s THEN %s"] * len(lines))
+    ids = ", ".join(["%s"] * len(lines))
+    sql = (
+        f"UPDATE {SalesOrderLine._meta.db_table} SET quantity_invoiced = CASE id {cases} END, "  # noqa: S608
+        f"updated_at = %s WHERE id IN ({ids})"
+    )
+    params: list[Any] = []
+    for line in lines:
+        params += [line.pk, quantity.get_db_prep_save(line.quantity_invoiced, connection)]  # type: ignore[union-attr]
+    params.append(stamp.get_db_prep_save(now, connection))  # type: ignore[union-attr]
+    params += [line.pk for line in lines]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def refresh_invoiced(order: SalesOrder, lines: list[SalesOrderLine] | None = None) -> list[SalesOrderLine]:
@@ -324,6 +393,11 @@ def _deductions(order: SalesOrder) -> tuple[list[dict[str, Any]], list[dict[str,
 
 # --- The service ----------------------------------------------------------------------
 
+# The order to invoice, locked, for an actor who sees every order of the company (``orders._locked``).
+_ORDER_TO_INVOICE = Select(SalesOrder, ("id", *ORDER_COLUMNS), "{company_id} = %s AND {id} = %s", lock=True)
+# The invoicing plan: whether it has milestones, rows not invoiced, down payments invoiced (no order needed).
+_PLAN_ROWS = Select(InvoicingMilestone, ("id", "kind", "invoice_id"), "{order_id} = %s")
+
 
 @transaction.atomic
 def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any = None, amount: Any = None,
@@ -336,12 +410,12 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
     policy, or the next milestone when the order has a milestone plan.
     Needs ``sales.manage_orders`` and ``accounting.manage_invoices``.
     """
-    order = _locked(actor, order_id, ORDER_COLUMNS)
+    order = _locked(actor, order_id, ORDER_COLUMNS, statement=_ORDER_TO_INVOICE)
     require(actor, acc_invoices.MANAGE)
     if order.state != OrderState.CONFIRMED:
         raise Conflict("order_not_invoiceable", _("Only a confirmed order that is not fully invoiced is invoiced."))
     # The invoicing plan in one read: whether it has milestones, rows not invoiced, down payments invoiced.
-    plan_rows = list(InvoicingMilestone.objects.filter(order=order).values_list("pk", "kind", "invoice_id").order_by())
+    plan_rows = _PLAN_ROWS.rows(order.pk)
     invoiced = _count_invoiced(order)
     lines = invoicing_lines(order)
     _store_invoiced(order, lines, invoiced, pending=any(invoice_id is None for _pk, _kind, invoice_id in plan_rows))
@@ -542,6 +616,10 @@ def _create_invoice(actor: Actor, order: SalesOrder, lines: list[dict[str, Any]]
                                        inherited=inherited, **data)  # fmt: skip
 
 
+# The net of each line of the invoice just made, by sequence (the link rows' amounts).
+_INVOICE_LINE_NETS = Select(InvoiceLine, ("sequence", "net_amount"), "{invoice_id} = %s")
+
+
 def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, Any]]) -> list[OrderInvoiceLine]:
     """The link from the order to ``invoice`` and its rows (returned)."""
     now = timezone.now()
@@ -551,7 +629,7 @@ def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, 
                                               "invoice_id": invoice.pk, "kind": kind}, returning_pk=True)  # fmt: skip
     link._state.adding = False
     link._state.db = DEFAULT_DB_ALIAS
-    nets = dict(InvoiceLine.objects.filter(invoice=invoice).values_list("sequence", "net_amount").order_by())
+    nets = dict(_INVOICE_LINE_NETS.rows(invoice.pk))
     rows = []
     sequence = 0
     for item in links:

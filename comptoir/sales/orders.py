@@ -36,6 +36,7 @@ from comptoir.accounting.services import (
     default_site_id,
 )
 from comptoir.catalog.models import Product, ProductKind, Uom
+from comptoir.contacts import selectors as contact_selectors
 from comptoir.contacts.models import Address, Organization, Person
 from comptoir.contacts.selectors import visible_organizations
 from comptoir.crm.models import Opportunity
@@ -44,7 +45,8 @@ from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.money import quantize
-from comptoir.kernel.sequences import next_number, register_kind
+from comptoir.kernel.sequences import next_number, record_number, register_kind, take_number
+from comptoir.kernel.statements import Select
 from comptoir.kernel.states import Transition, Workflow
 from comptoir.sales.models_orders import (
     InvoicingMilestone,
@@ -63,8 +65,6 @@ VIEW_ALL = "sales.view_all"
 # The quote's columns and its lines' that an order copies (the reads take no others).
 QUOTE_COLUMNS = ("company", "organization", "contact", "opportunity", "owner", "team", "site", "state", "currency",
                  "payment_term", "fiscal_position", "language", "notes", "discount_percent")  # fmt: skip
-QUOTE_LINE_COLUMNS = ("position", "kind", "product", "description", "operation", "quantity", "uom", "unit_price",
-                      "discount_percent", "vat_code", "optional", "selected", "uom__unece_code")  # fmt: skip
 SEQUENCE_KIND = "sales.order"
 SOURCE_TYPE = "sales.order"
 CONFIRMED_EVENT = "sales.order_confirmed"
@@ -104,16 +104,27 @@ def register_sequences() -> None:
 # --- Reads used by the services -------------------------------------------------------
 
 
-def _locked(actor: Actor, order_id: Any, only: Sequence[str] = ()) -> SalesOrder:
-    """Lock the order if the actor sees it (404 otherwise), then require the manage right."""
+def sees_all_orders(actor: Actor) -> bool:
+    """Whether the orders record rule reduces to the company filter for ``actor`` (``visible_orders``)."""
+    return actor.company_id is not None and actor.has_perm(VIEW) and actor.has_perm(VIEW_ALL)
+
+
+def _locked(actor: Actor, order_id: Any, only: Sequence[str] = (), *, statement: Select | None = None) -> SalesOrder:
+    """Lock the order if the actor sees it (404 otherwise), then require the manage right.
+
+    ``statement``: the caller's locking read (``{company_id}``, ``{id}``, ``lock=True``) of the columns it
+    needs, for an actor who sees every order of the company; others go through the record rule."""
     from comptoir.sales.order_selectors import visible_orders
 
     if not isinstance(order_id, int) or isinstance(order_id, bool) or not 0 < order_id < 2**63:
         raise NotFound("order_not_found")
-    # The record rule's filters on the locked row itself (a subquery on organizations at most, never a join).
-    rows = visible_orders(actor).select_for_update().filter(pk=order_id)
-    # One row by primary key: no ORDER BY; ``only``: the columns the caller reads (it saves those alone).
-    order = next(iter((rows.only(*only) if only else rows).order_by()[:1]), None)
+    if statement is not None and sees_all_orders(actor):
+        order = statement.instance(actor.company_id, order_id)
+    else:
+        # The record rule's filters on the locked row itself (a subquery on organizations at most, never a join).
+        rows = visible_orders(actor).select_for_update().filter(pk=order_id)
+        # One row by primary key: no ORDER BY; ``only``: the columns the caller reads (it saves those alone).
+        order = next(iter((rows.only(*only) if only else rows).order_by()[:1]), None)
     if order is None:
         raise NotFound("order_not_found")
     require(actor, MANAGE)
@@ -127,25 +138,38 @@ def order_lines(order: SalesOrder) -> list[SalesOrderLine]:
 # --- Computation ----------------------------------------------------------------------
 
 
+# The two settings the VAT computation reads (one row per company: no ORDER BY).
+_VAT_SETTINGS = Select(InvoicingSettings, ("vat_on_debits", "vat_franchise"), "{company_id} = %s", limit=1)
+
+
 def _vat_settings(company_id: int) -> tuple[bool, bool]:
     """The company's VAT on debits and franchise (the two settings the computation reads)."""
-    row = next(iter(InvoicingSettings.objects.filter(company_id=company_id)
-                    .values_list("vat_on_debits", "vat_franchise").order_by()[:1]), None)  # fmt: skip
+    row = _VAT_SETTINGS.one(company_id)
     if row is None:  # not created yet: created with the defaults
         invoicing = acc_invoices._invoicing_settings(company_id)
         return invoicing.vat_on_debits, invoicing.vat_franchise
-    return row
+    return bool(row[0]), bool(row[1])
 
 
-def _compute_lines(order: SalesOrder, lines: Sequence[SalesOrderLine]) -> None:
-    """Each product line's VAT (``vat.decide``) and net, the order's totals: the invoices' computation."""
+def _uom_code(line: SalesOrderLine, uom_codes: dict[int, str] | None) -> str:
+    if not line.uom_id:
+        return "C62"
+    if uom_codes is not None:
+        return uom_codes.get(line.uom_id) or "C62"
+    return (line.uom.unece_code if line.uom else "") or "C62"
+
+
+def _compute_lines(order: SalesOrder, lines: Sequence[SalesOrderLine], uom_codes: dict[int, str] | None = None) -> None:
+    """Each product line's VAT (``vat.decide``) and net, the order's totals: the invoices' computation.
+
+    ``uom_codes``: the UN/ECE code of each line's unit when the caller read them (else ``line.uom``)."""
     vat_on_debits, vat_franchise = _vat_settings(order.company_id)
     product_lines = [line for line in lines if line.kind == OrderLineKind.PRODUCT]
     data = [{
         "name": line.name or "-", "description": "", "quantity": Decimal(line.quantity),
         "unit_price": Decimal(line.unit_price), "discount_percent": Decimal(line.discount_percent),
         "vat_category": line.vat_code, "operation": line.operation,
-        "uom_code": (line.uom.unece_code if line.uom_id and line.uom else "") or "C62",
+        "uom_code": _uom_code(line, uom_codes),
     } for line in product_lines]  # fmt: skip
     errors: dict[str, list[str]] = {}
     computed = acc_invoices._compute(
@@ -385,8 +409,8 @@ def order_create(*, actor: Actor, lines: Any = (), **data: Any) -> SalesOrder:
     return order
 
 
-def _confirm(actor: Actor, order: SalesOrder, lines: Sequence[SalesOrderLine] | None = None) -> None:
-    """Number and confirm the order; ``lines``: all its lines when the caller has them (else read)."""
+def _check_confirmable(order: SalesOrder, lines: Sequence[SalesOrderLine] | None = None) -> None:
+    """A draft with a product or service line; ``lines``: all its lines when the caller has them (else read)."""
     ORDER.check(order.state, "confirm")
     if lines is not None:
         has_product = any(line.kind == OrderLineKind.PRODUCT for line in lines)
@@ -394,6 +418,11 @@ def _confirm(actor: Actor, order: SalesOrder, lines: Sequence[SalesOrderLine] | 
         has_product = SalesOrderLine.objects.filter(order=order, kind=OrderLineKind.PRODUCT).exists()
     if not has_product:
         raise ValidationFailed(fields={"lines": [str(_("An order needs at least one product or service line."))]})
+
+
+def _confirm(actor: Actor, order: SalesOrder) -> None:
+    """Number and confirm a draft order that is saved."""
+    _check_confirmable(order)
     # The number last: its counter row stays locked until commit.
     now = timezone.now()
     issued = next_number(company_id=order.company_id, kind=SEQUENCE_KIND, on_date=timezone.localdate(now),
@@ -402,6 +431,11 @@ def _confirm(actor: Actor, order: SalesOrder, lines: Sequence[SalesOrderLine] | 
     order.state = OrderState.CONFIRMED
     order.confirmed_at = now
     order.save(update_fields=["number", "state", "confirmed_at", "updated_at"])
+    _record_confirmed(actor, order)
+
+
+def _record_confirmed(actor: Actor, order: SalesOrder) -> None:
+    """The confirmation's audit entry and ``sales.order_confirmed`` (the CRM marks the opportunity won)."""
     audit.record(actor, "sales_order.confirm", order, changes={
         "state": [OrderState.DRAFT, OrderState.CONFIRMED], "number": [None, order.number]})  # fmt: skip
     events.publish(CONFIRMED_EVENT, company_id=order.company_id, payload={
@@ -419,62 +453,129 @@ def order_confirm(*, actor: Actor, order_id: int) -> SalesOrder:
     return order
 
 
-@transaction.atomic
-def order_create_from_quote(*, actor: Actor, quote_id: Any, invoicing_policy: Any = None,
-                            commitment_date: Any = None, customer_reference: Any = "") -> SalesOrder:  # fmt: skip
-    """The confirmed order of an accepted quote: its lines (selected options included), numbered now."""
-    require(actor, MANAGE)
-    if not isinstance(quote_id, int) or isinstance(quote_id, bool) or not 0 < quote_id < 2**63:
-        raise NotFound("quote_not_found")
+# The accepted quote an order is made from, locked, for an actor who sees every organization of the
+# company (the contacts record rule is then the company filter; a quote's customer is of its company).
+_QUOTE_TO_ORDER = Select(Quote, ("id", *QUOTE_COLUMNS), "{company_id} = %s AND {id} = %s", lock=True)
+# The order already made from a quote (one at most: the link is one-to-one), read under the quote's lock.
+_ORDER_OF_QUOTE = Select(SalesOrder, ("number", "id"), "{quote_id} = %s", limit=1)
+# The organization's delivery address as ``accounting.invoices._address`` picks it: the default one, else the oldest.
+_DELIVERY_ADDRESS = Select(Address, ADDRESS_FIELDS, "{organization_id} = %s AND {kind} = %s",
+                           order_by="{is_default} DESC, {id}", limit=1)  # fmt: skip
+# Omitted ``site_id`` of ``order_create_from_quote``: the quote's site (None is the company as a whole).
+QUOTES_SITE: Any = object()
+
+
+def _quote_to_order(actor: Actor, quote_id: int) -> Quote | None:
+    """The quote, locked, if the actor sees its customer (the contacts record rule)."""
+    sees_all_customers = (actor.company_id is not None and actor.has_perm(contact_selectors.VIEW)
+                          and actor.has_perm(contact_selectors.VIEW_ALL))  # fmt: skip
+    if sees_all_customers:
+        return _QUOTE_TO_ORDER.instance(actor.company_id, quote_id)  # type: ignore[no-any-return]
     visible = visible_organizations(actor).values("pk")
     quotes = Quote.objects.select_for_update().filter(company_id=actor.company_id, pk=quote_id,
                                                       organization_id__in=visible)  # fmt: skip
-    quote = next(iter(quotes.only(*QUOTE_COLUMNS).order_by()[:1]), None)
+    return next(iter(quotes.only(*QUOTE_COLUMNS).order_by()[:1]), None)
+
+
+def _quote_lines_to_copy(quote_id: int) -> list[dict[str, Any]]:
+    """The quote's lines in their order, with their unit's UN/ECE code.
+
+    Plain SQL: the join the ORM would compile on every call (``select_related``), values converted as
+    the quote line's fields do."""
+    field = QuoteLine._meta.get_field
+    places = {name: field(name).places for name in ("quantity", "unit_price", "discount_percent")}  # type: ignore[union-attr]
+    sql = (
+        "SELECT l.id, l.kind, l.product_id, l.description, l.operation, l.quantity, l.uom_id, l.unit_price, "  # noqa: S608
+        "l.discount_percent, l.vat_code, l.optional, l.selected, u.unece_code "
+        f"FROM {QuoteLine._meta.db_table} l LEFT JOIN {Uom._meta.db_table} u ON u.id = l.uom_id "
+        "WHERE l.quote_id = %s ORDER BY l.position, l.id"
+    )
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, [quote_id])
+        fetched = cursor.fetchall()
+    names = ("id", "kind", "product_id", "description", "operation", "quantity", "uom_id", "unit_price",
+             "discount_percent", "vat_code", "optional", "selected", "uom_code")  # fmt: skip
+    rows = []
+    for values in fetched:
+        row = dict(zip(names, values, strict=True))
+        for name, count in places.items():
+            row[name] = Decimal(int(row[name])).scaleb(-count)
+        row["optional"], row["selected"] = bool(row["optional"]), bool(row["selected"])
+        rows.append(row)
+    return rows
+
+
+@transaction.atomic
+def order_create_from_quote(*, actor: Actor, quote_id: Any, invoicing_policy: Any = None,
+                            commitment_date: Any = None, customer_reference: Any = "",
+                            site_id: Any = QUOTES_SITE) -> SalesOrder:  # fmt: skip
+    """The confirmed order of an accepted quote: its lines (selected options included), numbered now.
+
+    ``site_id``: the quote's when omitted; else an active site of the company (the quote's own
+    stays accepted if closed since), or None for the company as a whole — as ``order_update``."""
+    require(actor, MANAGE)
+    if not isinstance(quote_id, int) or isinstance(quote_id, bool) or not 0 < quote_id < 2**63:
+        raise NotFound("quote_not_found")
+    quote = _quote_to_order(actor, quote_id)
     if quote is None:
         raise NotFound("quote_not_found")
     if quote.state != QuoteState.ACCEPTED:
         raise Conflict("quote_not_accepted", _("Only an accepted quote becomes an order."))
-    existing = next(iter(SalesOrder.objects.filter(quote=quote).values_list("number", "pk").order_by()[:1]), None)
+    existing = _ORDER_OF_QUOTE.one(quote.pk)
     if existing is not None:
         raise Conflict("quote_already_ordered", _("This quote is already order %(number)s.")
                        % {"number": existing[0] or f"#{existing[1]}"})  # fmt: skip
     errors: dict[str, list[str]] = {}
+    address = _DELIVERY_ADDRESS.one(quote.organization_id, Address.Kind.DELIVERY)
     order = SalesOrder(  # type: ignore[misc]
         company_id=actor.company_id, quote=quote, organization_id=quote.organization_id, contact_id=quote.contact_id,
         opportunity_id=quote.opportunity_id, owner_id=quote.owner_id or actor.user_id, team_id=quote.team_id,
         site_id=quote.site_id,
         currency=quote.currency, payment_term_id=quote.payment_term_id, fiscal_position=quote.fiscal_position,
         language=quote.language, notes=quote.notes, order_date=timezone.localdate(), created_by_id=actor.user_id,
-        delivery_address=acc_invoices._address(quote.organization_id, Address.Kind.DELIVERY),
+        delivery_address=dict(zip(ADDRESS_FIELDS, address, strict=True)) if address else {},
     )  # fmt: skip
     _apply_header(actor, order, {"invoicing_policy": invoicing_policy, "commitment_date": commitment_date,
                                  "customer_reference": customer_reference}, False, errors)  # fmt: skip
+    if site_id is not QUOTES_SITE:
+        order.site_id = clean_site_id(errors, "site_id", site_id, actor.company_id or 0, current=quote.site_id)
     if errors:
         raise ValidationFailed(fields=errors)
     # The quote's document discount is folded into each line's unit price (4 decimals).
     keep = (HUNDRED - Decimal(quote.discount_percent)) / HUNDRED
     lines: list[SalesOrderLine] = []
-    quote_lines = QuoteLine.objects.filter(quote=quote).select_related("uom").only(*QUOTE_LINE_COLUMNS)
-    for quote_line in quote_lines.order_by("position", "id"):
-        if quote_line.kind == QuoteLineKind.PRODUCT and quote_line.optional and not quote_line.selected:
+    uom_codes: dict[int, str] = {}
+    for quote_line in _quote_lines_to_copy(quote.pk):
+        is_product = quote_line["kind"] == QuoteLineKind.PRODUCT
+        if is_product and quote_line["optional"] and not quote_line["selected"]:
             continue
-        price = Decimal(quote_line.unit_price)
+        price = quote_line["unit_price"]
+        if quote_line["uom_id"]:
+            uom_codes[quote_line["uom_id"]] = quote_line["uom_code"]
         lines.append(SalesOrderLine(  # type: ignore[misc]
-            order=order, position=len(lines) + 1, kind=quote_line.kind, quote_line=quote_line,
-            product_id=quote_line.product_id, description=quote_line.description, operation=quote_line.operation,
-            quantity=quote_line.quantity if quote_line.kind == QuoteLineKind.PRODUCT else ZERO,
-            uom=quote_line.uom, unit_price=quantize(price * keep, 4) if keep != 1 else price,
-            discount_percent=quote_line.discount_percent, vat_code=quote_line.vat_code,
+            position=len(lines) + 1, kind=quote_line["kind"], quote_line_id=quote_line["id"],
+            product_id=quote_line["product_id"], description=quote_line["description"],
+            operation=quote_line["operation"], quantity=quote_line["quantity"] if is_product else ZERO,
+            uom_id=quote_line["uom_id"], unit_price=quantize(price * keep, 4) if keep != 1 else price,
+            discount_percent=quote_line["discount_percent"], vat_code=quote_line["vat_code"],
         ))  # fmt: skip
-    _compute_lines(order, lines)
+    _compute_lines(order, lines, uom_codes)
+    _check_confirmable(order, lines)
+    # Inserted confirmed with its number (no UPDATE after the INSERT): the counter row stays locked
+    # from here until commit, so the number is taken right before the order's INSERT.
+    now = timezone.now()
+    taken = take_number(company_id=order.company_id, kind=SEQUENCE_KIND, on_date=timezone.localdate(now))
+    order.number, order.state, order.confirmed_at = taken.number, OrderState.CONFIRMED, now
     _insert(order)
+    record_number(taken, object_type=SOURCE_TYPE, object_id=order.pk)
     for line in lines:
         line.order = order
     SalesOrderLine.objects.bulk_create(lines)
+    # Both entries as when the order was inserted as a draft and then confirmed (the history shows both steps).
     audit.record(actor, "sales_order.create", order, changes={
         "quote_id": [None, quote.pk], "organization_id": [None, order.organization_id],
         "total": [None, order.total_amount]})  # fmt: skip
-    _confirm(actor, order, lines)
+    _record_confirmed(actor, order)
     return order
 
 
