@@ -36,12 +36,14 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from comptoir.catalog import units
 from comptoir.catalog.models import (
+    CustomerGroup,
     CustomerGroupMember,
     PriceList,
     PriceListRule,
@@ -372,22 +374,54 @@ def _asked(
     return _Asked(item, asked, unit, (currency or item.currency).upper())
 
 
+# The columns of a price list the engine reads (the others are deferred, read on access like ``.only()``).
+_LIST_COLUMNS = ("id", "company_id", "name", "currency", "priority", "customer_group_id", "customer_id")
+
+
 def _lists(
     company_id: int | None, currencies: Iterable[str], on_date: dt.date, customer_id: int | None,
     customer_group_id: int | None, group_known: bool,
-) -> Q:  # fmt: skip
-    """The price lists that count: active, in the currency, valid on the date, for everyone, the
-    customer's group or the customer."""
-    whose = Q(customer_id__isnull=True, customer_group__isnull=True)
+) -> dict[int, PriceList]:  # fmt: skip
+    """The price lists that count, by id, with the group their labels name: active, in the
+    currency, valid on the date, for everyone, the customer's group or the customer.
+
+    One statement written here, not compiled by the ORM (every priced quote line runs it); the
+    customer's group (one per customer and company) is read by the same statement."""
+    currencies = sorted(currencies)
+    if company_id is None or not currencies:
+        return {}
+    connection = transaction.get_connection()
+    lists, groups = PriceList._meta.db_table, CustomerGroup._meta.db_table
+    day = connection.ops.adapt_datefield_value(on_date)
+    whose, whose_params = ["(l.customer_id IS NULL AND l.customer_group_id IS NULL)"], []
     if customer_group_id is not None:
-        whose |= Q(customer_group_id=customer_group_id)
+        whose.append("l.customer_group_id = %s")
+        whose_params.append(customer_group_id)
     elif not group_known and customer_id is not None:
-        # The customer's group (one per customer and company) read by the same query.
-        members = CustomerGroupMember.objects.filter(company_id=company_id, organization_id=customer_id)
-        whose |= Q(customer_group_id__in=members.values("group_id"))
+        whose.append(f"l.customer_group_id IN (SELECT m.group_id FROM {CustomerGroupMember._meta.db_table} m "  # noqa: S608 (our table)
+                     "WHERE m.company_id = %s AND m.organization_id = %s)")  # fmt: skip
+        whose_params += [company_id, customer_id]
     if customer_id is not None:
-        whose |= Q(customer_id=customer_id)
-    return Q(company_id=company_id, is_active=True, currency__in=sorted(currencies)) & _valid_on(on_date) & whose
+        whose.append("l.customer_id = %s")
+        whose_params.append(customer_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(f'l.{name}' for name in _LIST_COLUMNS)}, g.id, g.name "  # noqa: S608 (our tables)
+            f"FROM {lists} l LEFT JOIN {groups} g ON g.id = l.customer_group_id "
+            f"WHERE l.company_id = %s AND l.is_active = %s AND l.currency IN ({', '.join(['%s'] * len(currencies))}) "
+            "AND (l.valid_from IS NULL OR l.valid_from <= %s) AND (l.valid_to IS NULL OR l.valid_to >= %s) "
+            f"AND ({' OR '.join(whose)})",
+            [company_id, True, *currencies, day, day, *whose_params],
+        )
+        fetched = cursor.fetchall()
+    found = {}
+    for *values, group_id, group_name in fetched:
+        price_list = PriceList.from_db(connection.alias, list(_LIST_COLUMNS), values)
+        if group_id is not None:  # as select_related("customer_group") caches it
+            group = CustomerGroup.from_db(connection.alias, ["id", "name"], [group_id, group_name])
+            PriceList.customer_group.field.set_cached_value(price_list, group)
+        found[price_list.pk] = price_list
+    return found
 
 
 def _quote(ctx: _Context, asked: _Asked, candidates: list[PriceListRule]) -> PriceQuote:
@@ -446,7 +480,7 @@ def price_for(
     ctx = _Context(asked.item, units.convert_quantity(asked.asked, asked.unit, asked.item.sale_uom), on_date,
                    asked.currency)  # fmt: skip
     lists = _lists(actor.company_id, [asked.currency], on_date, customer_id, customer_group_id, group_known)
-    return _quote(ctx, asked, _rules(ctx, lists))
+    return _quote(ctx, asked, _rules_for([ctx], lists)[0])
 
 
 def prices_for(
@@ -478,7 +512,7 @@ def prices_for(
     if pending:
         currencies = {asked.currency for _index, _ctx, asked in pending}
         lists = _lists(actor.company_id, currencies, on_date, customer_id, None, False)
-        candidates = _rules_for([ctx for _index, ctx, _asked_ in pending], _matching_lists(lists))
+        candidates = _rules_for([ctx for _index, ctx, _asked_ in pending], lists)
         for (index, ctx, asked), rules in zip(pending, candidates, strict=True):
             try:
                 found[index] = _quote(ctx, asked, rules)
