@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -81,14 +81,15 @@ from comptoir.accounting.services import (
     partner_account_ensure,
     periods_read_once,
 )
-from comptoir.catalog.models import Product, ProductKind
+from comptoir.catalog.models import Product, ProductKind, Uom
 from comptoir.contacts.models import Address, Organization
 from comptoir.kernel import audit, events
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
-from comptoir.kernel.money import allocate, quantize
+from comptoir.kernel.money import ScaledIntegerField, allocate, quantize
 from comptoir.kernel.sequences import next_number, register_kind
+from comptoir.kernel.statements import Select, Update
 from comptoir.org.models import Company
 
 VIEW = "accounting.view_invoices"
@@ -214,9 +215,13 @@ def setup_invoicing(company_id: int) -> None:
         )
 
 
+_SETTINGS_FIELDS = tuple(f.attname for f in InvoicingSettings._meta.concrete_fields)
+_COMPANY_INVOICING_SETTINGS = Select(InvoicingSettings, _SETTINGS_FIELDS, "{company_id} = %s")
+
+
 def _invoicing_settings(company_id: int) -> InvoicingSettings:
     """The company's invoicing settings, created with the defaults on first use (read first: one query)."""
-    found = _only(InvoicingSettings.objects.filter(company_id=company_id))
+    found: InvoicingSettings | None = _COMPANY_INVOICING_SETTINGS.instance(company_id)
     if found is not None:
         return found
     InvoicingSettings.objects.bulk_create([InvoicingSettings(company_id=company_id)], ignore_conflicts=True)
@@ -313,9 +318,13 @@ def schedule(
 # --- Partner profiles -----------------------------------------------------------------
 
 
+_ORGANIZATION_PROFILE = Select(PartnerProfile, tuple(f.attname for f in PartnerProfile._meta.concrete_fields),
+                               "{company_id} = %s AND {organization_id} = %s")  # fmt: skip
+
+
 def partner_profile(company_id: int, organization_id: int) -> PartnerProfile:
     """The organization's invoicing profile, created with the defaults on first use (read first: one query)."""
-    found = _only(PartnerProfile.objects.filter(company_id=company_id, organization_id=organization_id))
+    found: PartnerProfile | None = _ORGANIZATION_PROFILE.instance(company_id, organization_id)
     if found is not None:
         return found
     PartnerProfile.objects.bulk_create([PartnerProfile(company_id=company_id, organization_id=organization_id)],
@@ -387,19 +396,80 @@ def _address(organization_id: int, kind: str) -> dict[str, str]:
     return _addresses(organization_id, (kind,))[kind]
 
 
+# Both kinds an invoice prints (billing, delivery), whichever the caller asks for: one statement.
+_PRINTED_ADDRESSES = Select(Address, ("kind", *ADDRESS_FIELDS), "{organization_id} = %s AND {kind} IN (%s, %s)",
+                            order_by="{kind}, {is_default} DESC, {id}")  # fmt: skip
+
+
 def _addresses(organization_id: int, kinds: Sequence[str]) -> dict[str, dict[str, str]]:
-    """The organization's address of each kind (the default one first, then the oldest), in one query."""
+    """The organization's billing and/or delivery address (the default one first, then the oldest), in one query."""
     found: dict[str, dict[str, str]] = {kind: {} for kind in kinds}
-    rows = (
-        Address.objects.filter(organization_id=organization_id, kind__in=list(kinds))
-        .order_by("kind", "-is_default", "id")
-        .values("kind", *("line1", "line2", "postal_code", "city", "country"))
-    )
-    for row in rows:
-        kind = row.pop("kind")
-        if not found[kind]:
-            found[kind] = row
+    if not set(found) <= {Address.Kind.BILLING, Address.Kind.DELIVERY}:
+        raise ValueError(f"an invoice prints billing and delivery addresses, not {sorted(found)}")
+    for kind, *values in _PRINTED_ADDRESSES.rows(organization_id, Address.Kind.BILLING, Address.Kind.DELIVERY):
+        if kind in found and not found[kind]:
+            found[kind] = dict(zip(ADDRESS_FIELDS, values, strict=True))
     return found
+
+
+class _ProfileTerms(NamedTuple):
+    """What the partner's invoicing profile gives a new invoice."""
+
+    fiscal_position: str
+    language: str
+    payment_term_id: int | None
+    supplier_payment_term_id: int | None
+    supplier_vat_on_debits: bool
+
+
+class _InvoicePartner(NamedTuple):
+    """An organization chosen for an invoice: what the invoice prints of it, its profile, the company's settings."""
+
+    pk: int
+    legal_name: str
+    trade_name: str
+    siren: str
+    siret: str
+    vat_number: str
+    profile: _ProfileTerms | None  # None: the organization has no profile row yet
+    invoicing: InvoicingSettings | None  # None: the company has no settings row yet
+
+
+_INVOICING_COLUMNS = ("id", "company_id", "vat_on_debits", "vat_franchise", "default_payment_term_id")
+
+
+def _invoice_partner(company_id: int, organization_id: int) -> _InvoicePartner | None:
+    """The company's organization (not merged away), its invoicing profile and the company's invoicing
+    settings, in one statement (plain SQL: a join); None when the company has no such organization."""
+    organizations = Organization._meta.db_table
+    profiles, settings_table = PartnerProfile._meta.db_table, InvoicingSettings._meta.db_table
+    connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT o.id, o.legal_name, o.trade_name, o.siren, o.siret, o.vat_number, "  # noqa: S608 (our tables)
+            "p.id, p.fiscal_position, p.language, p.payment_term_id, p.supplier_payment_term_id, "
+            "p.supplier_vat_on_debits, s.id, s.company_id, s.vat_on_debits, s.vat_franchise, s.default_payment_term_id "
+            f"FROM {organizations} o "
+            f"LEFT JOIN {profiles} p ON p.company_id = o.company_id AND p.organization_id = o.id "
+            f"LEFT JOIN {settings_table} s ON s.company_id = o.company_id "
+            "WHERE o.company_id = %s AND o.id = %s AND o.merged_into_id IS NULL",
+            [company_id, organization_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, legal_name, trade_name, siren, siret, vat_number, profile_id, *profile_values = row[:12]
+    invoicing_values = list(row[12:])
+    profile = None
+    if profile_id is not None:
+        fiscal_position, language, term_id, supplier_term_id, supplier_vat_on_debits = profile_values
+        profile = _ProfileTerms(fiscal_position, language, term_id, supplier_term_id, bool(supplier_vat_on_debits))
+    invoicing = None
+    if invoicing_values[0] is not None:
+        invoicing_values[2:4] = [bool(invoicing_values[2]), bool(invoicing_values[3])]  # SQLite gives 0 or 1
+        # Only these columns are loaded; any other is read on access, as with ``.only()``.
+        invoicing = InvoicingSettings.from_db(connection.alias, list(_INVOICING_COLUMNS), invoicing_values)
+    return _InvoicePartner(pk, legal_name, trade_name, siren, siret, vat_number, profile, invoicing)
 
 
 def _clean_address(errors: dict[str, list[str]], name: str, value: Any) -> dict[str, str]:
@@ -421,13 +491,49 @@ def _clean_address(errors: dict[str, list[str]], name: str, value: Any) -> dict[
     return cleaned
 
 
-def _snapshot_partner(invoice: Invoice, organization: Organization, billing: dict[str, str] | None = None) -> None:
+def _snapshot_partner(invoice: Invoice, organization: Organization | _InvoicePartner,
+                      billing: dict[str, str] | None = None) -> None:  # fmt: skip
     """Copy what the invoice prints about its partner; ``billing``: its billing address, when already read."""
     invoice.partner_name = (organization.legal_name or organization.trade_name)[:200]
     invoice.partner_siren = organization.siren
     invoice.partner_siret = organization.siret
     invoice.partner_vat_number = organization.vat_number
     invoice.billing_address = billing if billing is not None else _address(organization.pk, Address.Kind.BILLING)
+
+
+class _LineProduct(NamedTuple):
+    """What a product gives an invoice line on one side (sale or purchase): its price and unit."""
+
+    pk: int
+    is_archived: bool
+    name_fr: str
+    name_en: str
+    description_fr: str
+    kind: str
+    vat_category: str
+    price: Decimal | None  # never None: the column is NOT NULL
+    unece_code: str
+
+
+def _line_products(company_id: int, product_ids: set[int], sale: bool) -> dict[int, _LineProduct]:
+    """The company's products of these ids with the side's price and unit code, in one statement (a join)."""
+    price, uom = ("sale_price", "sale_uom_id") if sale else ("purchase_price", "purchase_uom_id")
+    money = Product._meta.get_field(price)
+    assert isinstance(money, ScaledIntegerField)
+    connection = transaction.get_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.id, p.is_archived, p.name_fr, p.name_en, p.description_fr, p.kind, p.vat_category, "  # noqa: S608
+            f"p.{price}, u.unece_code FROM {Product._meta.db_table} p JOIN {Uom._meta.db_table} u ON u.id = p.{uom} "
+            f"WHERE p.company_id = %s AND p.id IN ({', '.join(['%s'] * len(product_ids))})",
+            [company_id, *product_ids],
+        )
+        rows = cursor.fetchall()
+    return {
+        pk: _LineProduct(pk, bool(archived), name_fr, name_en, description, kind, category,
+                         money.from_db_value(amount, None, connection), unece_code)
+        for pk, archived, name_fr, name_en, description, kind, category, amount, unece_code in rows
+    }  # fmt: skip
 
 
 def _clean_lines(actor: Actor, kind: str, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
@@ -439,17 +545,11 @@ def _clean_lines(actor: Actor, kind: str, raw: Any, errors: dict[str, list[str]]
         return []
     product_ids = {p for p in (_parse_id({}, "", line.get("product_id"), False) for line in raw
                                if isinstance(line, dict)) if p}  # fmt: skip
-    products = (
-        Product.objects.filter(company_id=actor.company_id, pk__in=product_ids)
-        .select_related("sale_uom", "purchase_uom")
-        .in_bulk()
-        if product_ids
-        else {}
-    )
+    sale = kind in CUSTOMER_KINDS
+    products = _line_products(actor.company_id or 0, product_ids, sale) if product_ids else {}
     account_ids = {a for a in (_parse_id({}, "", line.get("account_id"), False) for line in raw
                                if isinstance(line, dict)) if a}  # fmt: skip
     accounts = Account.objects.filter(company_id=actor.company_id, pk__in=account_ids).in_bulk() if account_ids else {}
-    sale = kind in CUSTOMER_KINDS
     categories = [c.value for c in vat.VatCategory]
     cleaned: list[dict[str, Any]] = []
     for index, line in enumerate(raw):
@@ -465,11 +565,10 @@ def _clean_lines(actor: Actor, kind: str, raw: Any, errors: dict[str, list[str]]
             product = None
         defaults: dict[str, Any] = {}
         if product is not None:
-            uom = product.sale_uom if sale else product.purchase_uom
             defaults = {
                 "name": product.name_fr or product.name_en, "description": product.description_fr,
-                "unit_price": str(product.sale_price if sale else product.purchase_price),
-                "vat_category": product.vat_category, "uom_code": uom.unece_code or "C62",
+                "unit_price": str(product.price), "vat_category": product.vat_category,
+                "uom_code": product.unece_code or "C62",
                 "operation": LineOperation.SERVICES if product.kind == ProductKind.SERVICE else LineOperation.GOODS,
             }  # fmt: skip
 
@@ -566,17 +665,22 @@ _COMPARED_LINE_FIELDS = (*LINE_FIELDS, "sequence", "vat_code", "vat_rate", "net_
 _COMPARED_TAX_FIELDS = ("vat_code", "rate", "base", "amount", "exemption_reason", "exemption_code", "self_assessed")
 
 
+_COMPARED_INSTALLMENT_FIELDS = ("sequence", "due_date", "amount")
+_STORED_LINES = Select(InvoiceLine, _COMPARED_LINE_FIELDS, "{invoice_id} = %s", order_by="{sequence}, {id}")
+_STORED_TAXES = Select(InvoiceTax, _COMPARED_TAX_FIELDS, "{invoice_id} = %s", order_by="{id}")
+_STORED_INSTALLMENTS = Select(InvoiceInstallment, _COMPARED_INSTALLMENT_FIELDS, "{invoice_id} = %s",
+                              order_by="{sequence}, {id}")  # fmt: skip
+
+
 def _stored_computation(invoice: Invoice) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """The draft's lines (as ``_current_lines``) and what its last computation wrote (lines, taxes, installments)."""
-    stored_lines = list(InvoiceLine.objects.filter(invoice=invoice).order_by("sequence", "id")
-                        .values(*_COMPARED_LINE_FIELDS))  # fmt: skip
     stored = {
-        "lines": stored_lines,
-        "taxes": list(InvoiceTax.objects.filter(invoice=invoice).order_by("id").values(*_COMPARED_TAX_FIELDS)),
-        "installments": list(InvoiceInstallment.objects.filter(invoice=invoice).order_by("sequence", "id")
-                             .values("sequence", "due_date", "amount")),
+        "lines": [dict(zip(_COMPARED_LINE_FIELDS, row, strict=True)) for row in _STORED_LINES.rows(invoice.pk)],
+        "taxes": [dict(zip(_COMPARED_TAX_FIELDS, row, strict=True)) for row in _STORED_TAXES.rows(invoice.pk)],
+        "installments": [dict(zip(_COMPARED_INSTALLMENT_FIELDS, row, strict=True))
+                         for row in _STORED_INSTALLMENTS.rows(invoice.pk)],
     }  # fmt: skip
-    return [{name: row[name] for name in LINE_FIELDS} for row in stored_lines], stored
+    return [{name: row[name] for name in LINE_FIELDS} for row in stored["lines"]], stored
 
 
 def _same_rows(rows: Sequence[Any], stored: list[dict[str, Any]]) -> bool:
@@ -626,9 +730,41 @@ def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], comput
         InvoiceLine.objects.filter(invoice=invoice).delete()
         InvoiceTax.objects.filter(invoice=invoice).delete()
         InvoiceInstallment.objects.filter(invoice=invoice).delete()
-    InvoiceLine.objects.bulk_create(rows)
-    InvoiceTax.objects.bulk_create(taxes)
-    InvoiceInstallment.objects.bulk_create(schedule_rows)
+    _insert_new_rows(rows)
+    _insert_new_rows(taxes)
+    _insert_new_rows(schedule_rows)
+    # The nets as written, by line sequence: what the caller (sales invoicing) would otherwise read back.
+    vars(invoice)["line_nets"] = {row.sequence: row.net_amount for row in rows}
+
+
+_ROW_INSERTS: dict[tuple[type[Any], str], tuple[str, list[Any]]] = {}
+
+
+def _insert_new_rows(rows: Sequence[InvoiceLine | InvoiceTax | InvoiceInstallment]) -> None:
+    """INSERT an invoice's new lines, taxes or installments as ``bulk_create`` would (each field's ``pre_save``:
+    defaults and stamps), in one ``executemany`` of SQL written once per model and database; their ids are not
+    read back (nothing uses them). These models add nothing to save() and no signal listens to them."""
+    if not rows:
+        return
+    model = type(rows[0])
+    connection = transaction.get_connection()
+    compiled = _ROW_INSERTS.get((model, connection.vendor))
+    if compiled is None:
+        fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+        quote = connection.ops.quote_name
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model's metadata)
+            quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+        )
+        compiled = _ROW_INSERTS[(model, connection.vendor)] = (sql, fields)
+    sql, fields = compiled
+    params = [[field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+_TERM_LINES = Select(PaymentTermLine, ("id", "term_id", "sequence", "kind", "percent", "days", "end_of_month"),
+                     "{term_id} = %s", order_by="{sequence}, {id}")  # fmt: skip
+_TERM_TEXT = Select(PaymentTerm, ("name", "note"), "{id} = %s")
 
 
 def _installments(invoice: Invoice, total: Decimal) -> list[tuple[dt.date, Decimal]]:
@@ -636,8 +772,7 @@ def _installments(invoice: Invoice, total: Decimal) -> list[tuple[dt.date, Decim
     if invoice.kind in (InvoiceKind.CUSTOMER_CREDIT_NOTE, InvoiceKind.VENDOR_REFUND):
         return [(issue, total)] if total else []
     if invoice.payment_term_id:
-        term_lines = list(PaymentTermLine.objects.filter(term_id=invoice.payment_term_id).order_by("sequence", "id"))
-        return schedule(term_lines, issue, total)
+        return schedule(_TERM_LINES.instances(invoice.payment_term_id), issue, total)
     return [(invoice.due_date or issue, total)] if total else []
 
 
@@ -649,23 +784,27 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
     if "organization_id" in data or creating:
         organization_id = _parse_id(errors, "organization_id", data.get("organization_id"), True)
         if organization_id:
-            organization = _only(Organization.objects.filter(company_id=actor.company_id, pk=organization_id,
-                                                             merged_into__isnull=True))  # fmt: skip
+            organization = _invoice_partner(actor.company_id or 0, organization_id)
             if organization is None:
                 _add(errors, "organization_id", _("Unknown organization."))
             elif organization.pk != invoice.organization_id:
                 invoice.organization_id = organization.pk
                 addresses = _addresses(organization.pk, (Address.Kind.BILLING, Address.Kind.DELIVERY))
                 _snapshot_partner(invoice, organization, addresses[Address.Kind.BILLING])
-                profile = partner_profile(actor.company_id or 0, organization.pk)
+                profile = organization.profile
+                if profile is None:  # first invoice of this partner: its profile is created with the defaults
+                    created = partner_profile(actor.company_id or 0, organization.pk)
+                    profile = _ProfileTerms(*(getattr(created, name) for name in _ProfileTerms._fields))
                 invoice.fiscal_position = profile.fiscal_position
                 invoice.language = profile.language
                 if invoice.kind in CUSTOMER_KINDS:
-                    invoicing = _invoicing_settings(actor.company_id or 0)
+                    invoicing = organization.invoicing or _invoicing_settings(actor.company_id or 0)
                     vars(invoice)["_invoicing"] = invoicing  # for the computation that follows (one read per call)
                     invoice.payment_term_id = profile.payment_term_id or invoicing.default_payment_term_id
                     invoice.vat_on_debits = invoicing.vat_on_debits
                 else:
+                    if organization.invoicing is not None:  # for the computation that follows
+                        vars(invoice)["_invoicing"] = organization.invoicing
                     invoice.payment_term_id = profile.supplier_payment_term_id
                     invoice.vat_on_debits = profile.supplier_vat_on_debits
                 delivery = addresses[Address.Kind.DELIVERY]
@@ -715,11 +854,11 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
     return lines
 
 
+_CURRENT_LINES = Select(InvoiceLine, LINE_FIELDS, "{invoice_id} = %s", order_by="{sequence}, {id}")
+
+
 def _current_lines(invoice: Invoice) -> list[dict[str, Any]]:
-    return list(InvoiceLine.objects.filter(invoice=invoice).order_by("sequence", "id").values(*(
-        "product_id", "name", "description", "operation", "quantity", "uom_code", "unit_price",
-        "discount_percent", "vat_category", "account_id",
-    )))  # fmt: skip
+    return [dict(zip(LINE_FIELDS, row, strict=True)) for row in _CURRENT_LINES.rows(invoice.pk)]
 
 
 def _recompute(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bool) -> _Computed | None:
@@ -745,9 +884,8 @@ def _recompute_full(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bo
     invoice.operation_category = computed.operation_category if computed else ""
     installments = _installments(invoice, Decimal(invoice.total_amount))
     invoice.due_date = installments[-1][0] if installments else invoice.due_date
-    term = (PaymentTerm.objects.filter(pk=invoice.payment_term_id).values("name", "note").first()
-            if invoice.payment_term_id else None)  # fmt: skip
-    invoice.payment_terms_text = ((term["note"] or term["name"]) if term else "")[:300]
+    term = _TERM_TEXT.one(invoice.payment_term_id) if invoice.payment_term_id else None
+    invoice.payment_terms_text = ((term[1] or term[0]) if term else "")[:300]  # its note, else its name
     new = invoice.pk is None  # a new invoice has no rows to replace
     if save and new:
         _insert_invoice(invoice)
@@ -918,17 +1056,6 @@ def _credit_errors(invoice: Invoice) -> dict[str, list[str]]:
     return errors
 
 
-def _journal(company_id: int, kind: str) -> Journal:
-    """The sales (or purchases) journal: the row is handed to the entry's checks, not read again."""
-    journal_kind = JournalKind.SALE if kind in CUSTOMER_KINDS else JournalKind.PURCHASE
-    journal = (
-        Journal.objects.filter(company_id=company_id, kind=journal_kind, is_active=True).order_by("code", "id").first()
-    )
-    if journal is None:
-        raise Conflict("journal_missing", _("No active sales or purchases journal: create one in the journals."))
-    return journal
-
-
 def entry_lines(invoice: Invoice, lines: Sequence[dict[str, Any]], computed: _Computed,
                 installments: Sequence[tuple[dt.date, Decimal]], partner: PartnerAccount,
                 accounts: dict[str, int]) -> list[dict[str, Any]]:  # fmt: skip
@@ -1033,8 +1160,103 @@ def _share_organization(organization_id: int) -> None:
             cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE", [organization_id])  # noqa: S608
 
 
+_INVOICE_FIELDS_ALL = tuple(f.attname for f in Invoice._meta.concrete_fields)
+_INVOICE_TO_POST = Select(Invoice, _INVOICE_FIELDS_ALL, "{company_id} = %s AND {id} = %s", lock=True)
+# What posting and the Factur-X document read of the company: every column but the stamps (all text).
+_COMPANY_COLUMNS = ("id", "name", "legal_name", "legal_form", "siren", "vat_number", "share_capital", "rcs",
+                    "address_line1", "address_line2", "postal_code", "city", "country", "currency", "timezone",
+                    "email", "phone", "website")  # fmt: skip
+_POSTING_SETTINGS_COLUMNS = ("id", "company_id", "vat_on_debits", "vat_franchise", "late_payment_rate",
+                             "early_payment_discount", "iban", "bic", "default_payment_term_id")  # fmt: skip
+_JOURNAL_COLUMNS = ("id", "company_id", "code", "name", "kind", "default_account_id", "is_active")
+_PARTNER_ACCOUNT_COLUMNS = ("id", "company_id", "organization_id", "kind", "code", "account_id")
+
+
+@dataclass
+class _PostingContext:
+    """What posting reads besides the invoice, in one statement (``_posting_context``)."""
+
+    company: Company
+    partner: _InvoicePartner  # its profile and settings not read here (None)
+    billing: dict[str, str]  # the partner's billing address as ``_address`` picks it, {} when none
+    invoicing: InvoicingSettings | None  # None: the company has no settings row yet
+    partner_account: PartnerAccount | None  # None: the partner's first posting on this side
+    journal: Journal | None  # None: no active journal of the side
+
+
+def _posting_context(company_id: int, organization_id: int, partner_kind: str, journal_kind: str) -> _PostingContext:
+    """The company, the invoice's partner with its billing address, the invoicing settings, the partner's
+    account of the invoice's side and the side's journal: one statement (plain SQL: joins) for six reads.
+
+    The journal is the first active one of its kind by code, as ``_journal`` picks it; the billing
+    address the default one, else the oldest, as ``_addresses``."""
+    connection = transaction.get_connection()
+    journals, addresses = Journal._meta.db_table, Address._meta.db_table
+    columns = ", ".join([
+        *(f"c.{name}" for name in _COMPANY_COLUMNS),
+        "o.id, o.legal_name, o.trade_name, o.siren, o.siret, o.vat_number",
+        *(f"s.{name}" for name in _POSTING_SETTINGS_COLUMNS),
+        *(f"pa.{name}" for name in _PARTNER_ACCOUNT_COLUMNS),
+        *(f"j.{name}" for name in _JOURNAL_COLUMNS),
+        "a.id", *(f"a.{name}" for name in ADDRESS_FIELDS),
+    ])  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {Company._meta.db_table} c "  # noqa: S608 (our tables and columns)
+            f"JOIN {Organization._meta.db_table} o ON o.id = %s "
+            f"LEFT JOIN {InvoicingSettings._meta.db_table} s ON s.company_id = c.id "
+            f"LEFT JOIN {PartnerAccount._meta.db_table} pa ON pa.organization_id = o.id AND pa.kind = %s "
+            f"LEFT JOIN {journals} j ON j.id = (SELECT j2.id FROM {journals} j2 WHERE j2.company_id = c.id "
+            "AND j2.kind = %s AND j2.is_active = %s ORDER BY j2.code, j2.id LIMIT 1) "
+            f"LEFT JOIN {addresses} a ON a.id = (SELECT a2.id FROM {addresses} a2 WHERE a2.organization_id = o.id "
+            "AND a2.kind = %s ORDER BY a2.is_default DESC, a2.id LIMIT 1) "
+            "WHERE c.id = %s",
+            [organization_id, partner_kind, journal_kind, True, Address.Kind.BILLING, company_id],
+        )
+        row = list(cursor.fetchone())
+    alias = connection.alias
+    # Only the columns read are loaded on these instances; any other is read on access, as with ``.only()``.
+    company = Company.from_db(alias, list(_COMPANY_COLUMNS), _take(row, len(_COMPANY_COLUMNS)))
+    pk, legal_name, trade_name, siren, siret, vat_number = _take(row, 6)
+    partner = _InvoicePartner(pk, legal_name, trade_name, siren, siret, vat_number, profile=None, invoicing=None)
+    settings_values = _take(row, len(_POSTING_SETTINGS_COLUMNS))
+    invoicing = None
+    if settings_values[0] is not None:
+        settings_values[2:4] = [bool(settings_values[2]), bool(settings_values[3])]  # SQLite gives 0 or 1
+        late_rate = InvoicingSettings._meta.get_field("late_payment_rate")
+        assert isinstance(late_rate, ScaledIntegerField)
+        settings_values[4] = late_rate.from_db_value(settings_values[4], None, connection)
+        invoicing = InvoicingSettings.from_db(alias, list(_POSTING_SETTINGS_COLUMNS), settings_values)
+    account_values = _take(row, len(_PARTNER_ACCOUNT_COLUMNS))
+    partner_account = None
+    if account_values[0] is not None:
+        partner_account = PartnerAccount.from_db(alias, list(_PARTNER_ACCOUNT_COLUMNS), account_values)
+    journal_values = _take(row, len(_JOURNAL_COLUMNS))
+    journal = None
+    if journal_values[0] is not None:
+        journal_values[-1] = bool(journal_values[-1])
+        journal = Journal.from_db(alias, list(_JOURNAL_COLUMNS), journal_values)
+    address_id, *address_values = row
+    billing = dict(zip(ADDRESS_FIELDS, address_values, strict=True)) if address_id is not None else {}
+    return _PostingContext(company, partner, billing, invoicing, partner_account, journal)
+
+
+def _take(row: list[Any], count: int) -> list[Any]:
+    """The next ``count`` values of a joined row (removed from it)."""
+    taken = row[:count]
+    del row[:count]
+    return taken
+
+
 def _pdf_deferred() -> bool:
     return bool(getattr(settings, "INVOICE_PDF_DEFERRED", False))
+
+
+# Another invoice of the kind issued later than a date (the newest first): numbers follow the dates.
+_LATER_ISSUED = Select(Invoice, ("number",), "{company_id} = %s AND {kind} = %s AND {state} IN (%s, %s, %s) "
+                       "AND {issue_date} > %s", order_by="{issue_date} DESC, {id} DESC", limit=1)  # fmt: skip
+# The posted invoice written on the columns posting changed: one statement per set of them, written once.
+_POSTED_INVOICE: dict[tuple[str, ...], Update] = {}
 
 
 @transaction.atomic
@@ -1046,23 +1268,25 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     ``INVOICE_PDF_DEFERRED`` setting); the task is idempotent.
     """
     require(actor, MANAGE)
-    # The invoice locked, with its company and partner in the same read (not locked: as before).
-    invoice = _only(Invoice.objects.select_for_update(of=("self",)).select_related("company", "organization")
-                    .filter(company_id=actor.company_id, pk=invoice_id))  # fmt: skip
+    invoice: Invoice | None = _INVOICE_TO_POST.instance(actor.company_id, invoice_id)  # locked
     if invoice is None:
         raise NotFound("invoice_not_found")
     _refuse_posted(invoice)
     loaded = _values(invoice)
     assert actor.company_id is not None
-    company = invoice.company
-    invoicing = _invoicing_settings(company.pk)
+    partner_kind = PartnerKind.CUSTOMER if invoice.kind in CUSTOMER_KINDS else PartnerKind.SUPPLIER
+    journal_kind = JournalKind.SALE if invoice.kind in CUSTOMER_KINDS else JournalKind.PURCHASE
+    # The company and partner (not locked: as before), settings, partner account and journal, read at once.
+    context = _posting_context(invoice.company_id, invoice.organization_id, partner_kind, journal_kind)
+    company = invoice.company = context.company
+    invoicing = context.invoicing or _invoicing_settings(company.pk)
     today = timezone.localdate()
     errors: dict[str, list[str]] = {}
     if invoice.kind in CUSTOMER_KINDS:
         invoice.issue_date = invoice.issue_date or today
         if invoice.issue_date > today:
             _add(errors, "issue_date", _("An invoice is issued today or earlier, not in the future."))
-    _snapshot_partner(invoice, invoice.organization)
+    _snapshot_partner(invoice, context.partner, context.billing)
     lines, stored = _stored_computation(invoice)
     # The row itself is saved once, posted, below (nothing reads it in between).
     computed, installments = _recompute_full(invoice, lines, strict=False, invoicing=invoicing, stored=stored,
@@ -1083,12 +1307,13 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     # Multi-currency: the rate of the issue date (a clear field error when there is none).
     foreign = invoice.currency != (company.currency or "EUR")  # as currency.company_currency, row read above
     rate = currency_services.rate_on(company.pk, invoice.currency, invoice.issue_date) if foreign else None
-    partner_kind = PartnerKind.CUSTOMER if invoice.kind in CUSTOMER_KINDS else PartnerKind.SUPPLIER
-    partner = _only(PartnerAccount.objects.filter(organization_id=invoice.organization_id, kind=partner_kind))
+    partner = context.partner_account
     if partner is None:
         partner = partner_account_ensure(actor=actor, organization_id=invoice.organization_id, kind=partner_kind)
     _share_organization(invoice.organization_id)
-    journal = _journal(company.pk, invoice.kind)
+    journal = context.journal
+    if journal is None:
+        raise Conflict("journal_missing", _("No active sales or purchases journal: create one in the journals."))
     # The accounts the entry is booked on, read once: by code for ``entry_lines``, by id for the entry's checks.
     known = ledger_rows(company.pk, account_ids={line["account_id"] for line in lines if line["account_id"]}
                         | {partner.account_id}, account_codes=_entry_codes(lines, computed))  # fmt: skip
@@ -1101,14 +1326,11 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
                          object_type="accounting.invoice", object_id=str(invoice.pk))  # fmt: skip
     invoice.number = issued.number
     # Chronology (no back-dating): now serialised on the counter row, the previous number's date is final.
-    later = (
-        Invoice.objects.filter(company_id=company.pk, kind=invoice.kind, state__in=OPEN_STATES,
-                               issue_date__gt=invoice.issue_date)
-        .values_list("number", flat=True).first()
-    )  # fmt: skip
+    later = _LATER_ISSUED.one(company.pk, invoice.kind, *OPEN_STATES, invoice.issue_date)
     if later is not None:
-        raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."), fields={"issue_date": [
-            str(_("Invoice %(number)s is dated later: numbers follow the dates.") % {"number": later})]})  # fmt: skip
+        message = _("Invoice %(number)s is dated later: numbers follow the dates.") % {"number": later[0]}
+        raise ValidationFailed("invoice_not_postable", _("This invoice cannot be posted."),
+                               fields={"issue_date": [str(message)]})  # fmt: skip
     entry_data = entry_lines(invoice, lines, computed, installments, partner, accounts)
     if rate is not None:  # multi-currency: each line in EUR at the issue date's rate, keeping its amount
         entry_data = currency_services.convert_lines(entry_data, invoice.currency, rate)
@@ -1129,8 +1351,12 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     invoice.residual_amount = invoice.total_amount
     # The columns posting changed, not all of them; the installments were written (or found
     # unchanged) by the computation above.
-    changed = [name for name, value in _values(invoice).items() if value != loaded[name]]
-    invoice.save(update_fields=[*changed, "updated_at"])
+    changed = tuple(name for name, value in _values(invoice).items() if value != loaded[name])
+    invoice.updated_at = now
+    update = _POSTED_INVOICE.get(changed)
+    if update is None:
+        update = _POSTED_INVOICE[changed] = Update(Invoice, (*changed, "updated_at"), "{id} = %s")
+    update.run([*(getattr(invoice, name) for name in changed), now], invoice.pk)
     if invoice.kind in CUSTOMER_KINDS:
         deferred = _pdf_deferred() if render_pdf is None else not render_pdf
         if deferred:
