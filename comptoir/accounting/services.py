@@ -47,7 +47,8 @@ from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.models import DocumentSequence
-from comptoir.kernel.sequences import next_number
+from comptoir.kernel.sequences import Taken, next_number, record_number, take_number
+from comptoir.kernel.statements import Update
 from comptoir.org.models import Site
 
 JOURNAL_NUMBER_FORMAT = "{prefix}-{year}-{n:05}"
@@ -659,25 +660,37 @@ def _only(queryset: Any) -> Any:
 def _period_state(company_id: int, day: dt.date, *, fresh: bool = False) -> tuple[dt.date | None, FiscalYear | None]:
     """The company's lock date and the fiscal year containing ``day`` (memoised in ``periods_read_once``).
 
-    One statement for both (it also runs after the posting counter, inside the serialised
-    section): the lock date as a scalar subquery, the year by a left join, so a company
-    without a settings row or without a year still gets its row."""
+    One statement for both: the lock date as a scalar subquery, the year by a left join, so a
+    company without a settings row or without a year still gets its row."""
     memo = _PERIODS.get()
     key = (company_id, day)
     if memo is not None and not fresh and key in memo:
         return memo[key]
+    lock_date, year, _previous = _read_period(company_id, day, None)
+    return lock_date, year
+
+
+def _read_period(
+    company_id: int, day: dt.date, link_to: int | None
+) -> tuple[dt.date | None, FiscalYear | None, str | None]:
+    """``_period_state`` read from the database (and memoised), with the hash of posted entry
+    ``link_to`` when asked: posting reads both in one statement once it holds the counter."""
     connection = transaction.get_connection()
     settings_table, year_table = AccountingSettings._meta.db_table, FiscalYear._meta.db_table
+    entry_table = JournalEntry._meta.db_table
+    # The hash of the previous posted entry: one lookup on the (company, chain_number) unique index.
+    link = (f"(SELECT e.hash FROM {entry_table} e WHERE e.company_id = %s AND e.chain_number = %s)"  # noqa: S608
+            if link_to is not None else "NULL")  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (SELECT s.lock_date FROM {settings_table} s WHERE s.company_id = %s), "  # noqa: S608 (our tables)
+            f"SELECT (SELECT s.lock_date FROM {settings_table} s WHERE s.company_id = %s), {link}, "  # noqa: S608
             "y.id, y.name, y.start_date, y.end_date, y.state "
             f"FROM (SELECT 1 AS one) AS o LEFT JOIN {year_table} y "
             "ON y.company_id = %s AND y.start_date <= %s AND y.end_date >= %s "
             "ORDER BY y.start_date, y.id LIMIT 1",  # FiscalYear's own ordering, as ``.first()``
-            [company_id, company_id, day, day],
+            [company_id, *((company_id, link_to) if link_to is not None else ()), company_id, day, day],
         )
-        lock_value, *year_values = cursor.fetchone()
+        lock_value, previous_hash, *year_values = cursor.fetchone()
     lock_date = _as_date(lock_value)
     year = None
     if year_values[0] is not None:
@@ -685,9 +698,10 @@ def _period_state(company_id: int, day: dt.date, *, fresh: bool = False) -> tupl
         # Only these columns are loaded; any other is read on access, as with ``.only()``.
         year = FiscalYear.from_db(connection.alias, ["id", "company_id", "name", "start_date", "end_date", "state"],
                                   [pk, company_id, name, _as_date(start), _as_date(end), state])  # fmt: skip
+    memo = _PERIODS.get()
     if memo is not None:
-        memo[key] = (lock_date, year)
-    return lock_date, year
+        memo[(company_id, day)] = (lock_date, year)
+    return lock_date, year, None if previous_hash is None else str(previous_hash)
 
 
 def _as_date(value: Any) -> dt.date | None:
@@ -700,6 +714,10 @@ def _as_date(value: Any) -> dt.date | None:
 def _period_errors(company_id: int, day: dt.date, *, for_posting: bool, fresh: bool = False) -> list[str]:
     """Why an entry may not be dated ``day`` (empty when it may); ``fresh`` bypasses the call's memo."""
     config, year = _period_state(company_id, day, fresh=fresh)
+    return _period_messages(day, config, year, for_posting=for_posting)
+
+
+def _period_messages(day: dt.date, config: dt.date | None, year: FiscalYear | None, *, for_posting: bool) -> list[str]:
     if config and day <= config:
         return [str(_("The period up to %(day)s is locked.") % {"day": config})]
     if year is not None and year.state == FiscalYearState.CLOSED:
@@ -789,6 +807,7 @@ def _clean_entry(
     active_sites: bool = True,
     found: dict[str, Any] | None = None,
     known: LedgerRows | None = None,
+    period_later: bool = False,
 ) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """Validate an entry's fields and lines; every problem is reported at once, per field.
 
@@ -797,9 +816,14 @@ def _clean_entry(
     ``known`` (optional): the journal and rows the caller read in this transaction (``ledger_rows``).
 
     Sites (entry and lines) belong to the actor's company; ``active_sites=False`` also accepts
-    a site deactivated since (reversals, documents whose site was checked when chosen)."""
+    a site deactivated since (reversals, documents whose site was checked when chosen).
+
+    ``period_later``: the date's period (lock date, closed year) is checked by the caller once
+    it holds the posting counter (``create_posted_entry``), unless something else is refused:
+    then it is reported here with the rest, where it always was."""
     assert actor.company_id is not None
     errors: dict[str, list[str]] = {}
+    later: tuple[int, dt.date] | None = None  # (position among the fields refused, day) of a deferred check
     _unknown(errors, data, (*ENTRY_FIELDS, "lines"))
     cleaned: dict[str, Any] = {}
     if "journal_id" in data or entry is None:
@@ -818,8 +842,11 @@ def _clean_entry(
     if "date" in data or entry is None:
         day = _parse_date(errors, "date", data.get("date"))
         if day is not None:
-            for message in _period_errors(actor.company_id, day, for_posting=False):
-                _add(errors, "date", message)
+            if period_later:
+                later = (len(errors), day)
+            else:
+                for message in _period_errors(actor.company_id, day, for_posting=False):
+                    _add(errors, "date", message)
             cleaned["date"] = day
     if "label" in data or entry is None:
         cleaned["label"] = _required_text(errors, "label", data.get("label"), 200, True)
@@ -833,6 +860,12 @@ def _clean_entry(
     if "lines" in data or entry is None:
         lines = _clean_lines(actor.company_id, data.get("lines"), errors, active_sites=active_sites, known=known,
                              found=found)  # fmt: skip
+    if errors and later is not None:
+        position, day = later
+        messages = _period_errors(actor.company_id, day, for_posting=False)
+        if messages:  # in its place among the fields, as when checked in turn
+            items = list(errors.items())
+            errors = dict([*items[:position], ("date", messages), *items[position:]])
     if errors:
         raise ValidationFailed(fields=errors)
     return cleaned, lines
@@ -931,13 +964,64 @@ def _line_rows(entry: JournalEntry, lines: Sequence[dict[str, Any]]) -> list[dic
             for index, line in enumerate(lines)]  # fmt: skip
 
 
+# Every column of a line, in the order of the compiled INSERT (``_insert_lines``).
+_LINE_COLUMNS = (
+    "created_at", "updated_at", "entry_id", "company_id", "sequence", "account_id", "partner_account_id", "label",
+    "debit", "credit", "due_date", "amount_currency", "currency", "matching_code", "matched_at", "date",
+    "journal_id", "is_posted", "site_id",
+)  # fmt: skip
+# Lines per INSERT: far below SQLite's and PostgreSQL's parameter limits (19 columns each).
+_LINES_PER_INSERT = 50
+_line_inserts: dict[tuple[str, int], str] = {}
+
+
+def _lines_insert_sql(vendor: str, count: int) -> str:
+    """``INSERT INTO journal lines (every column) VALUES (…), … RETURNING id``, written once per size."""
+    sql = _line_inserts.get((vendor, count))
+    if sql is None:
+        quote = transaction.get_connection().ops.quote_name
+        meta = JournalLine._meta
+        columns = ", ".join(quote(str(meta.get_field(name).column)) for name in _LINE_COLUMNS)  # type: ignore[union-attr]
+        row = "(" + ", ".join(["%s"] * len(_LINE_COLUMNS)) + ")"
+        sql = _line_inserts[(vendor, count)] = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * count)} "  # noqa: S608
+            f"RETURNING {quote(str(meta.pk.column))}"  # type: ignore[union-attr]
+        )
+    return sql
+
+
 def _insert_lines(entry: JournalEntry, rows: Sequence[dict[str, Any]], *, posted: bool) -> list[int | None]:
-    created = JournalLine.objects.bulk_create(
-        JournalLine(entry=entry, company_id=entry.company_id, date=entry.date, journal_id=entry.journal_id,
-                    is_posted=posted, **row)
-        for row in rows
-    )  # fmt: skip
-    return [line.pk for line in created]
+    """INSERT the entry's lines, returning their ids in order: the statement ``bulk_create``
+    would run (RETURNING the ids in the order of the rows, as it reads them), written once
+    instead of compiled per entry. Dates, stamps and amounts go through their field's
+    ``get_db_prep_save`` as the ORM's would (the stamps and the date once per entry); ids,
+    texts and flags are passed as they are, which is what it makes of them."""
+    if not rows:
+        return []
+    connection = transaction.get_connection()
+    meta = JournalLine._meta
+    debit, credit, in_currency, due = (meta.get_field(name) for name in ("debit", "credit", "amount_currency",
+                                                                        "due_date"))  # fmt: skip
+    stamp = meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)  # type: ignore[union-attr]
+    day = meta.get_field("date").get_db_prep_save(entry.date, connection)  # type: ignore[union-attr]
+    ids: list[int | None] = []
+    for first in range(0, len(rows), _LINES_PER_INSERT):
+        batch = rows[first : first + _LINES_PER_INSERT]
+        params: list[Any] = []
+        for row in batch:
+            params += (
+                stamp, stamp, entry.pk, entry.company_id, row["sequence"], row["account_id"],
+                row.get("partner_account_id"), row.get("label", ""),
+                debit.get_db_prep_save(row.get("debit", 0), connection),  # type: ignore[union-attr]
+                credit.get_db_prep_save(row.get("credit", 0), connection),  # type: ignore[union-attr]
+                due.get_db_prep_save(row.get("due_date"), connection),  # type: ignore[union-attr]
+                in_currency.get_db_prep_save(row.get("amount_currency"), connection),  # type: ignore[union-attr]
+                row.get("currency", ""), "", None, day, entry.journal_id, posted, row.get("site_id"),
+            )  # fmt: skip
+        with connection.cursor() as cursor:
+            cursor.execute(_lines_insert_sql(connection.vendor, len(batch)), params)
+            ids += [row[0] for row in cursor.fetchall()]
+    return ids
 
 
 def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]], *, replace: bool = True) -> None:
@@ -951,12 +1035,7 @@ def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]], *, replac
     entry.total = sum((line["debit"] for line in lines), Decimal(0))  # type: ignore[assignment]
 
 
-def _insert_entry(entry: JournalEntry) -> None:
-    """INSERT the new draft's header in one statement compiled once (``audit.insert_row``): it has no save logic."""
-    audit.insert_instance(entry)
-
-
-def _new_entry(
+def _checked_entry(
     actor: Actor,
     lines: Any,
     source_type: str,
@@ -964,24 +1043,28 @@ def _new_entry(
     active_sites: bool,
     known: LedgerRows | None,
     data: dict[str, Any],
+    *,
+    period_later: bool = False,
 ) -> tuple[JournalEntry, list[dict[str, Any]]]:
-    """Check and insert a draft's header; return it with its lines as they are to be stored."""
+    """Check a new entry; return it (not inserted) with its lines as they are to be stored."""
     assert actor.company_id is not None
     found: dict[str, Any] = {}
     cleaned, clean_lines = _clean_entry(actor, {**data, "lines": lines}, None, active_sites=active_sites,
-                                        found=found, known=known)  # fmt: skip
+                                        found=found, known=known, period_later=period_later)  # fmt: skip
     entry = JournalEntry(company_id=actor.company_id, created_by_id=actor.user_id, source_type=source_type,
                          source_id=str(source_id), **cleaned)  # fmt: skip
     entry.journal = found["journal"]  # the row just checked: ``post_entry`` reads its code and state
     entry.total = sum((line["debit"] for line in clean_lines or []), Decimal(0))  # type: ignore[assignment]
-    _insert_entry(entry)  # with its total: one INSERT, then the lines
     rows = _line_rows(entry, clean_lines or [])
     # What posting hashes and checks, as written: ``post_entry`` need not read the lines back.
     vars(entry)["_ledger_rows"] = found["rows"]
+    return entry, rows
+
+
+def _record_created(actor: Actor, entry: JournalEntry) -> None:
     audit.record(actor, "entry.create", entry, changes={"journal_id": [None, entry.journal_id],
                  "date": [None, entry.date], "total": [None, entry.total]}
                  | ({"site_id": [None, entry.site_id]} if entry.site_id else {}))  # fmt: skip
-    return entry, rows
 
 
 def create_entry(
@@ -998,7 +1081,10 @@ def create_entry(
     The entry remembers its lines as written (``entry.line_ids``: their ids in order), so
     ``post_entry`` on this same object does not read them back; only their currency columns
     (``currency.stamp``) may be written in between."""
-    entry, rows = _new_entry(actor, lines, source_type, source_id, active_sites, known, data)
+    entry, rows = _checked_entry(actor, lines, source_type, source_id, active_sites, known, data)
+    # The header in one statement compiled once, with its total; then the lines.
+    audit.insert_instance(entry)
+    _record_created(actor, entry)
     vars(entry).update(line_ids=_insert_lines(entry, rows, posted=False), _written_lines=rows)
     return entry
 
@@ -1007,13 +1093,16 @@ def create_posted_entry(
     actor: Actor, *, lines: Any, stamps: Sequence[tuple[Decimal | None, str]] = (), source_type: str = "",
     source_id: str = "", known: LedgerRows | None = None, **data: Any,
 ) -> JournalEntry:  # fmt: skip
-    """``create_entry`` then ``post_entry`` (no permission check): the lines are inserted once,
-    already posted, after the header is (no INSERT of drafts, then UPDATE). ``stamps``: each
-    line's foreign amount and currency, as ``currency.stamp`` writes them.
+    """``create_entry`` then ``post_entry`` (no permission check), each row written once: the
+    numbers are taken first, then the header is inserted posted, numbered and hashed, then its
+    lines, posted. ``stamps``: each line's foreign amount and currency, as ``currency.stamp``
+    writes them. It stores, audits and publishes what create-then-post did.
 
-    Like every posting, it must run in a transaction that rolls back when it raises (a
-    service's): an entry refused at posting is otherwise left as a header without lines."""
-    entry, rows = _new_entry(actor, lines, source_type, source_id, False, known, data)
+    The period is checked once, after the posting counter (``_take_posting_numbers``), where
+    ``post_entry`` checks it again; a refusal there is the one ``create_entry`` made (lock date,
+    closed year) or ``post_entry`` (no fiscal year). Like every posting, it must run in a
+    transaction that rolls back when it raises (a service's): the counters are taken by then."""
+    entry, rows = _checked_entry(actor, lines, source_type, source_id, False, known, data, period_later=True)
     for row, (amount, code) in zip(rows, stamps or [(None, "")] * len(rows), strict=True):
         if code:
             row.update(amount_currency=amount, currency=code)
@@ -1080,7 +1169,8 @@ def entry_delete(*, actor: Actor, entry_id: int) -> None:
 
 
 def _post_errors(entry: JournalEntry, lines: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Why the entry may not be posted; ``lines`` as ``_posting_lines`` gives them."""
+    """Why the entry may not be posted, but for its period (``_refuse_unpostable``);
+    ``lines`` as ``_posting_lines`` gives them."""
     errors: dict[str, list[str]] = {}
     if len(lines) < 2:
         _add(errors, "lines", _("An entry has at least two lines."))
@@ -1095,9 +1185,17 @@ def _post_errors(entry: JournalEntry, lines: list[dict[str, Any]]) -> dict[str, 
             _add(errors, f"lines.{index}.account_id", message)
     if not entry.journal.is_active:
         _add(errors, "journal_id", _("This journal is inactive."))
-    for message in _period_errors(entry.company_id, entry.date, for_posting=True):
-        _add(errors, "date", message)
     return errors
+
+
+def _refuse_unpostable(entry: JournalEntry, lines: list[dict[str, Any]]) -> None:
+    """The checks made before the counters. The period is checked once they are held
+    (``_take_posting_numbers``), or here with the other problems when there are some."""
+    errors = _post_errors(entry, lines)
+    if errors:
+        for message in _period_errors(entry.company_id, entry.date, for_posting=True):
+            _add(errors, "date", message)
+        raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields=errors)
 
 
 def _posting_lines(entry: JournalEntry) -> list[dict[str, Any]]:
@@ -1130,76 +1228,109 @@ def _posting_lines(entry: JournalEntry) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _previous_hash(company_id: int, chain_number: int) -> str | None:
-    """The hash of posted entry ``chain_number``: one lookup on the (company, chain_number) unique index."""
-    with transaction.get_connection().cursor() as cursor:
-        cursor.execute(
-            f"SELECT hash FROM {JournalEntry._meta.db_table} WHERE company_id = %s AND chain_number = %s",  # noqa: S608
-            [company_id, chain_number],
-        )
-        row = cursor.fetchone()
-    return None if row is None else str(row[0])
+@dataclass(frozen=True)
+class _PostingNumbers:
+    number: Taken  # in the journal and fiscal year
+    posting: Taken  # in the company's chain
+    fiscal_year: FiscalYear
+    previous_hash: str
+
+
+def _take_posting_numbers(entry: JournalEntry, *, new: bool) -> _PostingNumbers:
+    """Take the chain's number, then check the period and read the previous hash, then take the
+    journal's number (its year is the fiscal year read). ``new``: an entry not inserted yet,
+    refused as ``create_entry`` refuses a locked or closed period.
+
+    The period is read here, after the chain's counter row is locked, and only here: lock-date
+    changes and closings take the same row (``_serialise_with_posting``), so one committed
+    before is seen now and none can commit until this transaction ends. (A read before the
+    counter could be stale by then: that is why the check made before was made again here.)
+    Every posting takes the chain's counter first, then its journal's: one order, no deadlock.
+    """
+    company_id = entry.company_id
+    posting = take_number(company_id=company_id, kind=chain.CHAIN_KIND, on_date=entry.date)
+    lock_date, year, found_hash = _read_period(company_id, entry.date, posting.value - 1 if posting.value > 1 else None)
+    refused = _period_messages(entry.date, lock_date, year, for_posting=False)
+    if refused and new:
+        raise ValidationFailed(fields={"date": refused})
+    refused = refused or _period_messages(entry.date, lock_date, year, for_posting=True)
+    if refused:
+        raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields={"date": refused})
+    assert year is not None  # refused above when no fiscal year contains the date
+    previous_hash = chain.GENESIS
+    if posting.value > 1:
+        if found_hash is None:
+            raise Conflict("chain_broken", _("The previous posted entry is missing: run the ledger verification."))
+        previous_hash = found_hash
+    number = take_number(company_id=company_id, kind=_journal_sequence_kind(entry.journal_id), on_date=year.end_date)
+    return _PostingNumbers(number, posting, year, previous_hash)
+
+
+# A draft posted: the header's posting columns in one UPDATE written once.
+_POST_DRAFT = Update(
+    JournalEntry,
+    ("state", "number", "chain_number", "fiscal_year_id", "ref", "posted_at", "posted_by_id", "previous_hash",
+     "lines_hash", "hash", "updated_at"),
+    "{id} = %s AND {state} = %s",
+)  # fmt: skip
+_POST_DRAFT_LINES = Update(JournalLine, ("is_posted",), "{entry_id} = %s")
 
 
 def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
     """Post a locked draft (no permission check: callers check theirs). Must run in a transaction.
 
     A draft that ``create_entry`` returned in the same transaction needs no lock (no other
-    transaction can see it): pass it as it is, with its journal.
+    transaction can see it): pass it as it is, with its journal. ``create_posted_entry`` passes
+    an entry not inserted yet, with its lines: both are inserted here, posted.
 
     Everything is read and checked before the numbers are taken; the posting counter (the
     company's busiest lock) is taken last, so it is held for a few short statements only.
     """
     _refuse_posted(entry)
     lines = _posting_lines(entry)
+    pending = entry.__dict__.pop("_pending_lines", None)  # ``create_posted_entry``: nothing inserted yet
+    new = pending is not None
     with periods_read_once():
-        errors = _post_errors(entry, lines)
-        if errors:
-            raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields=errors)
-        year = _period_state(entry.company_id, entry.date)[1]
-    assert year is not None  # _post_errors refuses a date outside every fiscal year
+        _refuse_unpostable(entry, lines)
     lines_hash = chain.lines_digest(lines)
-    object_id = str(entry.pk)
-    number = next_number(company_id=entry.company_id, kind=_journal_sequence_kind(entry.journal_id),
-                         on_date=year.end_date, object_type="accounting.journalentry", object_id=object_id)  # fmt: skip
-    posting = next_number(company_id=entry.company_id, kind=chain.CHAIN_KIND, on_date=entry.date,
-                          object_type="accounting.journalentry", object_id=object_id)  # fmt: skip
-    # Now serialised with lock-date changes (same counter row): check the period again.
-    late = _period_errors(entry.company_id, entry.date, for_posting=True, fresh=True)
-    if late:
-        raise ValidationFailed("entry_not_postable", _("This entry cannot be posted."), fields={"date": late})
-    previous_hash = chain.GENESIS
-    if posting.value > 1:
-        found = _previous_hash(entry.company_id, posting.value - 1)
-        if found is None:
-            raise Conflict("chain_broken", _("The previous posted entry is missing: run the ledger verification."))
-        previous_hash = found
+    taken = _take_posting_numbers(entry, new=new)
+    number = taken.number.number
     entry.state = EntryState.POSTED
-    entry.number = number.number
-    entry.chain_number = posting.value
-    entry.fiscal_year = year
-    entry.ref = entry.ref or number.number
+    entry.chain_number = taken.posting.value
+    entry.fiscal_year = taken.fiscal_year
+    entry.ref = entry.ref or number
     entry.posted_at = timezone.now()
     entry.posted_by_id = actor.user_id
-    entry.previous_hash = previous_hash
+    entry.previous_hash = taken.previous_hash
     entry.lines_hash = lines_hash
     header = {
-        "company_id": entry.company_id, "chain_number": entry.chain_number, "number": entry.number,
+        "company_id": entry.company_id, "chain_number": entry.chain_number, "number": number,
         "journal_code": entry.journal.code, "date": entry.date, "ref": entry.ref, "label": entry.label,
         "total": entry.total, "posted_at": entry.posted_at, "reversal_of_id": entry.reversal_of_id,
         "source_type": entry.source_type, "source_id": entry.source_id, "site_id": entry.site_id,
     }  # fmt: skip
-    entry.hash = chain.entry_digest(header, lines_hash, previous_hash)
-    JournalEntry.objects.filter(pk=entry.pk, state=EntryState.DRAFT).update(
-        state=entry.state, number=entry.number, chain_number=entry.chain_number, fiscal_year=year, ref=entry.ref,
-        posted_at=entry.posted_at, posted_by_id=entry.posted_by_id, previous_hash=previous_hash,
-        lines_hash=lines_hash, hash=entry.hash, updated_at=entry.posted_at,
-    )  # fmt: skip
-    pending = entry.__dict__.pop("_pending_lines", None)
-    if pending is not None:  # ``create_posted_entry``: the lines are written once, posted
+    entry.hash = chain.entry_digest(header, lines_hash, taken.previous_hash)
+    entry.updated_at = entry.posted_at
+    if new:
+        # Created, updated and posted at once: one INSERT of the header as posted, then its lines.
+        values = {f.attname: f.pre_save(entry, True) for f in JournalEntry._meta.concrete_fields if not f.primary_key}
+        values.update(created_at=entry.posted_at, updated_at=entry.posted_at, number=number)
+        entry.pk = audit.insert_row(JournalEntry, values, returning_pk=True)
+        entry.created_at = entry.posted_at
+        entry._state.adding, entry._state.db = False, transaction.get_connection().alias
+        _record_created(actor, entry)  # as ``create_entry`` records it: the entry named before it has its number
+    else:
+        _POST_DRAFT.run([entry.state, number, entry.chain_number, taken.fiscal_year.pk, entry.ref, entry.posted_at,
+                         entry.posted_by_id, entry.previous_hash, lines_hash, entry.hash, entry.updated_at],
+                        entry.pk, EntryState.DRAFT)  # fmt: skip
+    entry.number = number
+    object_id = str(entry.pk)
+    record_number(taken.number, object_type="accounting.journalentry", object_id=object_id)
+    record_number(taken.posting, object_type="accounting.journalentry", object_id=object_id)
+    if new:
         vars(entry)["line_ids"] = _insert_lines(entry, pending, posted=True)
     else:
-        JournalLine.objects.filter(entry=entry).update(is_posted=True)
+        _POST_DRAFT_LINES.run([True], entry.pk)
     entry.__dict__.pop("_written_lines", None)
     entry._loaded_posted = True
     audit.record(actor, "entry.post", entry, changes={"number": [None, entry.number],
