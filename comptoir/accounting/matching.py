@@ -33,6 +33,7 @@ from comptoir.kernel import audit
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import NotFound, ValidationFailed
+from comptoir.kernel.statements import Select, Update
 
 MAX_LINES = 500
 
@@ -51,10 +52,18 @@ def code_for(index: int) -> str:
     return "".join(reversed(letters))
 
 
+# The partner account's row, locked: every payment of the partner takes it.
+_PARTNER_LOCKED = Select(
+    PartnerAccount,
+    ("id", "created_at", "updated_at", "company_id", "organization_id", "kind", "code", "label", "account_id"),
+    "{company_id} = %s AND {id} = %s",
+    lock=True,
+)
+
+
 def lock_partner(company_id: int, partner_account_id: int) -> PartnerAccount:
     """Serialise the matchings of one partner account (codes are issued in order)."""
-    rows = PartnerAccount.objects.select_for_update().filter(company_id=company_id, pk=partner_account_id)
-    found = next(iter(rows.order_by()[:1]), None)  # a primary key: no ORDER BY
+    found: PartnerAccount | None = _PARTNER_LOCKED.instance(company_id, partner_account_id)
     if found is None:
         raise NotFound("partner_account_not_found")
     return found
@@ -134,12 +143,25 @@ def match_group(
         keep.full = debit == credit
         keep.date = day
         keep.save(update_fields=["full", "date", "updated_at"])
-    JournalLine.objects.filter(pk__in=ids).update(matching_code=keep.line_code, matched_at=day)
+    _lines_matched(len(ids)).run([keep.line_code, day], *ids)
     audit.record(actor, "matching.match", keep, company_id=company_id, changes={
         "code": [None, keep.line_code], "lines": [None, sorted(ids)], "full": [None, keep.full],
         "merged": [None, [m.line_code for m in existing[1:]]],
     })  # fmt: skip
     return keep
+
+
+# ``UPDATE lines SET matching_code, matched_at WHERE id IN (…)`` by number of lines (the list is in the SQL).
+_LINES_MATCHED: dict[int, Update] = {}
+
+
+def _lines_matched(count: int) -> Update:
+    update = _LINES_MATCHED.get(count)
+    if update is None:
+        update = _LINES_MATCHED[count] = Update(
+            JournalLine, ("matching_code", "matched_at"), "{id} IN (" + ", ".join(["%s"] * count) + ")"
+        )
+    return update
 
 
 def next_index(partner_account_id: int) -> int:

@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -63,6 +63,7 @@ from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.money import quantize
+from comptoir.kernel.statements import Select, Update
 from comptoir.org.models import Company
 
 VIEW = "accounting.view_payments"
@@ -437,6 +438,11 @@ REGISTER_INVOICE_FIELDS = (
 )  # fmt: skip
 
 
+# The invoice a payment settles (the usual case: one), locked; only the columns paying reads.
+_INVOICE_TO_PAY = Select(Invoice, ("id", *REGISTER_INVOICE_FIELDS), "{company_id} = %s AND {id} = %s", lock=True)
+_PAYMENT_BOOKED = Update(Payment, ("journal_entry_id", "credit_line_id", "updated_at"), "{id} = %s")
+
+
 @dataclass
 class _EntryLines:
     """What paying an invoice needs of its posted entry, read once under the partner lock."""
@@ -445,29 +451,77 @@ class _EntryLines:
     waiting: dict[str, Decimal] = field(default_factory=dict)  # VAT on receipts waiting, by account code
 
 
-def _entry_lines(invoices: Sequence[Invoice]) -> dict[int, _EntryLines]:
-    """Each invoice's partner lines (what its payments are matched with) and waiting VAT
-    balances, in one query (``_partner_lines`` and ``_vat_moves`` read them one by one)."""
-    result = {invoice.pk: _EntryLines() for invoice in invoices}
-    by_entry = {invoice.journal_entry_id: invoice for invoice in invoices if invoice.journal_entry_id}
-    if not by_entry:
-        return result
-    rows = (
-        JournalLine.objects.filter(entry_id__in=list(by_entry))
+# The line columns paying an invoice reads; which line is which is told by its account's row.
+_ENTRY_LINE_FIELDS = ("id", "entry_id", "partner_account_id", "account_id", "matching_code", "date", "debit", "credit")
+# One invoice's entry (the usual payment): its lines on a partner account and on the VAT-on-receipts
+# waiting accounts (a superset of what ``_entry_lines`` keeps), without the ORM's join of the accounts.
+_ONE_ENTRY_LINES = Select(
+    JournalLine,
+    _ENTRY_LINE_FIELDS,
+    "{entry_id} = %s AND ({partner_account_id} IS NOT NULL OR {account_id} IN "  # noqa: S608 (our table)
+    f"(SELECT a.id FROM {Account._meta.db_table} a WHERE a.company_id = %s AND a.code IN (%s, %s)))",
+    order_by="{id}",
+)
+
+
+def _read_entry_lines(company_id: int, invoices: Sequence[Invoice]) -> list[tuple[Any, ...]]:
+    """The invoices' entries' lines ``_entry_lines`` sorts, as ``_ENTRY_LINE_FIELDS`` rows, in id order."""
+    entry_ids = [invoice.journal_entry_id for invoice in invoices if invoice.journal_entry_id]
+    if not entry_ids:
+        return []
+    if len(entry_ids) == 1:
+        return _ONE_ENTRY_LINES.rows(entry_ids[0], company_id, *WAITING_VAT)
+    return list(
+        JournalLine.objects.filter(entry_id__in=entry_ids)
         .filter(Q(account__code__in=list(WAITING_VAT)) | Q(account__reconcilable=True, partner_account__isnull=False))
         .order_by("pk")
-        .values_list("pk", "entry_id", "partner_account_id", "account__reconcilable", "account__code",
-                     "matching_code", "date", "debit", "credit")
-    )  # fmt: skip
-    for pk, entry_id, partner_id, reconcilable, code, matching_code, day, debit, credit in rows:
+        .values_list(*_ENTRY_LINE_FIELDS)
+    )
+
+
+def _entry_lines(
+    invoices: Sequence[Invoice], rows: Sequence[tuple[Any, ...]], accounts: dict[int, ledger.AccountRow]
+) -> dict[int, _EntryLines]:
+    """Each invoice's partner lines (what its payments are matched with) and waiting VAT
+    balances, from its entry's lines (``_read_entry_lines``) and their accounts (``ledger_rows``)."""
+    result = {invoice.pk: _EntryLines() for invoice in invoices}
+    by_entry = {invoice.journal_entry_id: invoice for invoice in invoices if invoice.journal_entry_id}
+    for pk, entry_id, partner_id, account_id, matching_code, day, debit, credit in rows:
         invoice = by_entry[entry_id]
         found = result[invoice.pk]
-        if reconcilable and partner_id is not None and partner_id == invoice.partner_account_id:
+        account = accounts[account_id]
+        if account.reconcilable and partner_id is not None and partner_id == invoice.partner_account_id:
             found.partner[pk] = {"pk": pk, "matching_code": matching_code, "date": day, "debit": debit,
                                  "credit": credit}  # fmt: skip
-        if code in WAITING_VAT:
-            found.waiting[code] = found.waiting.get(code, ZERO) + credit - debit
+        if account.code in WAITING_VAT:
+            found.waiting[account.code] = found.waiting.get(account.code, ZERO) + credit - debit
     return result
+
+
+def _journal_and_checks(company_id: int, journal_id: int, organization_id: int) -> tuple[Journal | None, bool, str]:
+    """The payment's journal (an active bank or cash journal of the company, or None), whether the
+    organization is the company's, and the company's currency: one statement (plain SQL, the
+    ORM's annotated query cost more to build than to run)."""
+    connection = transaction.get_connection()
+    journals, organizations = Journal._meta.db_table, Organization._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT j.id, j.code, j.name, j.kind, j.default_account_id, j.is_active, "  # noqa: S608 (our tables)
+            f"EXISTS (SELECT 1 FROM {organizations} o WHERE o.company_id = %s AND o.id = %s), "
+            f"(SELECT c.currency FROM {Company._meta.db_table} c WHERE c.id = %s) "
+            f"FROM (SELECT 1 AS one) AS x LEFT JOIN {journals} j ON j.company_id = %s AND j.id = %s "
+            "AND j.is_active = %s AND j.kind IN (%s, %s)",
+            [company_id, organization_id, company_id, company_id, journal_id, True,
+             *PAYMENT_JOURNALS],
+        )  # fmt: skip
+        pk, code, name, kind, default_account_id, is_active, organization_found, home = cursor.fetchone()
+    journal = None
+    if pk is not None:
+        # Only these columns are loaded (in the model's order); the stamps are read on access.
+        journal = Journal.from_db(connection.alias, ["id", "company_id", "code", "name", "kind", "default_account_id",
+                                                     "is_active"],
+                                  [pk, company_id, code, name, kind, default_account_id, bool(is_active)])  # fmt: skip
+    return journal, bool(organization_found), str(home or "")
 
 
 @ledger.periods_read_once()
@@ -475,18 +529,8 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     company_id = actor.company_id
     assert company_id is not None
     errors: dict[str, list[str]] = {}
-    # One query: the journal, whether the organization is the company's, the company currency.
-    journal = ledger._only(
-        Journal.objects.filter(company_id=company_id, pk=request.journal_id, is_active=True, kind__in=PAYMENT_JOURNALS)
-        .annotate(organization_found=Exists(Organization.objects.filter(company_id=company_id,
-                                                                         pk=request.organization_id)),
-                  home_currency=Subquery(Company.objects.filter(pk=company_id).order_by().values("currency")))
-    )  # fmt: skip
-    if journal is None:
-        organization_ok = Organization.objects.filter(company_id=company_id, pk=request.organization_id).exists()
-        home = None
-    else:
-        organization_ok, home = journal.organization_found, journal.home_currency
+    assert request.journal_id is not None and request.organization_id is not None  # required by _parse_request
+    journal, organization_ok, home = _journal_and_checks(company_id, request.journal_id, request.organization_id)
     if journal is None or journal.default_account_id is None:
         _add(errors, "journal_id", _("Choose an active bank or cash journal with an account."))
     if not organization_ok:
@@ -508,6 +552,8 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
                 currency=code,
             )
         )
+    elif len(request.allocations) == 1 and request.allocations[0][0]:
+        invoices = _INVOICE_TO_PAY.instances(company_id, request.allocations[0][0])  # the usual case
     else:
         invoices = _lock_invoices(company_invoices.filter(pk__in=[i for i, _a in request.allocations if i]))
     # A concurrent identical request may have committed while we waited for the locks.
@@ -553,7 +599,14 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
                                                    kind=DEFAULT_KIND[request.direction]).pk  # fmt: skip
     partner = matching.lock_partner(company_id, partner_id)
     # Read under the partner lock: the matching codes of the invoices' lines cannot change now.
-    entry_lines = _entry_lines([invoice for invoice, _part in plan])
+    entry_rows = _read_entry_lines(company_id, [invoice for invoice, _part in plan])
+    # The accounts the entry is booked on and those of the invoices' lines, read once for the
+    # lines' sorting, the VAT moves and the entry's checks.
+    assert journal.default_account_id is not None  # refused above otherwise
+    known = ledger.ledger_rows(company_id, account_ids={journal.default_account_id, partner.account_id,
+                                                        *(row[3] for row in entry_rows)},
+                               account_codes=[*WAITING_VAT, *WAITING_VAT.values()] if plan else [])  # fmt: skip
+    entry_lines = _entry_lines([invoice for invoice, _part in plan], entry_rows, known.accounts)
     # Settled before (paid or credited in part): its earlier allocations join the matching.
     settled_before = {invoice.pk for invoice, _part in plan if invoice.residual_amount != invoice.total_amount}
     allocated = sum((part for _invoice, part in plan), ZERO)
@@ -594,10 +647,6 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
         lines.append({"account_id": partner.account_id, "partner_account_id": partner.pk,
                       partner_side: payment.unallocated,
                       "label": _in_company_language(_("Credit %(code)s") % {"code": partner.code})})  # fmt: skip
-    # The accounts the entry is booked on, read once for the VAT moves and the entry's checks.
-    vat_codes = sorted({code for found in entry_lines.values() for code, value in found.waiting.items() if value})
-    known = ledger.ledger_rows(company_id, account_ids={journal.default_account_id, partner.account_id},
-                               account_codes=[*vat_codes, *(WAITING_VAT[c] for c in vat_codes)])  # fmt: skip
     known.partners[partner.pk] = ledger.PartnerRow(partner.pk, partner.code, partner.account_id)
     known.journal = journal
     vat_accounts = {row.code: pk for pk, row in known.accounts.items()}  # active or not, as _vat_accounts
@@ -630,8 +679,8 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     payment.journal_entry = entry
     payment.credit_line_id = entry_line_ids[1 + len(plan)] if payment.unallocated else None
     payment.updated_at = timezone.now()
-    Payment.objects.filter(pk=payment.pk).update(journal_entry=entry, credit_line_id=payment.credit_line_id,
-                                                 updated_at=payment.updated_at)  # fmt: skip
+    # Inserted before its entry, which names it (its source, hashed): the entry's ids come after.
+    _PAYMENT_BOOKED.run([entry.pk, payment.credit_line_id, payment.updated_at], payment.pk)
     for invoice, part in plan:
         _apply_to_invoice(invoice, part)
     # Matching, invoice by invoice (codes are issued in this order): its partner lines with the payment's line.
