@@ -61,7 +61,7 @@ from comptoir.sales.models_orders import (
     SalesOrder,
     SalesOrderLine,
 )
-from comptoir.sales.orders import SOURCE_TYPE, _locked
+from comptoir.sales.orders import SOURCE_TYPE, _locked, insert_new_rows
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -643,7 +643,7 @@ def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, 
             quantity=item["quantity"], deducts=item.get("deducts"),
             amount=nets.get(invoice_sequence, ZERO) if invoice_sequence else (item["amount"] or ZERO),
         ))  # fmt: skip
-    OrderInvoiceLine.objects.bulk_create(rows)
+    insert_new_rows(rows)
     return rows
 
 

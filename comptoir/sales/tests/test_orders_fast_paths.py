@@ -305,3 +305,19 @@ def test_counted_quantities_are_those_of_the_orm_rule(shop: Shop) -> None:
     assert (stored.invoiced_amount, stored.state) == (D("850.00"), OrderState.CONFIRMED)  # chairs not delivered
     assert sorted(SalesOrderLine.objects.filter(order=order).values_list("quantity_invoiced", flat=True)) == [
         D("1.000"), D("5.000")]  # fmt: skip
+
+
+def test_rows_inserted_without_the_orm_hold_their_defaults_and_stamps(shop: Shop) -> None:
+    """Order lines and invoice links' rows: what ``bulk_create`` stored (defaults, ``auto_now`` stamps)."""
+    order = orders.order_create_from_quote(actor=shop.actor("sales"), quote_id=accepted_quote(shop).pk)
+    lines = list(SalesOrderLine.objects.filter(order=order).order_by("position"))
+    assert all(line.created_at is not None and line.updated_at >= line.created_at for line in lines)
+    assert [(line.quantity_delivered, line.quantity_invoiced) for line in lines] == [(D(0), D(0))] * 5
+    assert all(line.quote_line_id is not None for line in lines)
+    invoice = invoicing.invoice_order(actor=shop.actor("finance"), order_id=order.pk)
+    rows = list(OrderInvoiceLine.objects.filter(link__invoice=invoice).order_by("invoice_sequence"))
+    assert [(row.invoice_sequence, row.order_line_id, row.quantity, row.amount, row.deducts_id) for row in rows] == [
+        (1, lines[1].pk, D("6.000"), D("480.00"), None), (2, lines[3].pk, D("2.000"), D("810.00"), None),
+        (3, lines[4].pk, D("1.000"), D("20.00"), None),
+    ]  # fmt: skip
+    assert all(row.created_at is not None and row.updated_at >= row.created_at for row in rows)
