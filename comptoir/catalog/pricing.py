@@ -374,7 +374,8 @@ def _asked(
     return _Asked(item, asked, unit, (currency or item.currency).upper())
 
 
-# The columns of a price list the engine reads (the others are deferred, read on access like ``.only()``).
+# The columns of a price list the engine reads (the others are deferred, read on access like
+# ``.only()``), in the model's field order: the order ``PriceList.from_db`` takes them in.
 _LIST_COLUMNS = ("id", "company_id", "name", "currency", "priority", "customer_group_id", "customer_id")
 
 

@@ -46,7 +46,7 @@ from comptoir.accounting.services import (
     default_site_id,
 )
 from comptoir.catalog import pricing
-from comptoir.catalog.models import Product, ProductKind, Uom
+from comptoir.catalog.models import Product, ProductCategory, ProductKind, Uom
 from comptoir.contacts import selectors as contact_selectors
 from comptoir.contacts.models import Address, Organization, Person
 from comptoir.crm import selectors as crm_selectors
@@ -216,6 +216,58 @@ class _NewQuoteDefaults:
         self.head_office_id: int | None = row[7] if row[7] == row[8] else None
 
 
+def _in_field_order(model: type[Any], names: set[str]) -> tuple[str, ...]:
+    """``names`` in the model's field order, the order ``Model.from_db`` takes them in."""
+    return tuple(field.attname for field in model._meta.concrete_fields if field.attname in names)
+
+
+# What the lines and the price engine read of a product, its sale unit and its category (the
+# other columns are deferred, read on access like ``.only()``).
+_PRODUCT_COLUMNS = _in_field_order(Product, {
+    "id", "company_id", "reference", "name_fr", "name_en", "description_fr", "description_en", "kind", "category_id",
+    "sale_uom_id", "sale_price", "currency", "vat_category", "is_archived"})  # fmt: skip
+_UOM_COLUMNS = _in_field_order(Uom, {
+    "id", "company_id", "category_id", "code", "name_fr", "name_en", "symbol", "factor_numerator",
+    "factor_denominator", "rounding_places", "unece_code", "is_active"})  # fmt: skip
+_CATEGORY_COLUMNS = _in_field_order(ProductCategory, {"id", "company_id", "name", "parent_id", "path", "full_name"})
+
+
+def _products(company_id: int, product_ids: set[int]) -> dict[int, Product]:
+    """The company's products of these ids with their sale unit and category, as
+    ``select_related("sale_uom", "category")`` gives them (what ``pricing`` reads without a query
+    per product), in one statement written here rather than compiled by the ORM."""
+    if not product_ids:
+        return {}
+    connection = transaction.get_connection()
+    products, uoms, categories = Product._meta.db_table, Uom._meta.db_table, ProductCategory._meta.db_table
+    columns = [*(f"p.{name}" for name in _PRODUCT_COLUMNS), *(f"u.{name}" for name in _UOM_COLUMNS),
+               *(f"c.{name}" for name in _CATEGORY_COLUMNS)]  # fmt: skip
+    ids = sorted(product_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(columns)} FROM {products} p JOIN {uoms} u ON u.id = p.sale_uom_id "  # noqa: S608 (our tables)
+            f"LEFT JOIN {categories} c ON c.id = p.category_id "
+            f"WHERE p.company_id = %s AND p.id IN ({', '.join(['%s'] * len(ids))})",
+            [company_id, *ids],
+        )
+        fetched = cursor.fetchall()
+    sale_price, found = Product._meta.get_field("sale_price"), {}
+    at_uom, at_category = len(_PRODUCT_COLUMNS), len(_PRODUCT_COLUMNS) + len(_UOM_COLUMNS)
+    for row in fetched:
+        values = dict(zip(_PRODUCT_COLUMNS, row[:at_uom], strict=True))
+        values["sale_price"] = sale_price.from_db_value(values["sale_price"], None, connection)  # type: ignore[union-attr]
+        values["is_archived"] = bool(values["is_archived"])  # SQLite: 0 or 1
+        product = Product.from_db(connection.alias, list(values), list(values.values()))
+        uom = dict(zip(_UOM_COLUMNS, row[at_uom:at_category], strict=True))
+        uom["is_active"] = bool(uom["is_active"])
+        Product.sale_uom.field.set_cached_value(product, Uom.from_db(connection.alias, list(uom), list(uom.values())))
+        category = row[at_category:]
+        Product.category.field.set_cached_value(product, None if category[0] is None else ProductCategory.from_db(
+            connection.alias, list(_CATEGORY_COLUMNS), list(category)))  # fmt: skip
+        found[product.pk] = product
+    return found
+
+
 def _sees_all_organizations(actor: Actor) -> bool:
     """Whether the contacts record rule (``visible_organizations``) is the company filter for the actor."""
     return (actor.company_id is not None and actor.has_perm(contact_selectors.VIEW)
@@ -233,9 +285,7 @@ def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[st
     dicts = [line for line in raw if isinstance(line, dict)]
     product_ids = {p for p in (_parse_id({}, "", line.get("product_id"), False) for line in dicts) if p}
     # With the joins the price engine reads, so that it need not read each product again.
-    products = ({product.pk: product for product in Product.objects.filter(company_id=actor.company_id,
-                 pk__in=product_ids).select_related("sale_uom", "category").order_by()}
-                if product_ids else {})  # fmt: skip
+    products = _products(actor.company_id or 0, product_ids)
     uom_ids = {u for u in (_parse_id({}, "", line.get("uom_id"), False) for line in dicts) if u}
     uoms = Uom.objects.filter(company_id=actor.company_id, pk__in=uom_ids).in_bulk() if uom_ids else {}
     categories = [c.value for c in vat.VatCategory]

@@ -15,6 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from comptoir.accounting.models import InvoicingSettings, PartnerProfile, PaymentTerm
+from comptoir.catalog import services as catalog_services
+from comptoir.catalog.models import Product
 from comptoir.contacts.models import Address, Organization, Person
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import NotFound, ValidationFailed
@@ -294,3 +296,37 @@ def test_acceptance_saves_its_columns_and_the_totals_with_optional_lines(shop: S
     plain = shop.sent()
     accepted = quotes.quote_accept(actor=None, quote_id=plain.pk, version=1, by_name="Julie", via="online")
     assert _columns(Quote.objects.get(pk=plain.pk)) == _columns(accepted)
+
+
+def test_products_read_with_their_unit_and_category_as_select_related(shop: Shop) -> None:
+    admin = shop.actor("admin")
+    ovens = catalog_services.category_create(actor=admin, name="Fours")
+    deck = catalog_services.category_create(actor=admin, name="À sole", parent_id=ovens.pk)
+    oven = catalog_services.product_create(actor=admin, reference="FO-1", name_fr="Four", name_en="Oven",
+                                           description_fr="À sole", kind="goods", sale_price="1249.90",
+                                           vat_category="standard", category_id=deck.pk)  # fmt: skip
+    catalog_services.product_archive(actor=admin, product_id=shop.book.pk)
+    other_company = Company.objects.create(name="Ailleurs")
+    ids = {oven.pk, shop.chair.pk, shop.book.pk, shop.design.pk, 10**12}
+    with CaptureQueriesContext(connection) as queries:
+        found = quotes._products(shop.company_id, ids)
+        read = {pk: ({name: getattr(p, name) for name in quotes._PRODUCT_COLUMNS},
+                     {name: getattr(p.sale_uom, name) for name in quotes._UOM_COLUMNS},
+                     None if p.category is None else (p.category.path, p.category.depth, p.category.ancestor_ids))
+                for pk, p in found.items()}  # fmt: skip
+    assert len(queries.captured_queries) == 1  # nothing read on access
+    orm = Product.objects.filter(company_id=shop.company_id, pk__in=ids).select_related("sale_uom", "category")
+    assert read == {p.pk: ({name: getattr(p, name) for name in quotes._PRODUCT_COLUMNS},
+                           {name: getattr(p.sale_uom, name) for name in quotes._UOM_COLUMNS},
+                           None if p.category is None else (p.category.path, p.category.depth, p.category.ancestor_ids))
+                    for p in orm}  # fmt: skip
+    assert read[oven.pk][2] == (f"/{ovens.pk}/{deck.pk}/", 2, [ovens.pk, deck.pk])
+    assert read[shop.book.pk][0]["is_archived"] is True and read[oven.pk][0]["sale_price"] == Decimal("1249.90")
+    assert quotes._products(other_company.pk, ids) == {} and quotes._products(shop.company_id, set()) == {}
+    # The archived product is refused on its line, the others priced from the catalog.
+    with pytest.raises(ValidationFailed) as caught:
+        shop.quote([product_line(oven), product_line(shop.book)])
+    assert (caught.value.fields or {})["lines.1.product_id"] == ["Unknown or archived product."]
+    assert not any(name.startswith("lines.0.") for name in caught.value.fields or {})
+    priced = QuoteLine.objects.get(quote=shop.quote([product_line(oven, "2")]))
+    assert (priced.unit_price, priced.description, priced.vat_code) == (Decimal("1249.90"), "Four\nÀ sole", "standard")
