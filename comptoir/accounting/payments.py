@@ -440,6 +440,16 @@ REGISTER_INVOICE_FIELDS = (
 
 # The invoice a payment settles (the usual case: one), locked; only the columns paying reads.
 _INVOICE_TO_PAY = Select(Invoice, ("id", *REGISTER_INVOICE_FIELDS), "{company_id} = %s AND {id} = %s", lock=True)
+# "auto": the partner's open invoices of the kind and currency, locked in id order (as ``_lock_invoices``).
+_OPEN_INVOICES_TO_PAY = Select(
+    Invoice,
+    ("id", *REGISTER_INVOICE_FIELDS),
+    "{company_id} = %s AND {organization_id} = %s AND {kind} = %s AND {state} IN ("
+    + ", ".join(["%s"] * len(OPEN_STATES))
+    + ") AND {currency} = %s",
+    order_by="{id}",
+    lock=True,
+)
 _PAYMENT_BOOKED = Update(Payment, ("journal_entry_id", "credit_line_id", "updated_at"), "{id} = %s")
 
 
@@ -542,20 +552,14 @@ def _register(actor: Actor, request: PaymentRequest) -> Payment:
     assert journal is not None and request.date is not None
     home = home or "EUR"  # multi-currency: the payment's currency (as ``currency.company_currency``)
     code = request.currency or home
-    company_invoices = Invoice.objects.filter(company_id=company_id).only(*REGISTER_INVOICE_FIELDS)
     if request.auto:
-        invoices = _lock_invoices(
-            company_invoices.filter(
-                organization_id=request.organization_id,
-                kind=AUTO_KINDS[request.direction],
-                state__in=OPEN_STATES,
-                currency=code,
-            )
-        )
+        invoices = _OPEN_INVOICES_TO_PAY.instances(company_id, request.organization_id, AUTO_KINDS[request.direction],
+                                                   *OPEN_STATES, code)  # fmt: skip
     elif len(request.allocations) == 1 and request.allocations[0][0]:
         invoices = _INVOICE_TO_PAY.instances(company_id, request.allocations[0][0])  # the usual case
     else:
-        invoices = _lock_invoices(company_invoices.filter(pk__in=[i for i, _a in request.allocations if i]))
+        invoices = _lock_invoices(Invoice.objects.filter(company_id=company_id, pk__in=[
+            i for i, _a in request.allocations if i]).only(*REGISTER_INVOICE_FIELDS))  # fmt: skip
     # A concurrent identical request may have committed while we waited for the locks.
     if request.key:
         found = _replay(actor, request)

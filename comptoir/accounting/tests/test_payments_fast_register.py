@@ -9,6 +9,7 @@ inserted before its entry (the entry names it, hashed) and updated with the entr
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
@@ -20,10 +21,18 @@ from django.utils import translation
 
 from comptoir.accounting import matching
 from comptoir.accounting.chain import verify_chain
-from comptoir.accounting.models import Account, InvoiceState, Journal, JournalLine, PartnerAccount
+from comptoir.accounting.models import Account, InvoiceKind, InvoiceState, Journal, JournalLine, PartnerAccount
 from comptoir.accounting.models_payments import Matching, PaymentAllocation
 from comptoir.accounting.tests.invoices_kit import Books, organization
-from comptoir.accounting.tests.payments_kit import books, entry_lines, fresh, partner_codes, pay, post_invoice
+from comptoir.accounting.tests.payments_kit import (
+    TODAY,
+    books,
+    entry_lines,
+    fresh,
+    partner_codes,
+    pay,
+    post_invoice,
+)
 from comptoir.kernel.errors import NotFound, ValidationFailed
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +127,25 @@ def test_the_lines_of_a_group_are_matched_by_one_update(books: Books) -> None:
     assert list(Matching.objects.filter(partner_account=books.ledger.customer).values_list("code", "full")) == [
         ("AA", True)
     ]
+
+
+def test_auto_locks_only_the_partners_open_invoices_of_the_kind_and_currency(books: Books) -> None:
+    older = post_invoice(books, "100.00", issue_date=TODAY - dt.timedelta(days=20))
+    newer = post_invoice(books, "100.00", issue_date=TODAY - dt.timedelta(days=5))
+    paid = post_invoice(books, "10.00")
+    pay(books, "12.00", [(paid, "12.00")])
+    others = [
+        post_invoice(books, "100.00", organization=books.eu_customer),  # another partner
+        post_invoice(books, "100.00", kind=InvoiceKind.VENDOR_REFUND),  # settled by money received, not "auto"
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        payment = pay(books, "150.00", "auto")
+    locks = [q["sql"] for q in captured.captured_queries if 'FROM "accounting_invoice"' in q["sql"]]
+    assert len(locks) == 1 and "ORDER BY" in locks[0]
+    allocated = list(
+        PaymentAllocation.objects.filter(payment=payment).order_by("pk").values_list("invoice_id", "amount")
+    )
+    assert allocated == [(older.pk, D("120.00")), (newer.pk, D("30.00"))]
+    assert (fresh(older).state, fresh(newer).state) == (InvoiceState.PAID, InvoiceState.PARTIALLY_PAID)
+    assert [fresh(other).state for other in others] == [InvoiceState.POSTED, InvoiceState.POSTED]
+    assert payment.unallocated == 0 and verify_chain(books.company_id).ok
