@@ -431,6 +431,8 @@ class _InvoicePartner(NamedTuple):
     siren: str
     siret: str
     vat_number: str
+    billing: dict[str, str]  # its billing address as ``_addresses`` picks it, {} when none
+    delivery: dict[str, str]  # its delivery address, the same way
     profile: _ProfileTerms | None  # None: the organization has no profile row yet
     invoicing: InvoicingSettings | None  # None: the company has no settings row yet
 
@@ -438,38 +440,67 @@ class _InvoicePartner(NamedTuple):
 _INVOICING_COLUMNS = ("id", "company_id", "vat_on_debits", "vat_franchise", "default_payment_term_id")
 
 
+def _address_join(alias: str) -> str:
+    """LEFT JOIN the partner's (``o``) address of a kind (a parameter) as ``_addresses`` picks it: the
+    default one, else the oldest. Its columns: ``{alias}.id`` (NULL: none), then ``ADDRESS_FIELDS``."""
+    table = Address._meta.db_table
+    return (f"LEFT JOIN {table} {alias} ON {alias}.id = (SELECT x.id FROM {table} x "  # noqa: S608 (our table)
+            "WHERE x.organization_id = o.id AND x.kind = %s ORDER BY x.is_default DESC, x.id LIMIT 1) ")  # fmt: skip
+
+
+def _address_columns(alias: str) -> str:
+    return ", ".join([f"{alias}.id", *(f"{alias}.{name}" for name in ADDRESS_FIELDS)])
+
+
+def _address_from(values: Sequence[Any]) -> dict[str, str]:
+    """An address read by ``_address_join`` (its id, then its fields) as ``_addresses`` gives it."""
+    return dict(zip(ADDRESS_FIELDS, values[1:], strict=True)) if values[0] is not None else {}
+
+
 def _invoice_partner(company_id: int, organization_id: int) -> _InvoicePartner | None:
-    """The company's organization (not merged away), its invoicing profile and the company's invoicing
-    settings, in one statement (plain SQL: a join); None when the company has no such organization."""
+    """The company's organization (not merged away) with its billing and delivery addresses, its invoicing
+    profile and the company's invoicing settings, in one statement (plain SQL: joins); None when the
+    company has no such organization."""
     organizations = Organization._meta.db_table
     profiles, settings_table = PartnerProfile._meta.db_table, InvoicingSettings._meta.db_table
     connection = transaction.get_connection()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT o.id, o.legal_name, o.trade_name, o.siren, o.siret, o.vat_number, "  # noqa: S608 (our tables)
+            f"{_address_columns('b')}, {_address_columns('d')}, "
             "p.id, p.fiscal_position, p.language, p.payment_term_id, p.supplier_payment_term_id, "
             "p.supplier_vat_on_debits, s.id, s.company_id, s.vat_on_debits, s.vat_franchise, s.default_payment_term_id "
-            f"FROM {organizations} o "
+            f"FROM {organizations} o {_address_join('b')}{_address_join('d')}"
             f"LEFT JOIN {profiles} p ON p.company_id = o.company_id AND p.organization_id = o.id "
             f"LEFT JOIN {settings_table} s ON s.company_id = o.company_id "
             "WHERE o.company_id = %s AND o.id = %s AND o.merged_into_id IS NULL",
-            [company_id, organization_id],
+            [Address.Kind.BILLING, Address.Kind.DELIVERY, company_id, organization_id],
         )
-        row = cursor.fetchone()
-    if row is None:
+        found = cursor.fetchone()
+    if found is None:
         return None
-    pk, legal_name, trade_name, siren, siret, vat_number, profile_id, *profile_values = row[:12]
-    invoicing_values = list(row[12:])
+    row = list(found)
+    pk, legal_name, trade_name, siren, siret, vat_number = _take(row, 6)
+    address_width = 1 + len(ADDRESS_FIELDS)
+    billing, delivery = _address_from(_take(row, address_width)), _address_from(_take(row, address_width))
+    profile_id, *profile_values = _take(row, 6)
     profile = None
     if profile_id is not None:
         fiscal_position, language, term_id, supplier_term_id, supplier_vat_on_debits = profile_values
         profile = _ProfileTerms(fiscal_position, language, term_id, supplier_term_id, bool(supplier_vat_on_debits))
     invoicing = None
-    if invoicing_values[0] is not None:
-        invoicing_values[2:4] = [bool(invoicing_values[2]), bool(invoicing_values[3])]  # SQLite gives 0 or 1
+    if row[0] is not None:
+        row[2:4] = [bool(row[2]), bool(row[3])]  # SQLite gives 0 or 1
         # Only these columns are loaded; any other is read on access, as with ``.only()``.
-        invoicing = InvoicingSettings.from_db(connection.alias, list(_INVOICING_COLUMNS), invoicing_values)
-    return _InvoicePartner(pk, legal_name, trade_name, siren, siret, vat_number, profile, invoicing)
+        invoicing = InvoicingSettings.from_db(connection.alias, list(_INVOICING_COLUMNS), row)
+    return _InvoicePartner(pk, legal_name, trade_name, siren, siret, vat_number, billing, delivery, profile, invoicing)
+
+
+def _take(row: list[Any], count: int) -> list[Any]:
+    """The next ``count`` values of a joined row (removed from it)."""
+    taken = row[:count]
+    del row[:count]
+    return taken
 
 
 def _clean_address(errors: dict[str, list[str]], name: str, value: Any) -> dict[str, str]:
@@ -683,9 +714,9 @@ def _stored_computation(invoice: Invoice) -> tuple[list[dict[str, Any]], dict[st
     return [{name: row[name] for name in LINE_FIELDS} for row in stored["lines"]], stored
 
 
-def _same_rows(rows: Sequence[Any], stored: list[dict[str, Any]]) -> bool:
+def _same_rows(rows: Sequence[dict[str, Any]], stored: list[dict[str, Any]]) -> bool:
     return len(rows) == len(stored) and all(
-        all(getattr(row, name) == values[name] for name in values) for row, values in zip(rows, stored, strict=True)
+        all(row[name] == value for name, value in values.items()) for row, values in zip(rows, stored, strict=True)
     )
 
 
@@ -695,16 +726,17 @@ def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], comput
                        replace: bool = True) -> None:  # fmt: skip
     """Write the lines, VAT breakdown and due schedule; nothing when ``stored`` (the rows read) already says so.
 
-    ``replace=False``: a new invoice, no rows to delete first."""
+    ``replace=False``: a new invoice, no rows to delete first. The rows are column values, not model
+    instances: nothing reads them back as objects."""
     rows = []
     for index, line in enumerate(lines):
         decision = computed.decisions[index] if computed else None
-        rows.append(InvoiceLine(  # type: ignore[misc]
-            invoice=invoice, sequence=index + 1, **line,
-            vat_code=decision.code.value if decision else "", vat_rate=decision.rate if decision else ZERO,
-            net_amount=computed.totals.lines[index].net if computed else ZERO,
-        ))  # fmt: skip
-    taxes: list[InvoiceTax] = []
+        rows.append({
+            "invoice_id": invoice.pk, "sequence": index + 1, **line,
+            "vat_code": decision.code.value if decision else "", "vat_rate": decision.rate if decision else ZERO,
+            "net_amount": computed.totals.lines[index].net if computed else ZERO,
+        })  # fmt: skip
+    taxes: list[dict[str, Any]] = []
     if computed is not None:
         self_assessed: dict[tuple[str, Decimal], Decimal] = defaultdict(Decimal)
         for decision, amounts in zip(computed.decisions, computed.totals.lines, strict=True):
@@ -712,15 +744,13 @@ def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], comput
                 key = (decision.code.value, decision.rate.normalize())
                 self_assessed[key] += amounts.net * decision.reverse_charge.rate / HUNDRED
         taxes = [
-            InvoiceTax(  # type: ignore[misc]
-                invoice=invoice, vat_code=b.category.value, rate=b.rate, base=b.basis, amount=b.tax,
-                exemption_reason=b.exemption_reason[:300], exemption_code=b.exemption_code[:30],
-                self_assessed=quantize(self_assessed.get((b.category.value, b.rate.normalize()), ZERO)),
-            )
+            {"invoice_id": invoice.pk, "vat_code": b.category.value, "rate": b.rate, "base": b.basis, "amount": b.tax,
+             "exemption_reason": b.exemption_reason[:300], "exemption_code": b.exemption_code[:30],
+             "self_assessed": quantize(self_assessed.get((b.category.value, b.rate.normalize()), ZERO))}
             for b in computed.totals.vat_breakdown
         ]  # fmt: skip
     schedule_rows = [
-        InvoiceInstallment(invoice=invoice, sequence=i + 1, due_date=due, amount=amount)  # type: ignore[misc]
+        {"invoice_id": invoice.pk, "sequence": i + 1, "due_date": due, "amount": amount}
         for i, (due, amount) in enumerate(installments if computed is not None else ())
     ]
     if (stored is not None and _same_rows(rows, stored["lines"]) and _same_rows(taxes, stored["taxes"])
@@ -730,23 +760,22 @@ def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], comput
         InvoiceLine.objects.filter(invoice=invoice).delete()
         InvoiceTax.objects.filter(invoice=invoice).delete()
         InvoiceInstallment.objects.filter(invoice=invoice).delete()
-    _insert_new_rows(rows)
-    _insert_new_rows(taxes)
-    _insert_new_rows(schedule_rows)
+    _insert_new_rows(InvoiceLine, rows)
+    _insert_new_rows(InvoiceTax, taxes)
+    _insert_new_rows(InvoiceInstallment, schedule_rows)
     # The nets as written, by line sequence: what the caller (sales invoicing) would otherwise read back.
-    vars(invoice)["line_nets"] = {row.sequence: row.net_amount for row in rows}
+    vars(invoice)["line_nets"] = {row["sequence"]: row["net_amount"] for row in rows}
 
 
 _ROW_INSERTS: dict[tuple[type[Any], str], tuple[str, list[Any]]] = {}
 
 
-def _insert_new_rows(rows: Sequence[InvoiceLine | InvoiceTax | InvoiceInstallment]) -> None:
-    """INSERT an invoice's new lines, taxes or installments as ``bulk_create`` would (each field's ``pre_save``:
-    defaults and stamps), in one ``executemany`` of SQL written once per model and database; their ids are not
-    read back (nothing uses them). These models add nothing to save() and no signal listens to them."""
+def _insert_new_rows(model: type[InvoiceLine | InvoiceTax | InvoiceInstallment], rows: list[dict[str, Any]]) -> None:
+    """INSERT an invoice's new lines, taxes or installments (every column given, but the stamps) in one
+    ``executemany`` of SQL written once per model and database; their ids are not read back (nothing
+    uses them). What ``bulk_create`` stored: these models add nothing to save() and no signal listens."""
     if not rows:
         return
-    model = type(rows[0])
     connection = transaction.get_connection()
     compiled = _ROW_INSERTS.get((model, connection.vendor))
     if compiled is None:
@@ -757,7 +786,10 @@ def _insert_new_rows(rows: Sequence[InvoiceLine | InvoiceTax | InvoiceInstallmen
         )
         compiled = _ROW_INSERTS[(model, connection.vendor)] = (sql, fields)
     sql, fields = compiled
-    params = [[field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in rows]
+    now = timezone.now()
+    stamps = {"created_at": now, "updated_at": now}  # as their auto_now(_add) would stamp them
+    params = [[field.get_db_prep_save(values[field.attname], connection) for field in fields]
+              for values in (stamps | row for row in rows)]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
 
@@ -789,8 +821,7 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
                 _add(errors, "organization_id", _("Unknown organization."))
             elif organization.pk != invoice.organization_id:
                 invoice.organization_id = organization.pk
-                addresses = _addresses(organization.pk, (Address.Kind.BILLING, Address.Kind.DELIVERY))
-                _snapshot_partner(invoice, organization, addresses[Address.Kind.BILLING])
+                _snapshot_partner(invoice, organization, organization.billing)
                 profile = organization.profile
                 if profile is None:  # first invoice of this partner: its profile is created with the defaults
                     created = partner_profile(actor.company_id or 0, organization.pk)
@@ -807,9 +838,8 @@ def _apply(actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool)
                         vars(invoice)["_invoicing"] = organization.invoicing
                     invoice.payment_term_id = profile.supplier_payment_term_id
                     invoice.vat_on_debits = profile.supplier_vat_on_debits
-                delivery = addresses[Address.Kind.DELIVERY]
-                if delivery and not data.get("delivery_address"):
-                    invoice.delivery_address = delivery
+                if organization.delivery and not data.get("delivery_address"):
+                    invoice.delivery_address = organization.delivery
     for name in ("issue_date", "delivery_date", "due_date"):
         if name in data:
             setattr(invoice, name, _parse_date(errors, name, data[name], required=False))
@@ -1177,8 +1207,7 @@ class _PostingContext:
     """What posting reads besides the invoice, in one statement (``_posting_context``)."""
 
     company: Company
-    partner: _InvoicePartner  # its profile and settings not read here (None)
-    billing: dict[str, str]  # the partner's billing address as ``_address`` picks it, {} when none
+    partner: _InvoicePartner  # with its billing address; its delivery address, profile and settings not read
     invoicing: InvoicingSettings | None  # None: the company has no settings row yet
     partner_account: PartnerAccount | None  # None: the partner's first posting on this side
     journal: Journal | None  # None: no active journal of the side
@@ -1188,37 +1217,35 @@ def _posting_context(company_id: int, organization_id: int, partner_kind: str, j
     """The company, the invoice's partner with its billing address, the invoicing settings, the partner's
     account of the invoice's side and the side's journal: one statement (plain SQL: joins) for six reads.
 
-    The journal is the first active one of its kind by code, as ``_journal`` picks it; the billing
-    address the default one, else the oldest, as ``_addresses``."""
+    The journal is the first active one of its kind by code (the journals' ordering)."""
     connection = transaction.get_connection()
-    journals, addresses = Journal._meta.db_table, Address._meta.db_table
+    journals = Journal._meta.db_table
     columns = ", ".join([
         *(f"c.{name}" for name in _COMPANY_COLUMNS),
-        "o.id, o.legal_name, o.trade_name, o.siren, o.siret, o.vat_number",
+        "o.id, o.legal_name, o.trade_name, o.siren, o.siret, o.vat_number", _address_columns("b"),
         *(f"s.{name}" for name in _POSTING_SETTINGS_COLUMNS),
         *(f"pa.{name}" for name in _PARTNER_ACCOUNT_COLUMNS),
         *(f"j.{name}" for name in _JOURNAL_COLUMNS),
-        "a.id", *(f"a.{name}" for name in ADDRESS_FIELDS),
     ])  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {columns} FROM {Company._meta.db_table} c "  # noqa: S608 (our tables and columns)
-            f"JOIN {Organization._meta.db_table} o ON o.id = %s "
+            f"JOIN {Organization._meta.db_table} o ON o.id = %s {_address_join('b')}"
             f"LEFT JOIN {InvoicingSettings._meta.db_table} s ON s.company_id = c.id "
             f"LEFT JOIN {PartnerAccount._meta.db_table} pa ON pa.organization_id = o.id AND pa.kind = %s "
             f"LEFT JOIN {journals} j ON j.id = (SELECT j2.id FROM {journals} j2 WHERE j2.company_id = c.id "
             "AND j2.kind = %s AND j2.is_active = %s ORDER BY j2.code, j2.id LIMIT 1) "
-            f"LEFT JOIN {addresses} a ON a.id = (SELECT a2.id FROM {addresses} a2 WHERE a2.organization_id = o.id "
-            "AND a2.kind = %s ORDER BY a2.is_default DESC, a2.id LIMIT 1) "
             "WHERE c.id = %s",
-            [organization_id, partner_kind, journal_kind, True, Address.Kind.BILLING, company_id],
+            [organization_id, Address.Kind.BILLING, partner_kind, journal_kind, True, company_id],
         )
         row = list(cursor.fetchone())
     alias = connection.alias
     # Only the columns read are loaded on these instances; any other is read on access, as with ``.only()``.
     company = Company.from_db(alias, list(_COMPANY_COLUMNS), _take(row, len(_COMPANY_COLUMNS)))
     pk, legal_name, trade_name, siren, siret, vat_number = _take(row, 6)
-    partner = _InvoicePartner(pk, legal_name, trade_name, siren, siret, vat_number, profile=None, invoicing=None)
+    billing = _address_from(_take(row, 1 + len(ADDRESS_FIELDS)))
+    partner = _InvoicePartner(pk, legal_name, trade_name, siren, siret, vat_number, billing, delivery={},
+                              profile=None, invoicing=None)  # fmt: skip
     settings_values = _take(row, len(_POSTING_SETTINGS_COLUMNS))
     invoicing = None
     if settings_values[0] is not None:
@@ -1231,21 +1258,11 @@ def _posting_context(company_id: int, organization_id: int, partner_kind: str, j
     partner_account = None
     if account_values[0] is not None:
         partner_account = PartnerAccount.from_db(alias, list(_PARTNER_ACCOUNT_COLUMNS), account_values)
-    journal_values = _take(row, len(_JOURNAL_COLUMNS))
     journal = None
-    if journal_values[0] is not None:
-        journal_values[-1] = bool(journal_values[-1])
-        journal = Journal.from_db(alias, list(_JOURNAL_COLUMNS), journal_values)
-    address_id, *address_values = row
-    billing = dict(zip(ADDRESS_FIELDS, address_values, strict=True)) if address_id is not None else {}
-    return _PostingContext(company, partner, billing, invoicing, partner_account, journal)
-
-
-def _take(row: list[Any], count: int) -> list[Any]:
-    """The next ``count`` values of a joined row (removed from it)."""
-    taken = row[:count]
-    del row[:count]
-    return taken
+    if row[0] is not None:
+        row[-1] = bool(row[-1])  # is_active: SQLite gives 0 or 1
+        journal = Journal.from_db(alias, list(_JOURNAL_COLUMNS), row)
+    return _PostingContext(company, partner, invoicing, partner_account, journal)
 
 
 def _pdf_deferred() -> bool:
@@ -1286,7 +1303,7 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
         invoice.issue_date = invoice.issue_date or today
         if invoice.issue_date > today:
             _add(errors, "issue_date", _("An invoice is issued today or earlier, not in the future."))
-    _snapshot_partner(invoice, context.partner, context.billing)
+    _snapshot_partner(invoice, context.partner, context.partner.billing)
     lines, stored = _stored_computation(invoice)
     # The row itself is saved once, posted, below (nothing reads it in between).
     computed, installments = _recompute_full(invoice, lines, strict=False, invoicing=invoicing, stored=stored,

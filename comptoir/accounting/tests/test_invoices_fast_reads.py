@@ -162,6 +162,29 @@ def test_products_give_the_price_and_unit_of_the_invoice_side(books: Books) -> N
     assert refused.value.fields["lines.0.product_id"] == ["Unknown or archived product."]
 
 
+def test_create_prints_the_default_address_of_each_kind_else_the_oldest(books: Books) -> None:
+    def add(kind: str, line1: str, is_default: bool = False) -> None:
+        Address.objects.create(organization=books.customer, kind=kind, line1=line1, postal_code="69001", city="Lyon",
+                               country="FR", is_default=is_default)  # fmt: skip
+
+    add(Address.Kind.DELIVERY, "Entrepôt ancien")
+    add(Address.Kind.DELIVERY, "Entrepôt récent")
+    add(Address.Kind.SITE, "Usine", is_default=True)
+    oldest = books.invoice()
+    Address.objects.filter(organization=books.customer, kind=Address.Kind.BILLING).update(is_default=False)
+    add(Address.Kind.BILLING, "Siège nouveau")
+    add(Address.Kind.DELIVERY, "Quai principal", is_default=True)
+    chosen = books.invoice()
+    given = books.invoice(delivery_address={"line1": "Chantier", "city": "Vienne"})
+
+    assert (oldest.billing_address["line1"], oldest.delivery_address["line1"]) == ("3 rue du Pain", "Entrepôt ancien")
+    assert (chosen.billing_address["line1"], chosen.delivery_address["line1"]) == ("3 rue du Pain", "Quai principal")
+    assert given.delivery_address["line1"] == "Chantier"
+    Address.objects.filter(organization=books.customer, kind=Address.Kind.BILLING, line1="Siège nouveau").update(
+        is_default=True)  # fmt: skip
+    assert books.invoice().billing_address["line1"] == "Siège nouveau"
+
+
 def test_an_invoice_prints_only_billing_and_delivery_addresses(books: Books) -> None:
     Address.objects.create(organization=books.customer, kind=Address.Kind.DELIVERY, line1="Quai 4", city="Lyon",
                            country="FR")  # fmt: skip
