@@ -12,10 +12,13 @@ import pytest
 from comptoir.accounting import payments
 from comptoir.accounting.models import Invoice, InvoiceKind, JournalLine
 from comptoir.accounting.models_payments import Payment
+from comptoir.accounting.tests.conftest import today
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.contacts.models import Organization
 from comptoir.org.testing import Personas
 
+# The day the module was imported, for the payments tests that still date with it; the helpers
+# below read the date when called (a run crossing midnight would otherwise date yesterday).
 TODAY = dt.date.today()
 _references = itertools.count(1)
 
@@ -38,7 +41,7 @@ def post_invoice(
     extra = {"operation": "services"} if services else {}
     if kind in (InvoiceKind.VENDOR_BILL, InvoiceKind.VENDOR_REFUND):
         data.setdefault("supplier_reference", f"SUP-{next(_references)}")
-        data.setdefault("issue_date", TODAY)
+        data.setdefault("issue_date", today())
     return books.posted([line(unit_price=net, **extra)], kind=kind, organization=organization, **data)
 
 
@@ -48,7 +51,7 @@ def pay(books: Books, amount: str, invoices: Any = (), *, role: str = "finance",
         invoices if isinstance(invoices, str) else [{"invoice_id": i.pk, "amount": a} for i, a in invoices]
     )
     data: dict[str, Any] = {
-        "organization_id": books.customer.pk, "amount": amount, "date": TODAY,
+        "organization_id": books.customer.pk, "amount": amount, "date": today(),
         "journal_id": books.ledger.journals["BQ"], "method": "transfer", "allocations": allocations,
     } | extra  # fmt: skip
     return payments.payment_register(actor=books.actor(role), **data)

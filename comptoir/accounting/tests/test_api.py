@@ -14,12 +14,11 @@ from django.test.utils import CaptureQueriesContext
 
 from comptoir.accounting import services
 from comptoir.accounting.models import EntryState, JournalEntry
-from comptoir.accounting.tests.conftest import Ledger, open_previous_year
+from comptoir.accounting.tests.conftest import Ledger, open_previous_year, today
 from comptoir.org import services as org_services
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/accounting"
-TODAY = dt.date.today()
 
 
 def key(ledger: Ledger, role: str, scopes: list[str] | None = None) -> dict[str, str]:
@@ -69,7 +68,7 @@ def test_entry_lifecycle(ledger: Ledger, client: Client) -> None:
     assert len(data["hash"]) == 64 and data["actions"] == ["reverse"]
     error(call(client, "patch", f"/entries/{entry['id']}", h, {"label": "x"}), 409, "entry_posted")
     error(call(client, "delete", f"/entries/{entry['id']}", h), 409, "entry_posted")
-    reversal = call(client, "post", f"/entries/{entry['id']}/reverse", h, {"date": TODAY.isoformat()})
+    reversal = call(client, "post", f"/entries/{entry['id']}/reverse", h, {"date": today().isoformat()})
     assert reversal.status_code == 201
     assert reversal.json()["reversal_of_id"] == entry["id"] and reversal.json()["lines"][0]["credit"] == "120.00"
     assert call(client, "get", f"/entries/{entry['id']}", h).json()["reversed_by_id"] == reversal.json()["id"]
@@ -105,7 +104,7 @@ def test_errors_per_field_and_nothing_written(ledger: Ledger, client: Client) ->
 def test_locked_period_refused_in_the_api(ledger: Ledger, client: Client) -> None:
     h = key(ledger, "finance")
     open_previous_year(ledger)
-    day = TODAY - dt.timedelta(days=2)
+    day = today() - dt.timedelta(days=2)
     settings = call(client, "put", "/settings/lock-date", h, {"lock_date": day.isoformat()})
     assert settings.status_code == 200 and settings.json()["lock_date"] == day.isoformat()
     data = error(call(client, "post", "/entries", h, entry_body(ledger, date=day)), 422)
@@ -131,9 +130,9 @@ def test_chart_journals_and_years(ledger: Ledger, client: Client) -> None:
     journal = call(client, "post", "/journals", h, {"code": "bq2", "name": "Banque 2", "kind": "bank"})
     assert journal.status_code == 201 and journal.json()["code"] == "BQ2"
     assert len(call(client, "get", "/journals", h).json()) == 7
-    year = call(client, "post", "/fiscal-years", h, {"start_date": f"{TODAY.year + 1}-01-01",
-                                                     "end_date": f"{TODAY.year + 1}-12-31"})  # fmt: skip
-    assert year.status_code == 201 and year.json()["name"] == str(TODAY.year + 1)
+    year = call(client, "post", "/fiscal-years", h, {"start_date": f"{today().year + 1}-01-01",
+                                                     "end_date": f"{today().year + 1}-12-31"})  # fmt: skip
+    assert year.status_code == 201 and year.json()["name"] == str(today().year + 1)
     partners = call(client, "get", "/partner-accounts", h).json()
     assert {p["code"] for p in partners["items"]} == {ledger.customer.code, ledger.supplier.code}
     same = call(client, "post", "/partner-accounts", h,

@@ -19,19 +19,22 @@ from comptoir.accounting.models import (
     JournalKind,
     JournalLine,
 )
-from comptoir.accounting.tests.conftest import Ledger
+from comptoir.accounting.tests.conftest import Ledger, today
 from comptoir.accounting.tests.test_api import call, error, key
 from comptoir.accounting.tests.test_views import login
 from comptoir.kernel.errors import Conflict, PermissionDenied
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
-LAST = TODAY.year - 1
+
+
+def last() -> int:
+    """Last year."""
+    return today().year - 1
 
 
 def last_year(ledger: Ledger) -> FiscalYear:
-    return services.fiscal_year_create(actor=ledger.actor(), start_date=dt.date(LAST, 1, 1),
-                                       end_date=dt.date(LAST, 12, 31))  # fmt: skip
+    return services.fiscal_year_create(actor=ledger.actor(), start_date=dt.date(last(), 1, 1),
+                                       end_date=dt.date(last(), 12, 31))  # fmt: skip
 
 
 def post(ledger: Ledger, lines: list[dict[str, object]], day: dt.date, journal: str = "OD") -> JournalEntry:
@@ -42,10 +45,10 @@ def post(ledger: Ledger, lines: list[dict[str, object]], day: dt.date, journal: 
 
 def book_a_year(ledger: Ledger) -> None:
     """Sale 120 TTC, half-paid purchase of 60 TTC, a customer receipt of 100."""
-    post(ledger, ledger.sale("120.00"), dt.date(LAST, 3, 1), "VT")
+    post(ledger, ledger.sale("120.00"), dt.date(last(), 3, 1), "VT")
     post(ledger, [ledger.line("607", debit="50.00"), ledger.line("44566", debit="10.00"),
-                  ledger.line("401", credit="60.00")], dt.date(LAST, 4, 1), "AC")  # fmt: skip
-    post(ledger, [ledger.line("512", debit="100.00"), ledger.line("411", credit="100.00")], dt.date(LAST, 5, 1), "BQ")
+                  ledger.line("401", credit="60.00")], dt.date(last(), 4, 1), "AC")  # fmt: skip
+    post(ledger, [ledger.line("512", debit="100.00"), ledger.line("411", credit="100.00")], dt.date(last(), 5, 1), "BQ")
 
 
 def balances(ledger: Ledger, entry: JournalEntry) -> dict[str, Decimal]:
@@ -63,7 +66,7 @@ def test_closing_carries_balances_forward_and_locks_the_year(ledger: Ledger) -> 
     assert closed.state == FiscalYearState.CLOSED
     assert AccountingSettings.objects.get(company_id=ledger.company_id).lock_date == year.end_date
     opening = closing.opening_entry_of(ledger.company_id, year.pk)
-    assert opening is not None and opening.state == "posted" and opening.date == dt.date(TODAY.year, 1, 1)
+    assert opening is not None and opening.state == "posted" and opening.date == dt.date(today().year, 1, 1)
     assert Journal.objects.get(pk=opening.journal_id).kind == JournalKind.OPENING and opening.number
     # Balance-sheet accounts carry their balance, the result goes to 120, classes 6/7 restart at zero.
     assert balances(ledger, opening) == {
@@ -82,10 +85,10 @@ def test_closing_carries_balances_forward_and_locks_the_year(ledger: Ledger) -> 
 def test_a_loss_goes_to_129_and_the_next_year_is_created_when_missing(ledger: Ledger) -> None:
     FiscalYear.objects.filter(company_id=ledger.company_id).delete()  # no entry yet: only the current year
     year = last_year(ledger)
-    post(ledger, [ledger.line("607", debit="80.00"), ledger.line("401", credit="80.00")], dt.date(LAST, 6, 1), "AC")
+    post(ledger, [ledger.line("607", debit="80.00"), ledger.line("401", credit="80.00")], dt.date(last(), 6, 1), "AC")
     closing.year_end_close(actor=ledger.actor(), fiscal_year_id=year.pk)
-    created = FiscalYear.objects.get(company_id=ledger.company_id, start_date=dt.date(TODAY.year, 1, 1))
-    assert created.end_date == dt.date(TODAY.year, 12, 31) and created.state == FiscalYearState.OPEN
+    created = FiscalYear.objects.get(company_id=ledger.company_id, start_date=dt.date(today().year, 1, 1))
+    assert created.end_date == dt.date(today().year, 12, 31) and created.state == FiscalYearState.OPEN
     opening = closing.opening_entry_of(ledger.company_id, year.pk)
     assert opening is not None
     assert balances(ledger, opening) == {"401": Decimal("-80.00"), "129": Decimal("80.00")}
@@ -95,10 +98,10 @@ def test_blocking_checks_stop_the_close_and_write_nothing(ledger: Ledger) -> Non
     year = last_year(ledger)
     book_a_year(ledger)
     actor = ledger.actor()
-    draft = services.entry_create(actor=actor, journal_id=ledger.journals["OD"], date=dt.date(LAST, 7, 1),
+    draft = services.entry_create(actor=actor, journal_id=ledger.journals["OD"], date=dt.date(last(), 7, 1),
                                   label="Brouillon", lines=ledger.sale("12.00"))  # fmt: skip
     suspense = post(ledger, [ledger.line("471", debit="5.00"), ledger.line("512", credit="5.00")],
-                    dt.date(LAST, 8, 1))  # fmt: skip
+                    dt.date(last(), 8, 1))  # fmt: skip
     codes = {p.code for p in closing.closing_preview(actor, year.pk).blocking}
     assert {"drafts_in_year", "suspense_balance"} <= codes
     with pytest.raises(Conflict):
@@ -109,7 +112,7 @@ def test_blocking_checks_stop_the_close_and_write_nothing(ledger: Ledger) -> Non
     closing.register_check("test", lambda company_id, fy: [closing.Problem("bank_lines", "3 lines", count=3)])
     try:
         services.entry_delete(actor=actor, entry_id=draft.pk)
-        post(ledger, [ledger.line("512", debit="5.00"), ledger.line("471", credit="5.00")], dt.date(LAST, 8, 2))
+        post(ledger, [ledger.line("512", debit="5.00"), ledger.line("471", credit="5.00")], dt.date(last(), 8, 2))
         assert {p.code for p in closing.closing_preview(actor, year.pk).blocking} == {"bank_lines"}
         with pytest.raises(Conflict):
             closing.year_end_close(actor=actor, fiscal_year_id=year.pk)
@@ -120,12 +123,12 @@ def test_blocking_checks_stop_the_close_and_write_nothing(ledger: Ledger) -> Non
 
 
 def test_a_year_not_ended_or_after_an_open_one_cannot_close(ledger: Ledger) -> None:
-    current = FiscalYear.objects.get(company_id=ledger.company_id, start_date=dt.date(TODAY.year, 1, 1))
+    current = FiscalYear.objects.get(company_id=ledger.company_id, start_date=dt.date(today().year, 1, 1))
     assert "fiscal_year_not_ended" in {p.code for p in closing.closing_preview(ledger.actor(), current.pk).blocking}
-    older = services.fiscal_year_create(actor=ledger.actor(), start_date=dt.date(LAST, 1, 1),
-                                        end_date=dt.date(LAST, 12, 31))  # fmt: skip
-    oldest = services.fiscal_year_create(actor=ledger.actor(), start_date=dt.date(LAST - 1, 1, 1),
-                                         end_date=dt.date(LAST - 1, 12, 31))  # fmt: skip
+    older = services.fiscal_year_create(actor=ledger.actor(), start_date=dt.date(last(), 1, 1),
+                                        end_date=dt.date(last(), 12, 31))  # fmt: skip
+    oldest = services.fiscal_year_create(actor=ledger.actor(), start_date=dt.date(last() - 1, 1, 1),
+                                         end_date=dt.date(last() - 1, 12, 31))  # fmt: skip
     assert "earlier_year_open" in {p.code for p in closing.closing_preview(ledger.actor(), older.pk).blocking}
     closing.year_end_close(actor=ledger.actor(), fiscal_year_id=oldest.pk)
     closing.year_end_close(actor=ledger.actor(), fiscal_year_id=older.pk)

@@ -9,33 +9,40 @@ import pytest
 
 from comptoir.accounting import credit_allocation, credit_links, currency, invoices
 from comptoir.accounting.models import Invoice, InvoiceState, JournalLine
+from comptoir.accounting.tests.conftest import today
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh
 from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
-# Fixed days of last year (make_books opens it): no dependency on today's date.
-YEAR = dt.date.today().year - 1
-INVOICED, CREDITED = dt.date(YEAR, 6, 10), dt.date(YEAR, 6, 20)
+
+
+# Fixed days of last year (make_books opens it), read when called: last year of the day the test runs.
+def invoiced() -> dt.date:
+    return dt.date(today().year - 1, 6, 10)
+
+
+def credited() -> dt.date:
+    return dt.date(today().year - 1, 6, 20)
 
 
 @pytest.fixture
 def books(personas: Personas) -> Books:
     b = make_books(personas)
-    currency.rate_set(actor=b.actor(), currency="USD", date=INVOICED, rate="1.1")
-    currency.rate_set(actor=b.actor(), currency="USD", date=CREDITED, rate="1.25")
+    currency.rate_set(actor=b.actor(), currency="USD", date=invoiced(), rate="1.1")
+    currency.rate_set(actor=b.actor(), currency="USD", date=credited(), rate="1.25")
     return b
 
 
 def _usd_invoice(books: Books, price: str) -> Invoice:
-    return books.posted([line(unit_price=price)], currency="USD", issue_date=INVOICED)
+    return books.posted([line(unit_price=price)], currency="USD", issue_date=invoiced())
 
 
 def test_each_allocation_keeps_its_own_exchange_line(books: Books) -> None:
     first, second = _usd_invoice(books, "500.00"), _usd_invoice(books, "250.00")  # 600 and 300 USD at 1.1
     origin = _usd_invoice(books, "750.00")
     draft = invoices.invoice_credit(actor=books.actor(), invoice_id=origin.pk)  # 900 USD credited at 1.25
-    invoices.invoice_update(actor=books.actor(), invoice_id=draft.pk, issue_date=CREDITED)
+    invoices.invoice_update(actor=books.actor(), invoice_id=draft.pk, issue_date=credited())
     credit = invoices.invoice_post(actor=books.actor(), invoice_id=draft.pk, render_pdf=False)
     result = credit_allocation.credit_allocate(actor=books.actor(), credit_note_id=credit.pk, allocations=[
         {"invoice_id": first.pk, "amount": "600.00"}, {"invoice_id": second.pk, "amount": "300.00"},
@@ -58,9 +65,9 @@ def test_each_allocation_keeps_its_own_exchange_line(books: Books) -> None:
 def test_an_allocation_without_a_difference_takes_no_other_invoices_line(books: Books) -> None:
     first = _usd_invoice(books, "500.00")  # 600 USD at 1.1: a difference with the credit note's 1.25
     origin = _usd_invoice(books, "750.00")
-    same_rate = books.posted([line(unit_price="250.00")], currency="USD", issue_date=CREDITED)  # 1.25: none
+    same_rate = books.posted([line(unit_price="250.00")], currency="USD", issue_date=credited())  # 1.25: none
     draft = invoices.invoice_credit(actor=books.actor(), invoice_id=origin.pk)
-    invoices.invoice_update(actor=books.actor(), invoice_id=draft.pk, issue_date=CREDITED)
+    invoices.invoice_update(actor=books.actor(), invoice_id=draft.pk, issue_date=credited())
     credit = invoices.invoice_post(actor=books.actor(), invoice_id=draft.pk, render_pdf=False)
     result = credit_allocation.credit_allocate(actor=books.actor(), credit_note_id=credit.pk, allocations=[
         {"invoice_id": first.pk, "amount": "600.00"}, {"invoice_id": same_rate.pk, "amount": "300.00"},

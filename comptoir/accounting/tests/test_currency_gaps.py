@@ -15,7 +15,7 @@ from django.urls import reverse
 from comptoir.accounting import credit_allocation, currency, invoices, revaluation, services, terms
 from comptoir.accounting.chain import verify_chain
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceKind, InvoiceState, JournalEntry, JournalLine
-from comptoir.accounting.tests.conftest import next_year
+from comptoir.accounting.tests.conftest import next_year, today
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh, partner_codes
 from comptoir.accounting.tests.test_api import call, key
@@ -25,13 +25,19 @@ from comptoir.kernel.models import AuditEntry
 from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
-# 20, 10 and 3 days back, in one fiscal year with its year end after them (the year-end tests
-# revalue at DAY2's rate): from 1 to 20 January, last year's 11, 21 and 28 December instead.
-DAY0, DAY1, DAY2 = (
-    (TODAY - dt.timedelta(days=n) for n in (20, 10, 3)) if (TODAY - dt.timedelta(days=20)).year == TODAY.year
-    else (dt.date(TODAY.year - 1, 12, day) for day in (11, 21, 28))
-)  # fmt: skip
+
+
+def _days_back() -> tuple[dt.date, dt.date, dt.date]:
+    """20, 10 and 3 days back, in one fiscal year with its year end after them (the year-end tests revalue
+    at DAY2's rate): from 1 to 20 January, last year's 11, 21 and 28 December instead."""
+    now = today()
+    if (now - dt.timedelta(days=20)).year == now.year:
+        return now - dt.timedelta(days=20), now - dt.timedelta(days=10), now - dt.timedelta(days=3)
+    return dt.date(now.year - 1, 12, 11), dt.date(now.year - 1, 12, 21), dt.date(now.year - 1, 12, 28)
+
+
+# Taken at import: still in the past, and in one fiscal year, once the run has crossed midnight.
+DAY0, DAY1, DAY2 = _days_back()
 
 
 @pytest.fixture

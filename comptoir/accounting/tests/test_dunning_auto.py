@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from comptoir.accounting import dunning, services
 from comptoir.accounting.models import DunningLevel, DunningNotice, DunningSettings
+from comptoir.accounting.tests.conftest import today
 from comptoir.accounting.tests.invoices_kit import Books, make_books
 from comptoir.accounting.tests.payments_kit import post_invoice
 from comptoir.accounting.tests.test_api import call, error, key
@@ -35,8 +36,10 @@ from comptoir.kernel.schedule import PeriodicScheduler
 from comptoir.org.models import Company
 from comptoir.org.testing import Personas, enable_modules, make_personas
 
-TODAY = dt.date.today()
-ISSUED = TODAY - dt.timedelta(days=60)  # due 30 days later at the latest: overdue, level 1 due
+
+def issued() -> dt.date:
+    """60 days back: due 30 days later at the latest, so overdue, level 1 due."""
+    return today() - dt.timedelta(days=60)
 
 
 @pytest.fixture
@@ -46,7 +49,7 @@ def books(personas: Personas) -> Books:
 
 def overdue(books: Books, *, email: str = "compta@martin.example", owner: Any = None, **flags: Any) -> Any:
     Organization.objects.filter(pk=books.customer.pk).update(email=email, owner=owner, **flags)
-    return post_invoice(books, "100.00", issue_date=ISSUED)
+    return post_invoice(books, "100.00", issue_date=issued())
 
 
 def switch_on(books: Books, mode: str = "email") -> DunningSettings:
@@ -67,7 +70,7 @@ def test_levels_are_created_at_setup_with_an_audit_entry_and_reading_writes_noth
     DunningLevel.objects.filter(company_id=books.company_id).delete()
     with CaptureQueriesContext(connection) as queries:
         assert dunning.levels(books.company_id) == []
-        assert dunning.proposals(books.actor(), TODAY) == []
+        assert dunning.proposals(books.actor(), today()) == []
     assert not any(q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE")) for q in queries.captured_queries)
     assert not DunningLevel.objects.filter(company_id=books.company_id).exists()
 
@@ -294,7 +297,7 @@ def _company_with_overdue_customers(count: int) -> Books:
     overdue(books)
     for org in (books.eu_customer, books.export_customer)[: count - 1]:
         Organization.objects.filter(pk=org.pk).update(email=f"compta{org.pk}@example.test")
-        post_invoice(books, "100.00", organization=org, issue_date=ISSUED)
+        post_invoice(books, "100.00", organization=org, issue_date=issued())
     switch_on(books)
     return books
 
@@ -308,7 +311,7 @@ def test_two_connections_running_the_daily_task_at_once_record_each_notice_once(
 
     def run() -> None:
         barrier.wait(timeout=30)
-        results.append(dunning.run_automatic(books.company_id, TODAY))
+        results.append(dunning.run_automatic(books.company_id, today()))
 
     assert _threads([run, run]) == []
     assert sorted(len(r) if r is not None else -1 for r in results) == [-1, 3]  # one ran, the other saw the day done
@@ -328,14 +331,14 @@ def test_the_unique_constraint_stops_a_second_overlapping_run_of_the_same_day() 
 
     def first() -> None:
         with transaction.atomic():
-            results["first"] = dunning.run(actor=actor, today=TODAY)
+            results["first"] = dunning.run(actor=actor, today=today())
             inserted.set()
             time.sleep(1.0)  # the second run is now blocked on the unique index
 
     def second() -> None:
         assert inserted.wait(timeout=30)
         started = time.monotonic()
-        results["second"] = dunning.run(actor=actor, today=TODAY)
+        results["second"] = dunning.run(actor=actor, today=today())
         results["waited"] = time.monotonic() - started
 
     assert _threads([first, second]) == []

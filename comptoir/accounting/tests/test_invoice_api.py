@@ -3,7 +3,6 @@ vendor bill upload (multipart, hostile files), payment terms, OpenAPI, query cou
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
@@ -21,7 +20,6 @@ from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1/accounting"
-TODAY = dt.date.today()
 
 
 @pytest.fixture

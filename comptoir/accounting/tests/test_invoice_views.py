@@ -17,6 +17,7 @@ from django.utils import timezone
 from comptoir.accounting import invoices
 from comptoir.accounting.einvoice.parse import parse_einvoice
 from comptoir.accounting.models import Invoice, InvoiceKind, InvoiceState
+from comptoir.accounting.tests.conftest import today
 from comptoir.accounting.tests.invoices_kit import Books, make_books, organization
 from comptoir.contacts.timeline import ORGANIZATION, Subject
 from comptoir.contacts.timeline import registry as timeline_registry
@@ -24,7 +25,6 @@ from comptoir.org.models import User
 from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
 
 
 @pytest.fixture
@@ -124,8 +124,8 @@ from comptoir.crm.tests.smtp import smtp_server  # noqa: E402, F401  (the SMTP f
 
 
 def test_list_filters_paginates_and_exports(books: Books, client: Client) -> None:
-    first = books.posted(payment_term_id=books.term("Comptant").pk, issue_date=TODAY - dt.timedelta(days=40))
-    books.posted(issue_date=TODAY)
+    first = books.posted(payment_term_id=books.term("Comptant").pk, issue_date=today() - dt.timedelta(days=40))
+    books.posted(issue_date=today())
     books.invoice()
     login(client, books, "finance")
     page = client.get("/accounting/invoices/?kind=customer_invoice&state=posted").content.decode()
@@ -166,7 +166,7 @@ def _setup_matrix(books: Books) -> dict[str, Invoice]:
         "mine": books.posted(organization=mine),
         "theirs": books.posted(organization=theirs),
         "bill": invoices.invoice_post(actor=books.actor(), invoice_id=books.invoice(
-            kind=InvoiceKind.VENDOR_BILL, supplier_reference="X1", issue_date=TODAY).pk),
+            kind=InvoiceKind.VENDOR_BILL, supplier_reference="X1", issue_date=today()).pk),
     }  # fmt: skip
 
 
@@ -209,10 +209,10 @@ def test_permission_matrix_pages_api_timeline(books: Books, client: Client, role
 
 
 def test_key_figures_on_the_organization(books: Books) -> None:
-    books.posted(payment_term_id=books.term("Comptant").pk, issue_date=TODAY - dt.timedelta(days=3))
+    books.posted(payment_term_id=books.term("Comptant").pk, issue_date=today() - dt.timedelta(days=3))
     books.posted(payment_term_id=books.term("30 jours").pk)
     subject = Subject(ORGANIZATION, books.customer.pk)
     figures = {f.code: f.raw for f in timeline_registry.key_figures(books.actor(), subject)}
     assert figures["receivable"] == "240.00"
     assert figures["overdue_amount"] == "120.00"
-    assert figures["invoiced_year"] == ("200.00" if (TODAY - dt.timedelta(days=3)).year == TODAY.year else "100.00")
+    assert figures["invoiced_year"] == ("200.00" if (today() - dt.timedelta(days=3)).year == today().year else "100.00")

@@ -18,7 +18,7 @@ from comptoir.accounting.einvoice import cii
 from comptoir.accounting.models import FiscalYear, Invoice, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_currency import CurrencyRate
 from comptoir.accounting.models_payments import Matching, Payment
-from comptoir.accounting.tests.conftest import next_year
+from comptoir.accounting.tests.conftest import next_year, today
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.payments_kit import fresh
 from comptoir.accounting.tests.test_api import API, call, key
@@ -28,13 +28,19 @@ from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-TODAY = dt.date.today()
-# Ten and three days back, in one fiscal year with its year end after both (the year-end tests
-# revalue at DAY2's rate): from 1 to 10 January, last year's 21 and 28 December instead.
-DAY1, DAY2 = (
-    (TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=3)) if (TODAY - dt.timedelta(days=10)).year == TODAY.year
-    else (dt.date(TODAY.year - 1, 12, 21), dt.date(TODAY.year - 1, 12, 28))
-)  # fmt: skip
+
+
+def _days_back() -> tuple[dt.date, dt.date]:
+    """Ten and three days back, in one fiscal year with its year end after both (the year-end tests revalue
+    at DAY2's rate): from 1 to 10 January, last year's 21 and 28 December instead."""
+    now = today()
+    if (now - dt.timedelta(days=10)).year == now.year:
+        return now - dt.timedelta(days=10), now - dt.timedelta(days=3)
+    return dt.date(now.year - 1, 12, 21), dt.date(now.year - 1, 12, 28)
+
+
+# Taken at import: still in the past, and in one fiscal year, once the run has crossed midnight.
+DAY1, DAY2 = _days_back()
 
 
 @pytest.fixture
@@ -72,8 +78,8 @@ def test_rate_on_takes_the_latest_rate_on_or_before_the_date(books: Books) -> No
     set_rates(books)
     assert currency.rate_on(books.company_id, "USD", DAY1) == D("1.1")
     assert currency.rate_on(books.company_id, "USD", DAY2 - dt.timedelta(days=1)) == D("1.1")
-    assert currency.rate_on(books.company_id, "USD", TODAY) == D("1.25")
-    assert currency.rate_on(books.company_id, "EUR", TODAY) == D(1)
+    assert currency.rate_on(books.company_id, "USD", today()) == D("1.25")
+    assert currency.rate_on(books.company_id, "EUR", today()) == D(1)
     with pytest.raises(ValidationFailed) as caught:
         currency.rate_on(books.company_id, "USD", DAY1 - dt.timedelta(days=1))
     assert no_rate(caught.value)
@@ -214,7 +220,7 @@ def test_partial_payments_book_the_difference_on_the_settled_part(books: Books) 
     invoice = fresh(invoice)
     assert (invoice.state, invoice.residual_amount) == (InvoiceState.PARTIALLY_PAID, D("800.00"))
     assert currency.residual_company(invoice) == D("727.27")
-    second = usd_pay(books, "800.00", invoice, day=TODAY)
+    second = usd_pay(books, "800.00", invoice, day=today())
     rows = lines_of(second.journal_entry_id)
     assert rows[1][2] == D("727.27")  # the rest exactly
     assert fresh(invoice).state == InvoiceState.PAID
@@ -307,7 +313,7 @@ def test_revaluation_books_the_unrealised_difference_and_reverses_it_next_day(bo
     with pytest.raises(Conflict):
         revaluation.revalue(actor=books.actor(), date=day)
     # The invoice itself is untouched: the payment of the rest books the realised difference.
-    usd_pay(books, "800.00", invoice, day=TODAY)
+    usd_pay(books, "800.00", invoice, day=today())
     assert fresh(invoice).state == InvoiceState.PAID
     assert partner_balance(invoice) == 0
     assert verify_chain(books.company_id).ok  # invoice, payments, revaluation and its reversal
@@ -327,15 +333,15 @@ def test_revaluation_of_a_vendor_bill_gain_goes_to_477(books: Books) -> None:
 def test_revaluation_counts_what_was_paid_after_the_date_as_open(books: Books) -> None:
     set_rates(books)
     invoice = usd_invoice(books)
-    usd_pay(books, "1200.00", invoice, day=TODAY)  # paid after DAY2
+    usd_pay(books, "1200.00", invoice, day=today())  # paid after DAY2
     preview = revaluation.revaluation_preview(books.actor(), DAY2)
     assert [(i.residual, i.booked) for i in preview.items] == [(D("1200.00"), D("1090.91"))]
-    assert revaluation.revaluation_preview(books.actor(), TODAY).items == []
+    assert revaluation.revaluation_preview(books.actor(), today()).items == []
 
 
 def test_revaluation_without_items_or_with_a_bad_date_is_a_field_error(books: Books) -> None:
     with pytest.raises(ValidationFailed) as caught:
-        revaluation.revalue(actor=books.actor(), date=TODAY)
+        revaluation.revalue(actor=books.actor(), date=today())
     assert "date" in caught.value.fields
     assert len(caught.value.fields["date"]) == 1
     set_rates(books)

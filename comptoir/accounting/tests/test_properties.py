@@ -14,11 +14,10 @@ from hypothesis import strategies as st
 from comptoir.accounting import selectors, services
 from comptoir.accounting.chain import verify_chain
 from comptoir.accounting.models import JournalEntry
-from comptoir.accounting.tests.conftest import Ledger
+from comptoir.accounting.tests.conftest import Ledger, today
 from comptoir.kernel.errors import ValidationFailed
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
 # Accounts without a partner requirement, so any of them fits any line.
 CODES = ["512", "530", "607", "6064", "706", "707", "44566", "44571", "101", "471"]
 SETTINGS = settings(
@@ -51,7 +50,7 @@ def test_balanced_entries_post_and_the_trial_balance_sums_to_zero(
     ledger: Ledger, drawn: list[tuple[str, str, int]], offset: int
 ) -> None:
     actor = ledger.actor()
-    day = max(TODAY - dt.timedelta(days=offset), dt.date(TODAY.year, 1, 1))
+    day = max(today() - dt.timedelta(days=offset), dt.date(today().year, 1, 1))
     entry = services.entry_create(actor=actor, journal_id=ledger.journals["OD"], date=day, label="Écriture",
                                   lines=as_lines(ledger, drawn))  # fmt: skip
     posted = services.entry_post(actor=actor, entry_id=entry.pk)
@@ -71,7 +70,7 @@ def test_unbalanced_entries_never_post(
     drawn = [*drawn[:index], (side, code, amount + skew), *drawn[index + 1 :]]
     before = JournalEntry.objects.count()
     with pytest.raises(ValidationFailed) as caught:
-        services.entry_create(actor=ledger.actor(), journal_id=ledger.journals["OD"], date=TODAY, label="X",
+        services.entry_create(actor=ledger.actor(), journal_id=ledger.journals["OD"], date=today(), label="X",
                               lines=as_lines(ledger, drawn))  # fmt: skip
     assert "lines" in caught.value.fields
     assert JournalEntry.objects.count() == before
@@ -83,7 +82,7 @@ def test_the_chain_verifies_after_many_random_postings(ledger: Ledger) -> None:
     for amount in range(1, 41):
         lines = [ledger.line("512", debit=f"{amount}.{amount % 100:02}"),
                  ledger.line("706", credit=f"{amount}.{amount % 100:02}")]  # fmt: skip
-        entry = services.entry_create(actor=actor, journal_id=ledger.journals["BQ"], date=TODAY, label="V",
+        entry = services.entry_create(actor=actor, journal_id=ledger.journals["BQ"], date=today(), label="V",
                                       lines=lines)  # fmt: skip
         services.entry_post(actor=actor, entry_id=entry.pk)
     report = verify_chain(ledger.company_id)

@@ -36,8 +36,9 @@ from comptoir.accounting.models import (
 )
 from comptoir.accounting.models_credit import CreditAllocation
 from comptoir.accounting.models_payments import Payment, PaymentAllocation, PaymentDirection, PaymentState
+from comptoir.accounting.tests.conftest import today
 from comptoir.accounting.tests.invoices_kit import Books, line, organization
-from comptoir.accounting.tests.payments_kit import TODAY, books
+from comptoir.accounting.tests.payments_kit import books
 from comptoir.contacts.models import Organization
 from comptoir.kernel.money import exact_sum, quantize
 
@@ -114,7 +115,7 @@ def _make_invoice(books: Books, index: int, spec: list[tuple[str, bool, int, int
     ]  # fmt: skip
     kind = InvoiceKind.CUSTOMER_INVOICE if is_customer else InvoiceKind.VENDOR_BILL
     extra: dict[str, Any] = {} if is_customer else {"supplier_reference": f"B-{Invoice.objects.count()}",
-                                                    "issue_date": TODAY}  # fmt: skip
+                                                    "issue_date": today()}  # fmt: skip
     books.posted(lines, kind=kind, organization=partner, **extra)
 
 
@@ -137,12 +138,12 @@ def _credit_note(books: Books, pick: int, plan: tuple[bool, bool]) -> None:
     draft = invoice_services.invoice_credit(actor=actor, invoice_id=origin.pk, lines=lines)
     if origin.kind == InvoiceKind.VENDOR_BILL:
         invoice_services.invoice_update(actor=actor, invoice_id=draft.pk, supplier_reference=f"R-{draft.pk}",
-                                        issue_date=TODAY)  # fmt: skip
+                                        issue_date=today())  # fmt: skip
     posted = invoice_services.invoice_post(actor=actor, invoice_id=draft.pk, render_pdf=False)
     origin.refresh_from_db()
     amount = min(D(posted.residual_amount), D(origin.residual_amount))
     if allocate and amount > 0:
-        credit_allocation.credit_allocate(actor=actor, credit_note_id=posted.pk, date=TODAY,
+        credit_allocation.credit_allocate(actor=actor, credit_note_id=posted.pk, date=today(),
                                           allocations=[{"invoice_id": origin.pk, "amount": str(amount)}])  # fmt: skip
 
 
@@ -167,7 +168,7 @@ def _pay(books: Books, pick: int, plan: tuple[int, bool, int]) -> None:
     if amount <= 0:
         return
     payments.payment_register(
-        actor=books.actor(), organization_id=document.organization_id, amount=str(amount), date=TODAY,
+        actor=books.actor(), organization_id=document.organization_id, amount=str(amount), date=today(),
         direction=direction, journal_id=books.ledger.journals["BQ"], method="transfer", allocations=allocations,
     )  # fmt: skip
 
@@ -194,7 +195,7 @@ def _use_credit(books: Books, pick: int, target: int) -> None:
     invoice = candidates[target % len(candidates)]
     share = min(D(lender.unallocated), D(invoice.residual_amount))
     payments.payment_allocate_credit(actor=books.actor(), payment_id=lender.pk, invoice_id=invoice.pk,
-                                     amount=str(share), date=TODAY)  # fmt: skip
+                                     amount=str(share), date=today())  # fmt: skip
 
 
 def _credit_allocate(books: Books, pick: int, target: int) -> None:
@@ -214,14 +215,14 @@ def _credit_allocate(books: Books, pick: int, target: int) -> None:
         return
     invoice = candidates[target % len(candidates)]
     amount = min(D(note_.residual_amount), D(invoice.residual_amount))
-    credit_allocation.credit_allocate(actor=books.actor(), credit_note_id=note_.pk, date=TODAY,
+    credit_allocation.credit_allocate(actor=books.actor(), credit_note_id=note_.pk, date=today(),
                                       allocations=[{"invoice_id": invoice.pk, "amount": str(amount)}])  # fmt: skip
 
 
 def _cancel(books: Books, pick: int) -> None:
     live = list(Payment.objects.filter(company_id=books.company_id, state=PaymentState.POSTED).order_by("pk"))
     if live:
-        payments.payment_cancel(actor=books.actor(), payment_id=live[pick % len(live)].pk, date=TODAY)
+        payments.payment_cancel(actor=books.actor(), payment_id=live[pick % len(live)].pk, date=today())
 
 
 # --- Invariants -----------------------------------------------------------------------
@@ -338,24 +339,24 @@ def test_cancelling_a_payment_leaves_exactly_the_vat_share_of_what_is_still_paid
     assert invoice.tax_amount == D("1.00")
 
     def pay(amount: str) -> Payment:
-        return payments.payment_register(actor=actor, organization_id=books.customer.pk, amount=amount, date=TODAY,
+        return payments.payment_register(actor=actor, organization_id=books.customer.pk, amount=amount, date=today(),
                                          journal_id=books.ledger.journals["BQ"], method="transfer",
                                          allocations=[{"invoice_id": invoice.pk, "amount": amount}])  # fmt: skip
 
     first, second = pay("2.00"), pay("2.00")
-    payments.payment_cancel(actor=actor, payment_id=first.pk, date=TODAY)
+    payments.payment_cancel(actor=actor, payment_id=first.pk, date=today())
     assert exact_sum(PaymentAllocation.objects.filter(invoice=invoice, is_active=True), "vat_moved") == D("0.33")
     waiting = JournalLine.objects.filter(company_id=books.company_id, account__code="44574", is_posted=True)
     assert exact_sum(waiting, "credit") - exact_sum(waiting, "debit") == D("0.67")
     _check(books)
     # The second payment now carries the cent taken back: cancelling it takes back 0.33, not 0.34.
     third = pay("2.00")
-    payments.payment_cancel(actor=actor, payment_id=second.pk, date=TODAY)
+    payments.payment_cancel(actor=actor, payment_id=second.pk, date=today())
     _check(books)
     assert exact_sum(waiting, "credit") - exact_sum(waiting, "debit") == D("0.67")
     # Paying the rest moves the rest: 1.00 in all, 44574 back to zero.
     pay("4.00")
     _check(books)
     assert exact_sum(waiting, "credit") - exact_sum(waiting, "debit") == D(0)
-    payments.payment_cancel(actor=actor, payment_id=third.pk, date=TODAY)
+    payments.payment_cancel(actor=actor, payment_id=third.pk, date=today())
     _check(books)

@@ -20,26 +20,27 @@ from django.test.utils import CaptureQueriesContext, override_settings
 
 from comptoir.accounting import fec, fec_export, services
 from comptoir.accounting.models import FiscalYear, JournalEntry, JournalLine
-from comptoir.accounting.tests.conftest import Ledger
+from comptoir.accounting.tests.conftest import Ledger, today
 from comptoir.accounting.tests.test_api import key
 from comptoir.accounting.tests.test_views import login
 from comptoir.kernel.errors import PermissionDenied, ValidationFailed
 from comptoir.org.models import Company
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
 API = "/api/v1/accounting"
 
 
-def post(ledger: Ledger, journal: str, lines: list[dict[str, Any]], day: dt.date = TODAY, **extra: Any) -> JournalEntry:
+def post(
+    ledger: Ledger, journal: str, lines: list[dict[str, Any]], day: dt.date | None = None, **extra: Any
+) -> JournalEntry:
     actor = ledger.actor()
-    entry = services.entry_create(actor=actor, journal_id=ledger.journals[journal], date=day, lines=lines,
+    entry = services.entry_create(actor=actor, journal_id=ledger.journals[journal], date=day or today(), lines=lines,
                                   label=extra.pop("label", f"Entry {journal}"), **extra)  # fmt: skip
     return services.entry_post(actor=actor, entry_id=entry.pk)
 
 
 def year(ledger: Ledger) -> FiscalYear:
-    return FiscalYear.objects.get(company_id=ledger.company_id, start_date__lte=TODAY, end_date__gte=TODAY)
+    return FiscalYear.objects.get(company_id=ledger.company_id, start_date__lte=today(), end_date__gte=today())
 
 
 def build_books(ledger: Ledger) -> dict[str, JournalEntry]:
@@ -52,13 +53,13 @@ def build_books(ledger: Ledger) -> dict[str, JournalEntry]:
                                    ledger.line("401", credit="60.00", label="Papier")])  # fmt: skip
     payment = post(ledger, "BQ", [ledger.line("512", debit="120.00"), ledger.line("411", credit="120.00")],
                    label="Règlement Martin")  # fmt: skip
-    reversal = services.entry_reverse(actor=ledger.actor(), entry_id=second.pk, date=TODAY)
+    reversal = services.entry_reverse(actor=ledger.actor(), entry_id=second.pk, date=today())
     services.entry_create(actor=ledger.actor(), **ledger.entry_data())  # a draft: never exported
     opening = post(ledger, "AN", [ledger.line("512", debit="1000.00"), ledger.line("101", credit="1000.00")],
                    day=start, label="À-nouveaux")  # fmt: skip
     # Lettering as the payments module writes it: the two matching columns only.
     JournalLine.objects.filter(entry__in=[sale, payment], account_id=ledger.accounts["411"]).update(
-        matching_code="AA", matched_at=TODAY
+        matching_code="AA", matched_at=today()
     )
     return {"sale": sale, "second": second, "purchase": purchase, "payment": payment, "reversal": reversal,
             "opening": opening}  # fmt: skip
@@ -99,11 +100,11 @@ def test_export_of_the_ledger_passes_the_checker_opening_first_then_posting_orde
     assert numbers == [books[k].number for k in ("sale", "second", "purchase", "payment", "reversal")]
     first = lines[0]
     assert first["JournalCode"] == "AN" and first["EcritureDate"] == f"{fy.start_date:%Y%m%d}"
-    assert first["ValidDate"] == f"{TODAY:%Y%m%d}" and first["Debit"] == "1000,00" and first["Credit"] == "0,00"
+    assert first["ValidDate"] == f"{today():%Y%m%d}" and first["Debit"] == "1000,00" and first["Credit"] == "0,00"
     sale_customer = next(line for line in lines if line["EcritureNum"] == books["sale"].number
                          and line["CompteNum"] == "411")  # fmt: skip
     assert sale_customer["CompAuxNum"] == ledger.customer.code and sale_customer["CompAuxLib"] == ledger.customer.label
-    assert sale_customer["EcritureLet"] == "AA" and sale_customer["DateLet"] == f"{TODAY:%Y%m%d}"
+    assert sale_customer["EcritureLet"] == "AA" and sale_customer["DateLet"] == f"{today():%Y%m%d}"
     assert sale_customer["PieceRef"] == "FA-2026-00001" and sale_customer["EcritureLib"] == "Facture Martin"
     assert sale_customer["Montantdevise"] == "" and sale_customer["Idevise"] == ""
     supplier = next(line for line in lines if line["CompteNum"] == "401")
@@ -139,8 +140,8 @@ def test_export_by_year_and_date_range_and_what_is_refused(ledger: Ledger) -> No
     fy = year(ledger)
     export, data = export_text(ledger, year=fy.end_date.year)
     assert len(rows(data)) == 3 and export.fiscal_year_id == fy.pk
-    export, data = export_text(ledger, date_from=TODAY, date_to=TODAY)
-    assert export.filename == f"842157638FEC{TODAY:%Y%m%d}.txt" and len(rows(data)) == 3
+    export, data = export_text(ledger, date_from=today(), date_to=today())
+    assert export.filename == f"842157638FEC{today():%Y%m%d}.txt" and len(rows(data)) == 3
     assert export.last_chain_number == entry.chain_number
     # Posted after the export was prepared: not in that file.
     post(ledger, "VT", ledger.sale())
@@ -148,9 +149,9 @@ def test_export_by_year_and_date_range_and_what_is_refused(ledger: Ledger) -> No
 
     actor = ledger.actor()
     cases: list[tuple[dict[str, Any], str]] = [
-        ({}, "fiscal_year"), ({"year": 1990}, "year"), ({"date_from": TODAY}, "fiscal_year"),
-        ({"date_from": TODAY, "date_to": TODAY - dt.timedelta(days=1)}, "date_to"),
-        ({"fiscal_year_id": fy.pk, "date_from": TODAY}, "date_from"),
+        ({}, "fiscal_year"), ({"year": 1990}, "year"), ({"date_from": today()}, "fiscal_year"),
+        ({"date_from": today(), "date_to": today() - dt.timedelta(days=1)}, "date_to"),
+        ({"fiscal_year_id": fy.pk, "date_from": today()}, "date_from"),
     ]  # fmt: skip
     for kwargs, field in cases:
         with pytest.raises(ValidationFailed) as caught:

@@ -3,7 +3,6 @@ export permission, nothing fetched, and a clear way out past the row cap."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from typing import Any
 
@@ -12,11 +11,10 @@ from django.test import Client, override_settings
 from pypdf import PdfReader
 
 from comptoir.accounting import reports_pdf, services
-from comptoir.accounting.tests.conftest import Ledger
+from comptoir.accounting.tests.conftest import Ledger, today
 from comptoir.accounting.tests.test_views import login
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
 
 
 def post_sales(ledger: Ledger, count: int) -> None:
@@ -36,7 +34,7 @@ def pdf_text(response: Any) -> str:
 def test_trial_balance_pdf_in_french_and_english(ledger: Ledger, client: Client) -> None:
     post_sales(ledger, 2)
     login(client, ledger, "finance")
-    query = f"date_from={TODAY.year}-01-01&date_to={TODAY.year}-12-31"
+    query = f"date_from={today().year}-01-01&date_to={today().year}-12-31"
     english = pdf_text(client.get(f"/accounting/trial-balance/pdf/?{query}&lang=en"))
     assert "Trial balance" in english and "Atelier Dupont" in english and "842 157 638" in english
     assert "Sales of services" in english or "706" in english
@@ -64,10 +62,10 @@ def test_pdf_past_the_cap_sends_back_to_the_page_with_what_to_do(ledger: Ledger,
     post_sales(ledger, 2)
     login(client, ledger, "finance")
     with override_settings(COMPTOIR_REPORT_PDF_MAX_ROWS=5):
-        url = f"/accounting/journals/{ledger.journals['VT']}/pdf/?date_from={TODAY.year}-01-01"
+        url = f"/accounting/journals/{ledger.journals['VT']}/pdf/?date_from={today().year}-01-01"
         response = client.get(url, follow=True)
     assert (
-        response.redirect_chain[0][0] == f"/accounting/journals/{ledger.journals['VT']}/?date_from={TODAY.year}-01-01"
+        response.redirect_chain[0][0] == f"/accounting/journals/{ledger.journals['VT']}/?date_from={today().year}-01-01"
     )
     assert "More than 5 lines: too long for a PDF. Narrow the period or export XLSX." in response.content.decode()
     with override_settings(COMPTOIR_REPORT_PDF_MAX_ROWS=5):

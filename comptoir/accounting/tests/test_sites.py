@@ -29,8 +29,9 @@ from comptoir.accounting import chain, currency, invoices, payments, services
 from comptoir.accounting.chain import verify_chain
 from comptoir.accounting.models import Invoice, InvoiceKind, JournalEntry, JournalLine
 from comptoir.accounting.models_payments import Payment
+from comptoir.accounting.tests.conftest import today
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
-from comptoir.accounting.tests.payments_kit import TODAY, pay, post_invoice
+from comptoir.accounting.tests.payments_kit import pay, post_invoice
 from comptoir.accounting.tests.test_services import tamper
 from comptoir.kernel.errors import Conflict, ValidationFailed
 from comptoir.org import services as org_services
@@ -143,7 +144,7 @@ def test_a_reversal_keeps_the_sites_even_of_a_site_closed_since(books: Books, si
     entry = services.entry_create(actor=books.actor(), **books.ledger.entry_data(lines=lines, site_id=sites.head.pk))
     entry = services.entry_post(actor=books.actor(), entry_id=entry.pk)
     Site.objects.filter(pk=sites.branch.pk).update(is_active=False)
-    reversal = services.entry_reverse(actor=books.actor(), entry_id=entry.pk, date=TODAY)
+    reversal = services.entry_reverse(actor=books.actor(), entry_id=entry.pk, date=today())
     assert reversal.site_id == sites.head.pk
     assert line_sites(reversal.pk) == line_sites(entry.pk) == [sites.head.pk, sites.branch.pk, sites.head.pk]
     assert_chain_ok(books.company_id)
@@ -415,7 +416,7 @@ def test_credit_used_later_moves_the_vat_on_the_invoice_site(books: Books, sites
 
 
 def test_the_exchange_difference_carries_the_invoice_site(books: Books, sites: Sites) -> None:
-    day1, day2 = TODAY - dt.timedelta(days=10), TODAY - dt.timedelta(days=3)
+    day1, day2 = today() - dt.timedelta(days=10), today() - dt.timedelta(days=3)
     currency.rate_set(actor=books.actor(), currency="USD", date=day1, rate="1.1")
     currency.rate_set(actor=books.actor(), currency="USD", date=day2, rate="1.25")
     invoice = books.posted([line(unit_price="1000.00")], currency="USD", issue_date=day1, site_id=sites.branch.pk)
@@ -445,7 +446,7 @@ def test_a_payment_with_a_bad_site_is_refused_and_writes_nothing(books: Books, s
 def test_payment_api_and_pages_carry_the_site(books: Books, sites: Sites, client: Client) -> None:
     invoice = post_invoice(books)
     h = _key(books)
-    body = {"organization_id": books.customer.pk, "amount": "50.00", "date": TODAY.isoformat(),
+    body = {"organization_id": books.customer.pk, "amount": "50.00", "date": today().isoformat(),
             "journal_id": books.ledger.journals["BQ"], "method": "transfer",
             "allocations": [{"invoice_id": invoice.pk, "amount": "50.00"}]}  # fmt: skip
     refused = _api(client, "post", "/payments", h, body | {"site_id": sites.foreign.pk})
@@ -469,7 +470,7 @@ def test_payment_api_and_pages_carry_the_site(books: Books, sites: Sites, client
 def test_entries_api_takes_an_entry_site_and_line_sites(books: Books, sites: Sites, client: Client) -> None:
     h = _key(books)
     ledger = books.ledger
-    body = {"journal_id": ledger.journals["OD"], "date": TODAY.isoformat(), "label": "Répartition",
+    body = {"journal_id": ledger.journals["OD"], "date": today().isoformat(), "label": "Répartition",
             "site_id": sites.head.pk, "lines": [
                 {"account_id": ledger.accounts["6064"], "debit": "60.00"},
                 {"account_id": ledger.accounts["6064"], "debit": "40.00", "site_id": sites.branch.pk},
@@ -500,7 +501,7 @@ def test_entry_form_sets_the_site_and_a_line_site_and_the_page_shows_them(
     page = client.get("/accounting/entries/new/").content.decode()
     assert 'name="site_id"' in page and 'name="lines-0-site_id"' in page and sites.closed.name not in page
     data = {
-        "journal_id": ledger.journals["OD"], "date": TODAY.isoformat(), "label": "Loyer", "ref": "",
+        "journal_id": ledger.journals["OD"], "date": today().isoformat(), "label": "Loyer", "ref": "",
         "site_id": str(sites.head.pk),
         "lines-TOTAL_FORMS": "2", "lines-INITIAL_FORMS": "0", "lines-MIN_NUM_FORMS": "0", "lines-MAX_NUM_FORMS": "500",
         "lines-0-account_id": ledger.accounts["6064"], "lines-0-debit": "800", "lines-0-site_id": str(sites.branch.pk),
@@ -521,7 +522,7 @@ def test_entry_form_sets_the_site_and_a_line_site_and_the_page_shows_them(
 
 
 def test_vendor_bills_and_refunds_carry_their_site_too(books: Books, sites: Sites) -> None:
-    bill = books.posted(kind=InvoiceKind.VENDOR_BILL, supplier_reference="F-1", issue_date=TODAY,
+    bill = books.posted(kind=InvoiceKind.VENDOR_BILL, supplier_reference="F-1", issue_date=today(),
                         site_id=sites.branch.pk)  # fmt: skip
     assert set(line_sites(bill.journal_entry_id)) == {sites.branch.pk}
     payment = pay(books, "120.00", [(bill, "120.00")], organization_id=books.supplier.pk, direction="outbound")

@@ -17,7 +17,7 @@ from pypdf import PdfReader
 
 from comptoir.accounting import aged, closing, partner_statements, payments, services, statements, vat_return
 from comptoir.accounting.models import FiscalYear, JournalLine, PartnerKind
-from comptoir.accounting.tests.conftest import Ledger, open_previous_year
+from comptoir.accounting.tests.conftest import Ledger, open_previous_year, today
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.accounting.tests.test_api import API, error, key
 from comptoir.accounting.tests.test_views import login
@@ -25,16 +25,23 @@ from comptoir.kernel.errors import PermissionDenied, ValidationFailed
 from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
-YEAR_START = dt.date(TODAY.year, 1, 1)
-LAST_YEAR = dt.date(TODAY.year - 1, 6, 30)
+
+
+def year_start() -> dt.date:
+    return dt.date(today().year, 1, 1)
+
+
+def mid_last_year() -> dt.date:
+    return dt.date(today().year - 1, 6, 30)
+
+
 D = Decimal
 
 
-def post(ledger: Ledger, lines: list[dict[str, Any]], *, journal: str = "OD", date: dt.date = TODAY,
+def post(ledger: Ledger, lines: list[dict[str, Any]], *, journal: str = "OD", date: dt.date | None = None,
          label: str = "Écriture") -> int:  # fmt: skip
     actor = ledger.actor()
-    entry = services.entry_create(actor=actor, journal_id=ledger.journals[journal], date=date, label=label,
+    entry = services.entry_create(actor=actor, journal_id=ledger.journals[journal], date=date or today(), label=label,
                                   lines=lines)  # fmt: skip
     services.entry_post(actor=actor, entry_id=entry.pk)
     return entry.pk
@@ -45,9 +52,10 @@ def ensure_previous_year(ledger: Ledger) -> None:
     open_previous_year(ledger)
 
 
-def seed_year(ledger: Ledger, date: dt.date = TODAY) -> None:
-    """Capital, a sale, a purchase, a fixed asset, depreciation, a loan, tax and an overdraft."""
+def seed_year(ledger: Ledger, date: dt.date | None = None) -> None:
+    """Capital, a sale, a purchase, a fixed asset, depreciation, a loan, tax and an overdraft (today by default)."""
     a = ledger
+    date = date or today()
     post(a, [a.line("512", debit="1000.00"), a.line("101", credit="1000.00")], journal="BQ", date=date)
     post(a, [a.line("411", debit="1200.00"), a.line("706", credit="1000.00"), a.line("44571", credit="200.00")],
          journal="VT", date=date)  # fmt: skip
@@ -67,7 +75,7 @@ def seed_year(ledger: Ledger, date: dt.date = TODAY) -> None:
 def test_balance_sheet_balances_and_carries_the_result(ledger: Ledger) -> None:
     seed_year(ledger)
     actor = ledger.actor()
-    period = statements.resolve_period(actor, date_from=YEAR_START, date_to=dt.date(TODAY.year, 12, 31))
+    period = statements.resolve_period(actor, date_from=year_start(), date_to=dt.date(today().year, 12, 31))
     sheet = statements.balance_sheet(actor, period, compare=False)
     income = statements.income_statement(actor, period, compare=False)
     assert sheet.total_assets == sheet.total_liabilities and sheet.balanced
@@ -95,10 +103,10 @@ def test_balance_sheet_balances_and_carries_the_result(ledger: Ledger) -> None:
 def test_previous_period_and_opening_entries(ledger: Ledger) -> None:
     actor = ledger.actor()
     ensure_previous_year(ledger)
-    seed_year(ledger, LAST_YEAR)
-    previous = statements.resolve_period(actor, date_from=dt.date(TODAY.year - 1, 1, 1),
-                                         date_to=dt.date(TODAY.year - 1, 12, 31))  # fmt: skip
-    current = statements.resolve_period(actor, date_from=YEAR_START, date_to=dt.date(TODAY.year, 12, 31))
+    seed_year(ledger, mid_last_year())
+    previous = statements.resolve_period(actor, date_from=dt.date(today().year - 1, 1, 1),
+                                         date_to=dt.date(today().year - 1, 12, 31))  # fmt: skip
+    current = statements.resolve_period(actor, date_from=year_start(), date_to=dt.date(today().year, 12, 31))
     # Without a closing, last year's income and expenses are shown as awaiting allocation.
     a = ledger
     post(a, [a.line("411", debit="120.00"), a.line("706", credit="100.00"), a.line("44571", credit="20.00")],
@@ -140,13 +148,13 @@ def test_period_input_errors(ledger: Ledger) -> None:
     if year is not None:
         assert statements.resolve_period(actor, fiscal_year_id=year.pk).fiscal_year_id == year.pk
     with pytest.raises(PermissionDenied):
-        statements.balance_sheet(ledger.actor("sales"), statements.Period(YEAR_START, TODAY))
+        statements.balance_sheet(ledger.actor("sales"), statements.Period(year_start(), today()))
 
 
 def test_aged_buckets_on_known_dates(ledger: Ledger) -> None:
     a = ledger
     ensure_previous_year(ledger)
-    as_of = TODAY
+    as_of = today()
     for days, amount in ((-10, "10.00"), (0, "20.00"), (1, "30.00"), (30, "40.00"), (31, "50.00"), (60, "60.00"),
                          (61, "70.00"), (90, "80.00"), (91, "90.00")):  # fmt: skip
         due = as_of - dt.timedelta(days=days)
@@ -181,21 +189,21 @@ def test_aged_and_statement_follow_matching(books: Books) -> None:
     actor = books.actor()
     partner_id = invoice.partner_account_id
     assert partner_id is not None
-    report = aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=TODAY)
+    report = aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=today())
     assert report.grand_total == D("120.00")
-    payments.payment_register(actor=actor, organization_id=books.customer.pk, amount="50.00", date=TODAY,
+    payments.payment_register(actor=actor, organization_id=books.customer.pk, amount="50.00", date=today(),
                               journal_id=books.ledger.journals["BQ"], method="transfer",
                               allocations=[{"invoice_id": invoice.pk, "amount": "50.00"}])  # fmt: skip
-    assert aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=TODAY).grand_total == D("70.00")
-    payments.payment_register(actor=actor, organization_id=books.customer.pk, amount="70.00", date=TODAY,
+    assert aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=today()).grand_total == D("70.00")
+    payments.payment_register(actor=actor, organization_id=books.customer.pk, amount="70.00", date=today(),
                               journal_id=books.ledger.journals["BQ"], method="transfer",
                               allocations=[{"invoice_id": invoice.pk, "amount": "70.00"}])  # fmt: skip
-    assert aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=TODAY).rows == []
-    result = partner_statements.statement(actor, partner_account_id=partner_id, date_from=YEAR_START, date_to=TODAY)
+    assert aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=today()).rows == []
+    result = partner_statements.statement(actor, partner_account_id=partner_id, date_from=year_start(), date_to=today())
     assert result.opening == 0 and result.closing == 0 and len(result.movements) == 3
     assert [row["balance"] for row in result.movements] == [D("120.00"), D("70.00"), D("0.00")]
     assert result.open_items == []
-    pdf = partner_statements.statement_pdf(books.company_id, books.customer.pk, TODAY, "en")
+    pdf = partner_statements.statement_pdf(books.company_id, books.customer.pk, today(), "en")
     text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
     assert pdf.startswith(b"%PDF-") and "Statement of account" in text and "120.00" in text
 
@@ -217,16 +225,16 @@ def test_vat_return_equals_the_ledger(books: Books) -> None:
     books.posted([line("Export", unit_price="300.00")], organization=books.export_customer)
     books.posted([line("Machine", unit_price="800.00")], organization=books.eu_customer)
     books.posted([line("Licence", unit_price="250.00", operation="services")], kind="vendor_bill",
-                 organization=books.eu_supplier, supplier_reference="FI-1", issue_date=TODAY)  # fmt: skip
+                 organization=books.eu_supplier, supplier_reference="FI-1", issue_date=today())  # fmt: skip
     books.posted([line("Pièces", unit_price="400.00")], kind="vendor_bill", organization=books.eu_supplier,
-                 supplier_reference="FI-2", issue_date=TODAY)  # fmt: skip
+                 supplier_reference="FI-2", issue_date=today())  # fmt: skip
     books.posted([line("Papier", unit_price="80.00")], kind="vendor_bill", supplier_reference="P-1",
-                 issue_date=TODAY)  # fmt: skip
+                 issue_date=today())  # fmt: skip
     # VAT on receipts: half the services invoice is paid, its VAT half moves to 44571.
-    payments.payment_register(actor=actor, organization_id=books.customer.pk, amount="600.00", date=TODAY,
+    payments.payment_register(actor=actor, organization_id=books.customer.pk, amount="600.00", date=today(),
                               journal_id=books.ledger.journals["BQ"], method="transfer",
                               allocations=[{"invoice_id": services_invoice.pk, "amount": "600.00"}])  # fmt: skip
-    period = statements.Period(YEAR_START, dt.date(TODAY.year, 12, 31))
+    period = statements.Period(year_start(), dt.date(today().year, 12, 31))
     result = vat_return.vat_return(actor, period)
     company = books.company_id
     collected, self_assessed = (_ledger_movement(company, c, period) for c in ("44571", "4452"))
@@ -266,7 +274,7 @@ def test_vat_return_equals_the_ledger(books: Books) -> None:
 def test_pages_exports_and_permissions(ledger: Ledger, client: Client) -> None:
     seed_year(ledger)
     login(client, ledger, "management")
-    query = f"date_from={YEAR_START.isoformat()}&date_to={TODAY.year}-12-31"
+    query = f"date_from={year_start().isoformat()}&date_to={today().year}-12-31"
     page = client.get(f"/accounting/statements/balance-sheet/?{query}")
     assert page.status_code == 200
     html = page.content.decode()
@@ -305,7 +313,7 @@ def test_pages_exports_and_permissions(ledger: Ledger, client: Client) -> None:
 def test_api(ledger: Ledger, client: Client) -> None:
     seed_year(ledger)
     headers = key(ledger, "finance", ["accounting:read"])
-    query = f"date_from={YEAR_START.isoformat()}&date_to={TODAY.year}-12-31"
+    query = f"date_from={year_start().isoformat()}&date_to={today().year}-12-31"
     data = client.get(f"{API}/statements/balance-sheet?{query}", headers=headers).json()
     totals = {t["key"]: t for t in data["totals"]}
     assert data["balanced"] is True and totals["total_assets"]["current"] == totals["total_liabilities"]["current"]
@@ -314,7 +322,7 @@ def test_api(ledger: Ledger, client: Client) -> None:
     assert income["previous_period"] is None and income["totals"][-1]["current"] == "190.00"
     vat = client.get(f"{API}/statements/vat-return?{query}", headers=headers).json()
     assert vat["ledger"]["collected"] == "200.00" and vat["deductible_total"] == "500.00" and vat["credit"] == "300.00"
-    aged_data = client.get(f"{API}/statements/aged-payables?as_of={TODAY.isoformat()}", headers=headers).json()
+    aged_data = client.get(f"{API}/statements/aged-payables?as_of={today().isoformat()}", headers=headers).json()
     assert aged_data["totals"]["total"] == "600.00"
     partner = client.get(f"{API}/statements/partners/{ledger.customer.pk}", headers=headers).json()
     assert partner["closing"] == "1200.00" and partner["open_total"] == "1200.00"

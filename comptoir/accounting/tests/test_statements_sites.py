@@ -32,10 +32,20 @@ from comptoir.org.models import Site
 from comptoir.org.testing import Personas
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
-YEAR_START = dt.date(TODAY.year, 1, 1)
-YEAR_END = dt.date(TODAY.year, 12, 31)
-LAST_YEAR = dt.date(TODAY.year - 1, 6, 30)
+
+
+def year_start() -> dt.date:
+    return dt.date(today().year, 1, 1)
+
+
+def year_end() -> dt.date:
+    return dt.date(today().year, 12, 31)
+
+
+def mid_last_year() -> dt.date:
+    return dt.date(today().year - 1, 6, 30)
+
+
 D = Decimal
 
 
@@ -49,20 +59,21 @@ def make_sites(ledger: Ledger) -> tuple[Site, Site, Site]:
 
 
 def post(ledger: Ledger, lines: list[dict[str, Any]], *, site: Site | None, journal: str = "OD",
-         date: dt.date = TODAY) -> int:  # fmt: skip
+         date: dt.date | None = None) -> int:  # fmt: skip
     """A posted entry whose lines carry ``site`` (the entry's site; a closed site is accepted
-    as for documents, whose site was checked when chosen)."""
+    as for documents, whose site was checked when chosen), dated today by default."""
     actor = ledger.actor()
-    entry = services.create_entry(actor, journal_id=ledger.journals[journal], date=date, label="Écriture",
+    entry = services.create_entry(actor, journal_id=ledger.journals[journal], date=date or today(), label="Écriture",
                                   lines=lines, site_id=site.pk if site else None)  # fmt: skip
     services.entry_post(actor=actor, entry_id=entry.pk)
     return entry.pk
 
 
-def seed_site(ledger: Ledger, site: Site | None, scale: int = 1, date: dt.date = TODAY) -> None:
+def seed_site(ledger: Ledger, site: Site | None, scale: int = 1, date: dt.date | None = None) -> None:
     """Capital, a sale, a purchase, a fixed asset and its depreciation, a payment: balanced
-    entries, all on ``site``; amounts multiplied by ``scale``."""
+    entries, all on ``site``, dated today by default; amounts multiplied by ``scale``."""
     a = ledger
+    date = date or today()
 
     def m(amount: str) -> str:
         return str(D(amount) * scale)
@@ -120,14 +131,14 @@ def test_income_statement_of_a_site_is_its_lines(sited: tuple[Ledger, Site, Site
     actor = ledger.actor()
     ensure_previous_year(ledger)
     post(ledger, [ledger.line("411", debit="24.00"), ledger.line("706", credit="20.00"),
-                  ledger.line("44571", credit="4.00")], site=lyon, journal="VT", date=LAST_YEAR)  # fmt: skip
+                  ledger.line("44571", credit="4.00")], site=lyon, journal="VT", date=mid_last_year())  # fmt: skip
     post(ledger, [ledger.line("411", debit="36.00"), ledger.line("706", credit="30.00"),
-                  ledger.line("44571", credit="6.00")], site=paris, journal="VT", date=LAST_YEAR)  # fmt: skip
-    period = statements.resolve_period(actor, date_from=YEAR_START, date_to=YEAR_END)
+                  ledger.line("44571", credit="6.00")], site=paris, journal="VT", date=mid_last_year())  # fmt: skip
+    period = statements.resolve_period(actor, date_from=year_start(), date_to=year_end())
     results = {}
     for site in (lyon, paris, None):
         income = statements.income_statement(actor, period, site_id=site.pk if site else None)
-        hand = balances(ledger.company_id, site, YEAR_START, YEAR_END)
+        hand = balances(ledger.company_id, site, year_start(), year_end())
         expected = {code: (-value if code.startswith("7") else value) for code, value in hand.items()
                     if code[:1] in "67"}  # fmt: skip
         assert statement_accounts(income) == expected
@@ -151,12 +162,12 @@ def ensure_previous_year(ledger: Ledger) -> None:
 def test_balance_sheet_of_a_site_balances_and_is_its_lines(sited: tuple[Ledger, Site, Site, Site]) -> None:
     ledger, lyon, paris, _foreign = sited
     actor = ledger.actor()
-    period = statements.resolve_period(actor, date_from=YEAR_START, date_to=YEAR_END)
+    period = statements.resolve_period(actor, date_from=year_start(), date_to=year_end())
     for site, scale in ((lyon, 1), (paris, 3), (None, 9)):
         sheet = statements.balance_sheet(actor, period, site_id=site.pk if site else None)
         assert sheet.balanced and sheet.total_assets == sheet.total_liabilities
         assert sheet.result == D("250.00") * scale
-        hand = balances(ledger.company_id, site, None, YEAR_END)
+        hand = balances(ledger.company_id, site, None, year_end())
         # Every balance-sheet account (classes 1-5) shows its balance, signed by side.
         shown = {code: value for code, value in statement_accounts(sheet).items() if code[:1] not in "67"}
         for code, value in hand.items():
@@ -178,13 +189,13 @@ def test_balance_sheet_of_a_site_balances_and_is_its_lines(sited: tuple[Ledger, 
 def test_site_filter_refuses_another_companys_site_and_garbage(sited: tuple[Ledger, Site, Site, Site]) -> None:
     ledger, lyon, paris, foreign = sited
     actor = ledger.actor()
-    period = statements.resolve_period(actor, date_from=YEAR_START, date_to=YEAR_END)
+    period = statements.resolve_period(actor, date_from=year_start(), date_to=year_end())
     for bad in (foreign.pk, foreign, "abc", "0", -1, 2**70, "1.5"):
         with pytest.raises(ValidationFailed) as caught:
             statements.balance_sheet(actor, period, site_id=bad)
         assert set(caught.value.fields or {}) == {"site"}, bad
     with pytest.raises(ValidationFailed):
-        aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=TODAY, site_id=foreign.pk)
+        aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=today(), site_id=foreign.pk)
     with pytest.raises(ValidationFailed):
         vat_return.vat_return(actor, period, site_id="x")
     with pytest.raises(ValidationFailed):
@@ -222,27 +233,27 @@ def test_aged_balances_of_a_site_are_its_open_lines(sited: tuple[Ledger, Site, S
     # Matching: Lyon's 60.00 invoice line fully matched (upper case) in ten days: open until
     # then; a partial match (lower case) on Paris's invoice: open whatever the date.
     small = JournalLine.objects.get(site=lyon, partner_account=ledger.customer, debit=D("60.00"))
-    later = TODAY + dt.timedelta(days=10)
+    later = today() + dt.timedelta(days=10)
     JournalLine.objects.filter(pk=small.pk).update(matching_code="AB", matched_at=later)
     paris_invoice = JournalLine.objects.get(site=paris, partner_account=ledger.customer, debit=D("3600.00"))
-    JournalLine.objects.filter(pk=paris_invoice.pk).update(matching_code="ac", matched_at=TODAY)
-    in_45_days = TODAY + dt.timedelta(days=45)
+    JournalLine.objects.filter(pk=paris_invoice.pk).update(matching_code="ac", matched_at=today())
+    in_45_days = today() + dt.timedelta(days=45)
     for kind in (PartnerKind.CUSTOMER, PartnerKind.SUPPLIER):
         for site in (lyon, paris, None):
-            for as_of in (TODAY, later, in_45_days, TODAY - dt.timedelta(days=1)):
+            for as_of in (today(), later, in_45_days, today() - dt.timedelta(days=1)):
                 report = aged.aged_balance(actor, kind=kind, as_of=as_of, site_id=site.pk if site else None)
                 expected = hand_aged(ledger.company_id, kind, as_of, site)
                 assert report.totals == expected, (kind, site, as_of)
                 assert report.site == site
     # Today Lyon's 60.00 is still open (not due), the invoice 40 days late, the receipt not due.
-    today = aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=TODAY, site_id=lyon.pk)
-    assert today.grand_total == D("1060.00") and today.totals["days_31_60"] == D("1200.00")
-    assert today.totals["not_due"] == D("-140.00")
+    now = aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=today(), site_id=lyon.pk)
+    assert now.grand_total == D("1060.00") and now.totals["days_31_60"] == D("1200.00")
+    assert now.totals["not_due"] == D("-140.00")
     # In 45 days the 60.00 is settled; the invoice is 85 days late, the receipt 45.
     after = aged.aged_balance(actor, kind=PartnerKind.CUSTOMER, as_of=in_45_days, site_id=lyon.pk)
     assert after.grand_total == D("1000.00") and after.totals["days_61_90"] == D("1200.00")
     assert after.totals["days_31_60"] == D("-200.00")
-    payables = aged.aged_balance(actor, kind=PartnerKind.SUPPLIER, as_of=TODAY, site_id=paris.pk)
+    payables = aged.aged_balance(actor, kind=PartnerKind.SUPPLIER, as_of=today(), site_id=paris.pk)
     assert payables.totals["days_over_90"] == D("1800.00") and payables.grand_total == D("9000.00")
 
 
@@ -250,8 +261,8 @@ def test_partner_statement_of_a_site(sited: tuple[Ledger, Site, Site, Site]) -> 
     ledger, lyon, paris, _foreign = sited
     actor = ledger.actor()
     for site, scale in ((lyon, 1), (paris, 3), (None, 9)):
-        result = partner_statements.statement(actor, partner_account_id=ledger.customer.pk, date_from=YEAR_START,
-                                              date_to=YEAR_END, site_id=site.pk if site else None)  # fmt: skip
+        result = partner_statements.statement(actor, partner_account_id=ledger.customer.pk, date_from=year_start(),
+                                              date_to=year_end(), site_id=site.pk if site else None)  # fmt: skip
         lines = JournalLine.objects.filter(partner_account=ledger.customer, is_posted=True)
         if site is not None:
             lines = lines.filter(site=site)
@@ -270,7 +281,7 @@ def test_partner_statement_of_a_site(sited: tuple[Ledger, Site, Site, Site]) -> 
 def test_vat_return_of_a_site_is_its_ledger_vat_accounts(sited: tuple[Ledger, Site, Site, Site]) -> None:
     ledger, lyon, paris, _foreign = sited
     actor = ledger.actor()
-    period = statements.resolve_period(actor, date_from=YEAR_START, date_to=YEAR_END)
+    period = statements.resolve_period(actor, date_from=year_start(), date_to=year_end())
     # A return settled for the whole company (lines on no site) changes no site's figures.
     post(ledger, [ledger.line("44571", debit="50.00"), ledger.line("44566", credit="20.00"),
                   ledger.line("44551", credit="30.00")], site=None)  # fmt: skip
@@ -278,7 +289,7 @@ def test_vat_return_of_a_site_is_its_ledger_vat_accounts(sited: tuple[Ledger, Si
     post(ledger, [ledger.line("44571", debit="7.00"), ledger.line("44551", credit="7.00")], site=lyon)
     for site, scale in ((lyon, 1), (paris, 3), (None, 9)):
         result = vat_return.vat_return(actor, period, site_id=site.pk if site else None)
-        hand = balances(ledger.company_id, site, YEAR_START, YEAR_END)
+        hand = balances(ledger.company_id, site, year_start(), year_end())
         settled = {"44571": D("57.00") if site is None else D("7.00") if site == lyon else D(0),
                    "44566": D("-20.00") if site is None else D(0)}  # fmt: skip
         assert result.ledger["collected"] == -(hand["44571"] - settled["44571"]) == D("210.00") * scale
@@ -298,14 +309,14 @@ def test_vat_return_breakdown_takes_the_sites_invoices(personas: Personas) -> No
                  site_id=lyon.pk)  # fmt: skip
     books.posted([line(unit_price="300.00")], site_id=paris.pk)
     books.posted([line(unit_price="1000.00")])  # the company's default site (or none)
-    period = statements.resolve_period(actor, date_from=YEAR_START, date_to=YEAR_END)
+    period = statements.resolve_period(actor, date_from=year_start(), date_to=year_end())
     for site, base_20, tax_20, base_55 in ((lyon, "100.00", "20.00", "50.00"), (paris, "300.00", "60.00", "0")):
         result = vat_return.vat_return(actor, period, site_id=site.pk)
         rates = {box.box: box for box in result.rates}
         assert (rates["08"].base, rates["08"].tax, rates["09"].base) == (D(base_20), D(tax_20), D(base_55))
         assert {b.box: b.base for b in result.bases}["A1"] == D(base_20) + D(base_55)
         # The declared VAT is the site's ledger: the lines of its invoices on 44571.
-        hand = balances(ledger.company_id, site, YEAR_START, YEAR_END)
+        hand = balances(ledger.company_id, site, year_start(), year_end())
         assert result.ledger["collected"] == -hand["44571"] == rates["08"].tax + rates["09"].tax
         assert result.other_movements == 0
     whole = vat_return.vat_return(actor, period)
@@ -316,15 +327,15 @@ def test_trial_balance_and_general_ledger_of_a_site(sited: tuple[Ledger, Site, S
     ledger, lyon, paris, _foreign = sited
     actor = ledger.actor()
     ensure_previous_year(ledger)
-    post(ledger, [ledger.line("512", debit="5.00"), ledger.line("101", credit="5.00")], site=lyon, date=LAST_YEAR)
+    post(ledger, [ledger.line("512", debit="5.00"), ledger.line("101", credit="5.00")], site=lyon, date=mid_last_year())
     for site in (lyon, paris, None):
         site_id = site.pk if site else None
-        balance = selectors.trial_balance(actor, date_from=YEAR_START, date_to=YEAR_END, site_id=site_id)
-        hand = balances(ledger.company_id, site, YEAR_START, YEAR_END)
+        balance = selectors.trial_balance(actor, date_from=year_start(), date_to=year_end(), site_id=site_id)
+        hand = balances(ledger.company_id, site, year_start(), year_end())
         assert {row.code: row.balance for row in balance.rows if row.balance} == hand
         assert balance.total_debit == balance.total_credit
         _account, opening, rows = selectors.general_ledger(actor, account_id=ledger.accounts["512"],
-                                                          date_from=YEAR_START, date_to=YEAR_END,
+                                                          date_from=year_start(), date_to=year_end(),
                                                           site_id=site_id)  # fmt: skip
         assert opening == (D("5.00") if site in (lyon, None) else D(0))
         final = selectors.ledger_rows(list(rows), opening)[-1]["balance"]
@@ -341,12 +352,15 @@ def test_pages_filter_by_site_and_keep_it_in_drill_downs(sited: tuple[Ledger, Si
                                                          client: Client) -> None:  # fmt: skip
     ledger, lyon, _paris, foreign = sited
     login(client, ledger, "management")
-    query = f"date_from={YEAR_START.isoformat()}&date_to={YEAR_END.isoformat()}&site={lyon.pk}"
+    query = f"date_from={year_start().isoformat()}&date_to={year_end().isoformat()}&site={lyon.pk}"
     sheet = client.get(f"/accounting/statements/balance-sheet/?{query}").content.decode()
     assert 'id="site-note"' in sheet and "Lyon Confluence" in sheet and 'id="not-balanced"' not in sheet
     assert f'<option value="{lyon.pk}" selected>' in sheet and "Paris Bastille (closed)" in sheet
     assert f'href="/accounting/statements/vat-return/?site={lyon.pk}"' in sheet  # the other reports keep it
-    assert f"/ledger/?date_from={YEAR_START.isoformat()}&amp;date_to={YEAR_END.isoformat()}&amp;site={lyon.pk}" in sheet
+    assert (
+        f"/ledger/?date_from={year_start().isoformat()}&amp;date_to={year_end().isoformat()}&amp;site={lyon.pk}"
+        in sheet
+    )
     vat = client.get(f"/accounting/statements/vat-return/?{query}").content.decode()
     assert 'id="vat-site-analysis"' in vat and f"&amp;site={lyon.pk}" in vat
     assert 'id="vat-site-analysis"' not in client.get("/accounting/statements/vat-return/").content.decode()
@@ -379,7 +393,7 @@ def _xlsx_rows(response: Any) -> list[tuple[Any, ...]]:
 def test_exports_name_the_site(sited: tuple[Ledger, Site, Site, Site], client: Client) -> None:
     ledger, lyon, _paris, _foreign = sited
     login(client, ledger, "management")
-    query = f"date_from={YEAR_START.isoformat()}&date_to={YEAR_END.isoformat()}&site={lyon.pk}"
+    query = f"date_from={year_start().isoformat()}&date_to={year_end().isoformat()}&site={lyon.pk}"
     for url in (*PAGES, f"partners/{ledger.customer.pk}/"):
         rows = _xlsx_rows(client.get(f"/accounting/statements/{url}?{query}&format=xlsx"))
         assert rows[0][0] == "Site" and all(row[0] == "Lyon Confluence" for row in rows[1:]), url
@@ -405,7 +419,7 @@ def test_exports_name_the_site(sited: tuple[Ledger, Site, Site, Site], client: C
 def test_api_site_filter(sited: tuple[Ledger, Site, Site, Site], client: Client) -> None:
     ledger, lyon, paris, foreign = sited
     headers = key(ledger, "finance", ["accounting:read"])
-    query = f"date_from={YEAR_START.isoformat()}&date_to={YEAR_END.isoformat()}"
+    query = f"date_from={year_start().isoformat()}&date_to={year_end().isoformat()}"
     sheet = client.get(f"{API}/statements/balance-sheet?{query}&site={lyon.pk}", headers=headers).json()
     assert sheet["site"] == {"id": lyon.pk, "name": "Lyon Confluence"} and sheet["balanced"] is True
     assert {t["key"]: t["current"] for t in sheet["totals"]}["result"] == "250.00"
@@ -436,7 +450,7 @@ def test_trial_balance_and_general_ledger_check_the_site_themselves(sited: tuple
     bank = ledger.accounts["512"]
     for bad in (foreign.pk, foreign, "abc", "0", -1, 2**70, "1.5"):
         with pytest.raises(ValidationFailed) as caught:
-            selectors.trial_balance(actor, date_from=YEAR_START, date_to=YEAR_END, site_id=bad)
+            selectors.trial_balance(actor, date_from=year_start(), date_to=year_end(), site_id=bad)
         assert set(caught.value.fields or {}) == {"site"}, bad
         with pytest.raises(ValidationFailed) as caught:
             selectors.general_ledger(actor, account_id=bank, site_id=bad)
@@ -445,23 +459,23 @@ def test_trial_balance_and_general_ledger_check_the_site_themselves(sited: tuple
     assert selectors.trial_balance(actor).site is None
     # API: `site` on the trial balance and the general ledger, with the same figures as the selectors.
     headers = key(ledger, "finance", ["accounting:read"])
-    query = f"date_from={YEAR_START.isoformat()}&date_to={YEAR_END.isoformat()}"
+    query = f"date_from={year_start().isoformat()}&date_to={year_end().isoformat()}"
     for site in (lyon, paris):
         data = client.get(f"{API}/trial-balance?{query}&site={site.pk}", headers=headers).json()
-        expected = selectors.trial_balance(actor, date_from=YEAR_START, date_to=YEAR_END, site_id=site.pk)
+        expected = selectors.trial_balance(actor, date_from=year_start(), date_to=year_end(), site_id=site.pk)
         assert data["site"] == {"id": site.pk, "name": site.name}
         assert {r["code"]: r["balance"] for r in data["rows"]} == {r.code: str(r.balance) for r in expected.rows}
         assert data["total_debit"] == str(expected.total_debit) and expected.total_debit > 0
         lines = client.get(f"{API}/accounts/{bank}/ledger?{query}&site={site.pk}", headers=headers).json()
-        _account, opening, rows = selectors.general_ledger(actor, account_id=bank, date_from=YEAR_START,
-                                                          date_to=YEAR_END, site_id=site.pk)  # fmt: skip
+        _account, opening, rows = selectors.general_ledger(actor, account_id=bank, date_from=year_start(),
+                                                          date_to=year_end(), site_id=site.pk)  # fmt: skip
         assert [(i["id"], i["balance"]) for i in lines["items"]] == [
             (r["id"], str(r["balance"])) for r in selectors.ledger_rows(list(rows), opening)
         ]  # fmt: skip
     whole = client.get(f"{API}/trial-balance?{query}", headers=headers).json()
     assert whole["site"] is None
-    assert whole["total_debit"] == str(selectors.trial_balance(actor, date_from=YEAR_START,
-                                                               date_to=YEAR_END).total_debit)  # fmt: skip
+    assert whole["total_debit"] == str(selectors.trial_balance(actor, date_from=year_start(),
+                                                               date_to=year_end()).total_debit)  # fmt: skip
     for bad in (str(foreign.pk), "abc", "0", "-1", "1e3"):
         for url in ("trial-balance", f"accounts/{bank}/ledger"):
             body = error(client.get(f"{API}/{url}?site={bad}", headers=headers), 422)
@@ -491,7 +505,7 @@ def test_page_query_count_does_not_grow_with_data(ledger: Ledger, client: Client
     lyon, _paris, _foreign = make_sites(ledger)
     seed_site(ledger, lyon, 1)
     login(client, ledger, "management")
-    query = f"date_from={YEAR_START.isoformat()}&date_to={YEAR_END.isoformat()}&site={lyon.pk}"
+    query = f"date_from={year_start().isoformat()}&date_to={year_end().isoformat()}&site={lyon.pk}"
     urls = [f"/accounting/statements/{url}?{query}" for url in PAGES]
     urls += [f"/accounting/statements/partners/{ledger.customer.pk}/?{query}", f"/accounting/trial-balance/?{query}",
              f"/accounting/accounts/{ledger.accounts['411']}/ledger/?{query}"]  # fmt: skip

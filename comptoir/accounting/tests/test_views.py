@@ -14,11 +14,10 @@ from django.utils import timezone
 
 from comptoir.accounting import services
 from comptoir.accounting.models import EntryState, JournalEntry
-from comptoir.accounting.tests.conftest import Ledger, open_previous_year
+from comptoir.accounting.tests.conftest import Ledger, open_previous_year, today
 from comptoir.org.models import User
 
 pytestmark = pytest.mark.django_db
-TODAY = dt.date.today()
 
 
 def login(client: Client, ledger: Ledger, role: str) -> Client:
@@ -33,7 +32,7 @@ def login(client: Client, ledger: Ledger, role: str) -> Client:
 
 def form_data(ledger: Ledger, lines: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "journal_id": ledger.journals["VT"], "date": TODAY.isoformat(), "label": "Facture 12", "ref": "",
+        "journal_id": ledger.journals["VT"], "date": today().isoformat(), "label": "Facture 12", "ref": "",
         "lines-TOTAL_FORMS": str(len(lines)), "lines-INITIAL_FORMS": "0", "lines-MIN_NUM_FORMS": "0",
         "lines-MAX_NUM_FORMS": "500",
     }  # fmt: skip
@@ -94,7 +93,7 @@ def test_draft_edit_post_delete_and_reverse(ledger: Ledger, client: Client) -> N
     # A posted entry's edit page sends back to the entry; its delete is a 409.
     assert client.get(f"/accounting/entries/{draft.pk}/edit/")["Location"] == f"/accounting/entries/{draft.pk}/"
     assert client.post(f"/accounting/entries/{draft.pk}/delete/").status_code == 409
-    reversed_ = client.post(f"/accounting/entries/{draft.pk}/reverse/", {"date": TODAY.isoformat(), "label": ""})
+    reversed_ = client.post(f"/accounting/entries/{draft.pk}/reverse/", {"date": today().isoformat(), "label": ""})
     reversal = JournalEntry.objects.get(reversal_of=draft)
     assert reversed_["Location"] == f"/accounting/entries/{reversal.pk}/"
     assert 'id="reversed-by"' in client.get(f"/accounting/entries/{draft.pk}/").content.decode()
@@ -106,7 +105,7 @@ def test_draft_edit_post_delete_and_reverse(ledger: Ledger, client: Client) -> N
 def test_locked_period_refused_in_the_ui(ledger: Ledger, client: Client) -> None:
     open_previous_year(ledger)
     login(client, ledger, "finance")
-    day = TODAY - dt.timedelta(days=3)
+    day = today() - dt.timedelta(days=3)
     response = client.post("/accounting/periods/", {"set_lock": "1", "lock_date": day.isoformat()})
     assert response.status_code == 302
     page = client.get("/accounting/periods/").content.decode()
@@ -121,10 +120,10 @@ def test_locked_period_refused_in_the_ui(ledger: Ledger, client: Client) -> None
 def test_fiscal_year_page_creates_and_closes(ledger: Ledger, client: Client) -> None:
     login(client, ledger, "finance")
     created = client.post("/accounting/periods/", {"create_year": "1", "name": "",
-                                                  "start_date": f"{TODAY.year - 1}-01-01",
-                                                  "end_date": f"{TODAY.year - 1}-12-31"})  # fmt: skip
+                                                  "start_date": f"{today().year - 1}-01-01",
+                                                  "end_date": f"{today().year - 1}-12-31"})  # fmt: skip
     assert created.status_code == 302
-    year = services.FiscalYear.objects.get(company_id=ledger.company_id, start_date=dt.date(TODAY.year - 1, 1, 1))
+    year = services.FiscalYear.objects.get(company_id=ledger.company_id, start_date=dt.date(today().year - 1, 1, 1))
     assert client.post("/accounting/periods/", {"close_year": str(year.pk)}).status_code == 302
     year.refresh_from_db()
     assert year.state == "closed"
