@@ -35,7 +35,7 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import transaction
 from django.db.models import Field, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -621,14 +621,11 @@ _INVOICE_LINE_NETS = Select(InvoiceLine, ("sequence", "net_amount"), "{invoice_i
 
 
 def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, Any]]) -> list[OrderInvoiceLine]:
-    """The link from the order to ``invoice`` and its rows (returned)."""
+    """The link from the order to ``invoice`` and its rows (returned, for their quantities and amounts)."""
     now = timezone.now()
     # One INSERT compiled once (the model has no save() logic); the link's stamps as create() sets them.
-    link = OrderInvoice(order=order, invoice=invoice, kind=kind, created_at=now, updated_at=now)  # type: ignore[misc]
-    link.pk = audit.insert_row(OrderInvoice, {"created_at": now, "updated_at": now, "order_id": order.pk,
+    link_id = audit.insert_row(OrderInvoice, {"created_at": now, "updated_at": now, "order_id": order.pk,
                                               "invoice_id": invoice.pk, "kind": kind}, returning_pk=True)  # fmt: skip
-    link._state.adding = False
-    link._state.db = DEFAULT_DB_ALIAS
     nets = dict(_INVOICE_LINE_NETS.rows(invoice.pk))
     rows = []
     sequence = 0
@@ -638,9 +635,10 @@ def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, 
         else:
             sequence += 1
             invoice_sequence = sequence
+        deducts = item.get("deducts")
         rows.append(OrderInvoiceLine(  # type: ignore[misc]
-            link=link, invoice_sequence=invoice_sequence, order_line_id=item["order_line_id"],
-            quantity=item["quantity"], deducts=item.get("deducts"),
+            link_id=link_id, invoice_sequence=invoice_sequence, order_line_id=item["order_line_id"],
+            quantity=item["quantity"], deducts_id=deducts.pk if deducts is not None else None,
             amount=nets.get(invoice_sequence, ZERO) if invoice_sequence else (item["amount"] or ZERO),
         ))  # fmt: skip
     insert_new_rows(rows)
