@@ -150,10 +150,13 @@ def visible_quotes(actor: Actor) -> Any:
 # --- Input cleaning ----------------------------------------------------------------------
 
 
+# One row per company (or none: no term, no franchise): no ORDER BY.
+_INVOICING_SETTINGS = Select(InvoicingSettings, ["default_payment_term_id", "vat_franchise"], "{company_id} = %s",
+                             limit=1)  # fmt: skip
+
+
 def _franchise(company_id: int) -> bool:
-    # One row per company: no ORDER BY.
-    return bool(next(iter(InvoicingSettings.objects.filter(company_id=company_id).order_by()
-                          .values_list("vat_franchise", flat=True)[:1]), False))  # fmt: skip
+    return _Invoicing(company_id).franchise
 
 
 class _Invoicing:
@@ -170,10 +173,7 @@ class _Invoicing:
 
     def _read(self) -> tuple[int | None, bool]:
         if self._row is None:
-            # One row per company: no ORDER BY.
-            rows = (InvoicingSettings.objects.filter(company_id=self.company_id).order_by()
-                    .values_list("default_payment_term_id", "vat_franchise")[:1])  # fmt: skip
-            term_id, franchise = next(iter(rows), (None, False))
+            term_id, franchise = _INVOICING_SETTINGS.one(self.company_id) or (None, False)
             self._row = (term_id, bool(franchise))
         return self._row
 
@@ -961,9 +961,11 @@ def quote_preview(*, actor: Actor, quote_id: int | None = None, **data: Any) -> 
         creating = quote_id is None and data.get("organization_id") not in (None, "")
         if not data.get("organization_id"):
             data.pop("organization_id", None)
-        lines = _apply(actor, quote, {**data, "lines": data.get("lines", [])}, creating=creating) or []
+        invoicing = _Invoicing(actor.company_id or 0)  # read once, with the customer's defaults when creating
+        lines = _apply(actor, quote, {**data, "lines": data.get("lines", [])}, creating=creating,
+                       invoicing=invoicing) or []  # fmt: skip
         result = compute_lines(quote.fiscal_position, Decimal(quote.discount_percent), lines,
-                               franchise=_franchise(actor.company_id or 0))  # fmt: skip
+                               franchise=invoicing.franchise)  # fmt: skip
     except ValidationFailed as exc:
         return {"totals": None, "lines": [], "errors": exc.fields, "currency": quote.currency}
     return {"totals": result["totals"], "lines": result["lines"], "errors": {}, "currency": quote.currency}

@@ -330,3 +330,19 @@ def test_products_read_with_their_unit_and_category_as_select_related(shop: Shop
     assert not any(name.startswith("lines.0.") for name in caught.value.fields or {})
     priced = QuoteLine.objects.get(quote=shop.quote([product_line(oven, "2")]))
     assert (priced.unit_price, priced.description, priced.vat_code) == (Decimal("1249.90"), "Four\nÀ sole", "standard")
+
+
+def test_preview_reads_the_invoicing_settings_once_and_gives_the_quotes_totals(shop: Shop) -> None:
+    actor = shop.actor()
+    lines = [product_line(shop.chair, "2"), product_line(shop.book, "3")]
+    for franchise in (False, True):
+        InvoicingSettings.objects.update_or_create(company_id=shop.company_id, defaults={"vat_franchise": franchise})
+        with CaptureQueriesContext(connection) as queries:
+            preview = quotes.quote_preview(actor=actor, organization_id=shop.customer.pk, lines=lines)
+        settings_reads = [q for q in queries.captured_queries if "accounting_invoicingsettings" in q["sql"]]
+        assert len(settings_reads) == 1
+        created = shop.quote(lines)
+        assert preview["errors"] == {} and preview["totals"].grand_total == created.total_amount
+        assert (created.tax_amount == 0) is franchise
+        without_customer = quotes.quote_preview(actor=actor, lines=lines)
+        assert without_customer["totals"].grand_total == created.total_amount
