@@ -68,7 +68,6 @@ from comptoir.accounting.models import (
 from comptoir.accounting.services import (
     PartnerRow,
     _add,
-    _only,
     _parse_date,
     _parse_id,
     _period_errors,
@@ -957,8 +956,13 @@ def invoice_create(
     return invoice
 
 
+_INVOICE_FIELDS_ALL = tuple(f.attname for f in Invoice._meta.concrete_fields)
+# The company's invoice, locked (FOR NO KEY UPDATE on PostgreSQL): every change and the posting start here.
+_LOCKED_INVOICE = Select(Invoice, _INVOICE_FIELDS_ALL, "{company_id} = %s AND {id} = %s", lock=True)
+
+
 def _locked(actor: Actor, invoice_id: int) -> Invoice:
-    invoice = _only(Invoice.objects.select_for_update().filter(company_id=actor.company_id, pk=invoice_id))
+    invoice: Invoice | None = _LOCKED_INVOICE.instance(actor.company_id, invoice_id)
     if invoice is None:
         raise NotFound("invoice_not_found")
     return invoice
@@ -1190,8 +1194,6 @@ def _share_organization(organization_id: int) -> None:
             cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE", [organization_id])  # noqa: S608
 
 
-_INVOICE_FIELDS_ALL = tuple(f.attname for f in Invoice._meta.concrete_fields)
-_INVOICE_TO_POST = Select(Invoice, _INVOICE_FIELDS_ALL, "{company_id} = %s AND {id} = %s", lock=True)
 # What posting and the Factur-X document read of the company: every column but the stamps (all text).
 _COMPANY_COLUMNS = ("id", "name", "legal_name", "legal_form", "siren", "vat_number", "share_capital", "rcs",
                     "address_line1", "address_line2", "postal_code", "city", "country", "currency", "timezone",
@@ -1285,9 +1287,7 @@ def invoice_post(*, actor: Actor, invoice_id: int, render_pdf: bool | None = Non
     ``INVOICE_PDF_DEFERRED`` setting); the task is idempotent.
     """
     require(actor, MANAGE)
-    invoice: Invoice | None = _INVOICE_TO_POST.instance(actor.company_id, invoice_id)  # locked
-    if invoice is None:
-        raise NotFound("invoice_not_found")
+    invoice = _locked(actor, invoice_id)
     _refuse_posted(invoice)
     loaded = _values(invoice)
     assert actor.company_id is not None
@@ -1775,6 +1775,9 @@ def vendor_bill_import(*, actor: Actor, data: bytes, filename: str = "", organiz
 # --- Payments hook --------------------------------------------------------------------
 
 
+_PAYMENT_STATE = Update(Invoice, ("residual_amount", "state", "updated_at"), "{id} = %s")
+
+
 def set_residual(invoice: Invoice, residual: Decimal) -> None:
     """Move the payment state from the residual (called by the payments module, in its transaction)."""
     if invoice.state not in OPEN_STATES:
@@ -1788,5 +1791,4 @@ def set_residual(invoice: Invoice, residual: Decimal) -> None:
         invoice.state = InvoiceState.POSTED
     else:
         invoice.state = InvoiceState.PARTIALLY_PAID
-    Invoice.objects.filter(pk=invoice.pk).update(residual_amount=residual, state=invoice.state,
-                                                 updated_at=timezone.now())  # fmt: skip
+    _PAYMENT_STATE.run([residual, invoice.state, timezone.now()], invoice.pk)

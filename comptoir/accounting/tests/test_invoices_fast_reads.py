@@ -289,3 +289,18 @@ def test_posting_reads_its_context_in_one_statement(books: Books) -> None:
     alone = [sql for sql in selects if "contacts_organization" not in sql and any(table in sql for table in tables)]
     assert alone == []
     assert not any(sql.lstrip().upper().startswith("UPDATE") and "accounting_invoiceline" in sql for sql in sqls)
+
+
+def test_the_payment_state_follows_the_residual(books: Books) -> None:
+    posted = books.posted([line("Four", "1", "100.00")])  # 120.00 with VAT
+    stamped = _row(posted.pk)["updated_at"]
+
+    invoices.set_residual(posted, Decimal("20.00"))
+    assert (posted.state, _row(posted.pk)["state"], _row(posted.pk)["residual_amount"]) == (
+        "partially_paid", "partially_paid", Decimal("20.00"))  # fmt: skip
+    invoices.set_residual(posted, Decimal(0))
+    assert (_row(posted.pk)["state"], _row(posted.pk)["residual_amount"]) == ("paid", Decimal(0))
+    invoices.set_residual(posted, Decimal("120.00"))
+    assert _row(posted.pk)["state"] == "posted" and _row(posted.pk)["updated_at"] > stamped  # type: ignore[operator]
+    with pytest.raises(Conflict):
+        invoices.set_residual(posted, Decimal("120.01"))
