@@ -20,12 +20,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from comptoir.accounting.models import Account, Invoice, JournalEntry, JournalLine
@@ -207,10 +207,39 @@ def rate_on(company_id: int, currency: str, day: dt.date, *, field: str = "curre
         .order_by("-date").values_list("rate", flat=True).first()
     )  # fmt: skip
     if found is None:
-        raise ValidationFailed(fields={field: [str(
-            _("No exchange rate for %(currency)s on or before %(date)s: add one in the exchange rates.")
-            % {"currency": currency, "date": day.isoformat()})]})  # fmt: skip
+        raise _no_rate(field, currency, day)
     return Decimal(found)
+
+
+def rates_on(
+    company_id: int, currencies: Iterable[str], day: dt.date, *, field: str = "currency"
+) -> dict[str, Decimal]:
+    """``rate_on`` of several currencies, read in one query however many they are (and one for
+    the company currency): {code: rate}, in code order. The first code without a rate raises."""
+    codes = sorted(set(currencies))
+    if not codes:
+        return {}
+    home = company_currency(company_id)
+    latest = (
+        CurrencyRate.objects.filter(company_id=company_id, currency=OuterRef("currency"), date__lte=day)
+        .order_by("-date").values("pk")[:1]
+    )  # fmt: skip
+    found = dict(
+        CurrencyRate.objects.filter(company_id=company_id, currency__in=[c for c in codes if c != home],
+                                    pk=Subquery(latest)).values_list("currency", "rate")
+    )  # fmt: skip
+    rates: dict[str, Decimal] = {}
+    for code in codes:
+        if code != home and code not in found:
+            raise _no_rate(field, code, day)
+        rates[code] = Decimal(1) if code == home else Decimal(found[code])
+    return rates
+
+
+def _no_rate(field: str, currency: str, day: dt.date) -> ValidationFailed:
+    return ValidationFailed(fields={field: [str(
+        _("No exchange rate for %(currency)s on or before %(date)s: add one in the exchange rates.")
+        % {"currency": currency, "date": day.isoformat()})]})  # fmt: skip
 
 
 def to_company(amount: Decimal, rate: Decimal) -> Decimal:

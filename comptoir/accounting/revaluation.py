@@ -172,13 +172,15 @@ def compute(company_id: int, day: dt.date) -> Revaluation:
     invoices = _open_invoices(company_id, day)
     after = _paid_after(invoices, day)
     booked = _booked(invoices)
+    still_open: list[tuple[Invoice, Decimal, Decimal]] = []
     for invoice in invoices:
         total = Decimal(invoice.total_amount)
         residual = min(total, Decimal(invoice.residual_amount) + after.get(invoice.pk, ZERO))
-        if residual <= 0 or invoice.pk not in booked:
-            continue
-        if invoice.currency not in result.rates:
-            result.rates[invoice.currency] = currency_services.rate_on(company_id, invoice.currency, day, field="date")
+        if residual > 0 and invoice.pk in booked:
+            still_open.append((invoice, total, residual))
+    # The rates of the open items' currencies only, in one query (no rate is needed for the others).
+    result.rates = currency_services.rates_on(company_id, (i.currency for i, _t, _r in still_open), day, field="date")
+    for invoice, total, residual in still_open:
         rate = result.rates[invoice.currency]
         signed_total, account_id = booked[invoice.pk]
         sign = Decimal(1) if signed_total > 0 else Decimal(-1)
