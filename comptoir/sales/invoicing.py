@@ -395,8 +395,10 @@ def _deductions(order: SalesOrder) -> tuple[list[dict[str, Any]], list[dict[str,
 
 # The order to invoice, locked, for an actor who sees every order of the company (``orders._locked``).
 _ORDER_TO_INVOICE = Select(SalesOrder, ("id", *ORDER_COLUMNS), "{company_id} = %s AND {id} = %s", lock=True)
-# The invoicing plan: whether it has milestones, rows not invoiced, down payments invoiced (no order needed).
-_PLAN_ROWS = Select(InvoicingMilestone, ("id", "kind", "invoice_id"), "{order_id} = %s")
+# The invoicing plan in its order, read once: whether it has milestones, rows not invoiced, down payments
+# invoiced, the row to invoice and the milestones before it.
+_PLAN = Select(InvoicingMilestone, ("id", "order", "position", "kind", "label", "percent", "amount", "invoice"),
+               "{order_id} = %s", order_by="{position}, {id}")  # fmt: skip
 
 
 @transaction.atomic
@@ -415,13 +417,13 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
     if order.state != OrderState.CONFIRMED:
         raise Conflict("order_not_invoiceable", _("Only a confirmed order that is not fully invoiced is invoiced."))
     # The invoicing plan in one read: whether it has milestones, rows not invoiced, down payments invoiced.
-    plan_rows = _PLAN_ROWS.rows(order.pk)
+    plan: list[InvoicingMilestone] = _PLAN.instances(order.pk)
     invoiced = _count_invoiced(order)
     lines = invoicing_lines(order)
-    _store_invoiced(order, lines, invoiced, pending=any(invoice_id is None for _pk, _kind, invoice_id in plan_rows))
+    _store_invoiced(order, lines, invoiced, pending=any(row.invoice_id is None for row in plan))
     if order.state != OrderState.CONFIRMED:
         raise Conflict("order_not_invoiceable", _("Only a confirmed order that is not fully invoiced is invoiced."))
-    has_milestones = any(kind == MilestoneKind.MILESTONE for _pk, kind, _invoice_id in plan_rows)
+    has_milestones = any(row.kind == MilestoneKind.MILESTONE for row in plan)
     if mode in (None, ""):
         mode = "milestone" if has_milestones else order.invoicing_policy
     if mode not in MODES:
@@ -456,8 +458,8 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
         if complete:
             kind = OrderInvoiceKind.FINAL
     elif mode == "down_payment":
-        milestone, value = _down_payment_amount(order, percent, amount, milestone_id, errors,
-                                                billed=invoiced.amount, position=len(plan_rows) + 1)  # fmt: skip
+        milestone, value = _down_payment_amount(order, plan, percent, amount, milestone_id, errors,
+                                                billed=invoiced.amount)  # fmt: skip
         account_id = _down_payment_account(order.company_id)
         label = str(_("Down payment on order %(number)s") % {"number": order.number})
         if milestone is not None and milestone.percent:
@@ -479,12 +481,11 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
             links.append({"order_line_id": None, "quantity": ZERO, "amount": part})
         kind = OrderInvoiceKind.DOWN_PAYMENT
     else:
-        milestone = _next_milestone(order, milestone_id, MilestoneKind.MILESTONE)
-        plan = list(InvoicingMilestone.objects.filter(order=order, kind=MilestoneKind.MILESTONE)
-                    .order_by("position", "id"))  # fmt: skip
-        before = sum((Decimal(m.percent or 0) for m in plan[: plan.index(milestone)]), ZERO)
+        milestone = _next_milestone(plan, milestone_id, MilestoneKind.MILESTONE)
+        milestones = [m for m in plan if m.kind == MilestoneKind.MILESTONE]
+        before = sum((Decimal(m.percent or 0) for m in milestones[: milestones.index(milestone)]), ZERO)
         after = before + Decimal(milestone.percent or 0)
-        last = not any(m.invoice_id is None and m.pk != milestone.pk for m in plan)
+        last = not any(m.invoice_id is None and m.pk != milestone.pk for m in milestones)
         for group, net in _groups(lines).items():
             part = quantize(net * after / HUNDRED) - quantize(net * before / HUNDRED)
             if part:
@@ -512,7 +513,7 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
         raise ValidationFailed(fields=errors)
     # Down payments to deduct: only if one was invoiced (its link counts, its plan row points to it).
     down_payments = OrderInvoiceKind.DOWN_PAYMENT in invoiced.kinds or any(
-        kind_ == MilestoneKind.DOWN_PAYMENT and invoice_id is not None for _pk, kind_, invoice_id in plan_rows
+        row.kind == MilestoneKind.DOWN_PAYMENT and row.invoice_id is not None for row in plan
     )
     if kind == OrderInvoiceKind.FINAL and down_payments:
         deduction_lines, deduction_links = _deductions(order)
@@ -529,7 +530,7 @@ def invoice_order(*, actor: Actor, order_id: int, mode: Any = None, percent: Any
         milestone.save(update_fields=["invoice", "updated_at"])
     # The new invoice's rows counted with those read under the lock: no need to read them all again.
     billed = milestone.pk if milestone is not None else None
-    pending = any(invoice_id is None and pk != billed for pk, _kind, invoice_id in plan_rows)
+    pending = any(row.invoice_id is None and row.pk != billed for row in plan)
     _store_invoiced(order, lines, invoiced, pending=pending)
     audit.record(actor, "sales_order.invoice", order, changes={
         "invoice_id": [None, invoice.pk], "kind": [None, kind], "total": [None, invoice.total_amount]})  # fmt: skip
@@ -549,32 +550,33 @@ def _product_line(line: SalesOrderLine, quantity: Decimal) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _next_milestone(order: SalesOrder, milestone_id: Any, kind: str) -> InvoicingMilestone:
-    rows = InvoicingMilestone.objects.filter(order=order, kind=kind, invoice__isnull=True)
+def _next_milestone(plan: list[InvoicingMilestone], milestone_id: Any, kind: str) -> InvoicingMilestone:
+    """The plan row ``milestone_id`` of ``kind`` not invoiced yet, or the first such row (``plan`` in its order)."""
+    rows = [row for row in plan if row.kind == kind and row.invoice_id is None]
     if milestone_id not in (None, ""):
         number = _parse_id({}, "", milestone_id, False)
-        found = rows.filter(pk=number).first() if number else None
+        found = next((row for row in rows if row.pk == number), None) if number else None
         if found is None:
             raise ValidationFailed(fields={"milestone_id": [str(_("Choose a row of the plan not invoiced yet."))]})
         return found
-    found = rows.order_by("position", "id").first()
+    found = rows[0] if rows else None
     if found is None:
         raise ValidationFailed("nothing_to_invoice", _("There is nothing left to invoice on this order."),
                                fields={"milestone_id": [str(_("Every row of the plan is invoiced."))]})  # fmt: skip
     return found
 
 
-def _down_payment_amount(order: SalesOrder, percent: Any, amount: Any, milestone_id: Any,
-                         errors: dict[str, list[str]], *, billed: Decimal, position: int
+def _down_payment_amount(order: SalesOrder, plan: list[InvoicingMilestone], percent: Any, amount: Any,
+                         milestone_id: Any, errors: dict[str, list[str]], *, billed: Decimal
                          ) -> tuple[InvoicingMilestone | None, Decimal]:  # fmt: skip
     """The down payment's amount excluding VAT (from the plan row, or ``percent``/``amount``), checked.
 
-    ``billed``: what the order's counted invoices bill (down payments included, credit notes deducted);
-    ``position``: the new plan row's."""
+    ``plan``: the order's plan rows in their order (a new row goes last); ``billed``: what the order's
+    counted invoices bill (down payments included, credit notes deducted)."""
     untaxed = Decimal(order.untaxed_amount)
     milestone = None
     if milestone_id not in (None, "") or (percent in (None, "") and amount in (None, "")):
-        milestone = _next_milestone(order, milestone_id, MilestoneKind.DOWN_PAYMENT)
+        milestone = _next_milestone(plan, milestone_id, MilestoneKind.DOWN_PAYMENT)
         value = (Decimal(milestone.amount) if milestone.amount
                  else quantize(untaxed * Decimal(milestone.percent or 0) / HUNDRED))  # fmt: skip
     else:
@@ -590,7 +592,7 @@ def _down_payment_amount(order: SalesOrder, percent: Any, amount: Any, milestone
         value = a or quantize(untaxed * (p or ZERO) / HUNDRED)
         milestone = InvoicingMilestone.objects.create(
             order=order, kind=MilestoneKind.DOWN_PAYMENT, label=str(_("Down payment")), percent=p or None,
-            amount=a or None, position=position)  # fmt: skip
+            amount=a or None, position=len(plan) + 1)  # fmt: skip
     if value <= 0:
         raise ValidationFailed(fields={"amount": [str(_("Enter an amount greater than zero."))]})
     # Down payments billed so far (not cancelled, less credited) plus what the order invoiced.

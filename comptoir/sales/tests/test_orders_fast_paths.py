@@ -28,7 +28,7 @@ from comptoir.org import services as org_services
 from comptoir.org.models import Site
 from comptoir.org.testing import Personas
 from comptoir.sales import deliveries, invoicing, orders
-from comptoir.sales.models_orders import OrderInvoiceLine, OrderState, SalesOrder, SalesOrderLine
+from comptoir.sales.models_orders import InvoicingMilestone, OrderInvoiceLine, OrderState, SalesOrder, SalesOrderLine
 from comptoir.sales.models_quotes import Quote, QuoteLine
 from comptoir.sales.tests.orders_kit import Shop, accepted_quote, confirmed_order, make_shop, product_line
 
@@ -321,3 +321,37 @@ def test_rows_inserted_without_the_orm_hold_their_defaults_and_stamps(shop: Shop
         (3, lines[4].pk, D("1.000"), D("20.00"), None),
     ]  # fmt: skip
     assert all(row.created_at is not None and row.updated_at >= row.created_at for row in rows)
+
+
+def test_the_plan_is_read_once_and_a_row_chosen_must_be_of_its_kind_and_not_invoiced(shop: Shop) -> None:
+    order = confirmed_order(shop, [product_line(shop.design, "1", "1000")])
+    orders.order_set_plan(actor=shop.actor("sales"), order_id=order.pk, milestones=[
+        {"kind": "down_payment", "label": "Acompte", "amount": "100"},
+        {"kind": "milestone", "label": "Études", "percent": "40"},
+        {"kind": "milestone", "label": "Livraison", "percent": "60"},
+    ])  # fmt: skip
+    down_row, first, second = InvoicingMilestone.objects.filter(order=order).order_by("position")
+    finance = shop.actor("finance")
+    for wrong in (down_row.pk, "x", 2**40):  # a down payment is no milestone; unknown rows
+        with pytest.raises(ValidationFailed) as refused:
+            invoicing.invoice_order(actor=finance, order_id=order.pk, mode="milestone", milestone_id=wrong)
+        assert set(refused.value.fields) == {"milestone_id"}
+    with pytest.raises(ValidationFailed) as refused:  # a milestone is no down payment
+        invoicing.invoice_order(actor=finance, order_id=order.pk, mode="down_payment", milestone_id=first.pk)
+    assert set(refused.value.fields) == {"milestone_id"}
+    down = invoicing.invoice_order(actor=finance, order_id=order.pk, mode="down_payment")  # the plan's row
+    assert (down.untaxed_amount, InvoicingMilestone.objects.get(pk=down_row.pk).invoice_id) == (D("100.00"), down.pk)
+    acc.invoice_post(actor=finance, invoice_id=down.pk)
+    table = InvoicingMilestone._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        studies = invoicing.invoice_order(actor=finance, order_id=order.pk, milestone_id=first.pk)
+    assert len([q for q in queries.captured_queries if f'FROM "{table}"' in q["sql"]]) == 1
+    assert (studies.untaxed_amount, InvoicingMilestone.objects.get(pk=first.pk).invoice_id) == (D("400.00"),
+                                                                                                studies.pk)  # fmt: skip
+    with pytest.raises(ValidationFailed) as refused:  # already invoiced
+        invoicing.invoice_order(actor=finance, order_id=order.pk, milestone_id=first.pk)
+    assert set(refused.value.fields) == {"milestone_id"}
+    final = invoicing.invoice_order(actor=finance, order_id=order.pk)  # the next row: the last, less the down payment
+    assert final.untaxed_amount == D("500.00")
+    assert InvoicingMilestone.objects.get(pk=second.pk).invoice_id == final.pk
+    assert SalesOrder.objects.get(pk=order.pk).state == OrderState.DONE
