@@ -1283,8 +1283,9 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
     transaction can see it): pass it as it is, with its journal. ``create_posted_entry`` passes
     an entry not inserted yet, with its lines: both are inserted here, posted.
 
-    Everything is read and checked before the numbers are taken; the posting counter (the
-    company's busiest lock) is taken last, so it is held for a few short statements only.
+    Everything but the period is read and checked before the numbers are taken; the posting
+    counter (the company's busiest lock) is taken after, so it is held for a few short
+    statements only; the period is read under it (``_take_posting_numbers``).
     """
     _refuse_posted(entry)
     lines = _posting_lines(entry)
