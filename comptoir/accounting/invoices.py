@@ -793,17 +793,49 @@ def _insert_new_rows(model: type[InvoiceLine | InvoiceTax | InvoiceInstallment],
         cursor.executemany(sql, params)
 
 
-_TERM_LINES = Select(PaymentTermLine, ("id", "term_id", "sequence", "kind", "percent", "days", "end_of_month"),
-                     "{term_id} = %s", order_by="{sequence}, {id}")  # fmt: skip
-_TERM_TEXT = Select(PaymentTerm, ("name", "note"), "{id} = %s")
+class _Term(NamedTuple):
+    """A payment term as an invoice uses it."""
+
+    text: str  # what the invoice prints: the term's note, else its name
+    lines: list[PaymentTermLine]  # in order: the due schedule
 
 
-def _installments(invoice: Invoice, total: Decimal) -> list[tuple[dt.date, Decimal]]:
+_TERM_LINE_COLUMNS = ("id", "term_id", "sequence", "kind", "percent", "days", "end_of_month")
+
+
+def _payment_term(term_id: int) -> _Term | None:
+    """The payment term's text and lines in one statement (the term left joined to its lines)."""
+    connection = transaction.get_connection()
+    columns = ", ".join(f"l.{name}" for name in _TERM_LINE_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t.name, t.note, {columns} FROM {PaymentTerm._meta.db_table} t "  # noqa: S608 (our tables)
+            f"LEFT JOIN {PaymentTermLine._meta.db_table} l ON l.term_id = t.id WHERE t.id = %s "
+            "ORDER BY l.sequence, l.id",
+            [term_id],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    percent = PaymentTermLine._meta.get_field("percent")
+    assert isinstance(percent, ScaledIntegerField)
+    lines = []
+    for _name, _note, pk, term, sequence, kind, scaled, days, end_of_month in rows:
+        if pk is not None:  # a term without lines gives one row of NULLs
+            values = [pk, term, sequence, kind, percent.from_db_value(scaled, None, connection), days,
+                      bool(end_of_month)]  # fmt: skip
+            lines.append(PaymentTermLine.from_db(connection.alias, list(_TERM_LINE_COLUMNS), values))
+    name, note = rows[0][:2]
+    return _Term(note or name, lines)
+
+
+def _installments(invoice: Invoice, total: Decimal, term: _Term | None) -> list[tuple[dt.date, Decimal]]:
+    """The due schedule of ``total``; ``term``: the invoice's payment term, read by the caller."""
     issue = invoice.issue_date or timezone.localdate()
     if invoice.kind in (InvoiceKind.CUSTOMER_CREDIT_NOTE, InvoiceKind.VENDOR_REFUND):
         return [(issue, total)] if total else []
     if invoice.payment_term_id:
-        return schedule(_TERM_LINES.instances(invoice.payment_term_id), issue, total)
+        return schedule(term.lines if term else [], issue, total)
     return [(invoice.due_date or issue, total)] if total else []
 
 
@@ -911,10 +943,10 @@ def _recompute_full(invoice: Invoice, lines: list[dict[str, Any]], *, strict: bo
     invoice.total_amount = totals.grand_total if totals else ZERO  # type: ignore[assignment]
     invoice.residual_amount = invoice.total_amount
     invoice.operation_category = computed.operation_category if computed else ""
-    installments = _installments(invoice, Decimal(invoice.total_amount))
+    term = _payment_term(invoice.payment_term_id) if invoice.payment_term_id else None
+    installments = _installments(invoice, Decimal(invoice.total_amount), term)
     invoice.due_date = installments[-1][0] if installments else invoice.due_date
-    term = _TERM_TEXT.one(invoice.payment_term_id) if invoice.payment_term_id else None
-    invoice.payment_terms_text = ((term[1] or term[0]) if term else "")[:300]  # its note, else its name
+    invoice.payment_terms_text = (term.text if term else "")[:300]
     new = invoice.pk is None  # a new invoice has no rows to replace
     if save and new:
         _insert_invoice(invoice)

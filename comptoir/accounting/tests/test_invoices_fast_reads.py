@@ -3,6 +3,7 @@ what each read picks is what the ORM reads it replaced picked, and the rows writ
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -25,6 +26,8 @@ from comptoir.accounting.models import (
     PartnerAccount,
     PartnerKind,
     PartnerProfile,
+    PaymentTerm,
+    PaymentTermLine,
 )
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books, organization
 from comptoir.catalog.models import Product, Uom
@@ -304,3 +307,22 @@ def test_the_payment_state_follows_the_residual(books: Books) -> None:
     assert _row(posted.pk)["state"] == "posted" and _row(posted.pk)["updated_at"] > stamped  # type: ignore[operator]
     with pytest.raises(Conflict):
         invoices.set_residual(posted, Decimal("120.01"))
+
+
+def test_a_term_s_lines_are_read_in_their_order_and_its_name_printed_without_a_note(books: Books) -> None:
+    term = PaymentTerm.objects.create(company_id=books.company_id, name="Moitié-moitié")
+    PaymentTermLine.objects.create(term=term, sequence=2, kind="balance", days=60)
+    PaymentTermLine.objects.create(term=term, sequence=1, kind="percent", percent=Decimal("50.5"), days=0)
+    bare = PaymentTerm.objects.create(company_id=books.company_id, name="Sans échéance", note="À réception")
+
+    split = books.invoice([line("Four", "1", "100.00")], payment_term_id=term.pk)  # 120.00 with VAT
+    single = books.invoice([line("Four", "1", "100.00")], payment_term_id=bare.pk)
+
+    assert split.payment_terms_text == "Moitié-moitié"
+    schedule = list(InvoiceInstallment.objects.filter(invoice=split).order_by("sequence")
+                    .values_list("due_date", "amount"))  # fmt: skip
+    assert [amount for _due, amount in schedule] == [Decimal("60.60"), Decimal("59.40")]
+    assert schedule[1][0] - schedule[0][0] == dt.timedelta(days=60) and split.due_date == schedule[1][0]
+    assert single.payment_terms_text == "À réception"
+    assert list(InvoiceInstallment.objects.filter(invoice=single).values_list("amount", flat=True)) == [
+        Decimal("120.00")]  # fmt: skip
