@@ -26,7 +26,11 @@ from comptoir.sales.tests.orders_kit import Shop, accepted_quote, confirmed_orde
 from comptoir.sales.tests.test_orders_web import call, key, login
 
 pytestmark = pytest.mark.django_db
-TODAY = timezone.localdate()
+
+
+def today():
+    """Read when a test runs (a run crossing midnight on 31 December sees the new year)."""
+    return timezone.localdate()
 
 
 @pytest.fixture
@@ -47,7 +51,7 @@ def sell(shop: Shop) -> None:
     assert reason is not None
     crm_services.opportunity_mark_lost(actor=sales, opportunity_id=lost.pk, lost_reason_id=reason.pk)
     crm_services.opportunity_create(actor=sales, title="Ouverte", organization_id=shop.customer_id, amount="1000.00",
-                                    probability=50, expected_close_date=TODAY)  # fmt: skip
+                                    probability=50, expected_close_date=today())  # fmt: skip
     quote = accepted_quote(shop, opportunity_id=won.pk, number="DE-1")
     accepted_quote(shop, number="DE-2", state="sent")
     order_create_from_quote(actor=sales, quote_id=quote.pk)
@@ -91,8 +95,8 @@ def test_kpis_from_the_system_data(shop: Shop) -> None:
 def test_pipeline_against_target(shop: Shop) -> None:
     sell(shop)
     sales_user = shop.personas.users["sales"]
-    kpis.target_create(actor=shop.actor("management"), owner_id=sales_user.pk, start_date=TODAY.replace(day=1),
-                       end_date=TODAY, amount="5000.00")  # fmt: skip
+    kpis.target_create(actor=shop.actor("management"), owner_id=sales_user.pk, start_date=today().replace(day=1),
+                       end_date=today(), amount="5000.00")  # fmt: skip
     [row] = kpis.compute(shop.actor("management")).targets
     assert row.owner_id == sales_user.pk and row.target == Decimal("5000.00")
     assert row.weighted_pipeline == Decimal("500.00")  # 1,000 at 50 %
@@ -148,7 +152,7 @@ def test_kpi_page_charts_and_exports(shop: Shop, client: Client) -> None:
     assert client.get("/sales/kpis/?date_from=2026-02-30").status_code == 422
     assert client.get("/sales/kpis/?table=product&format=pdf").status_code == 422
     targets = client.post("/sales/kpis/targets/", {"owner_id": str(shop.personas.users["sales"].pk),
-                                                   "start_date": TODAY.isoformat(), "end_date": TODAY.isoformat(),
+                                                   "start_date": today().isoformat(), "end_date": today().isoformat(),
                                                    "amount": "1000"})  # fmt: skip
     assert targets.status_code == 302 and SalesTarget.objects.count() == 1
     assert "data-owner" in client.get("/sales/kpis/").content.decode()
@@ -163,7 +167,7 @@ def test_kpi_api(shop: Shop, client: Client) -> None:
     assert data["win_rate"] == "50.0" and data["orders"] == 2
     assert [m["label"] for m in data["by_month"]] == confirmed_months(shop)
     assert call(client, "get", "/kpis?date_from=bad", h).status_code == 422
-    created = call(client, "post", "/targets", h, {"start_date": TODAY.isoformat(), "end_date": TODAY.isoformat(),
+    created = call(client, "post", "/targets", h, {"start_date": today().isoformat(), "end_date": today().isoformat(),
                                                    "amount": "2000.00"})  # fmt: skip
     assert created.status_code == 201, created.content
     assert [t["amount"] for t in call(client, "get", "/targets", h).json()] == ["2000.00"]
