@@ -62,7 +62,7 @@ from comptoir.sales.models_quotes import Quote, QuoteLine, QuoteLineKind, QuoteS
 VIEW = "sales.view_orders"
 MANAGE = "sales.manage_orders"
 VIEW_ALL = "sales.view_all"
-# The quote's columns and its lines' that an order copies (the reads take no others).
+# The quote's columns that an order copies (its read takes no others; the lines: ``_quote_lines_to_copy``).
 QUOTE_COLUMNS = ("company", "organization", "contact", "opportunity", "owner", "team", "site", "state", "currency",
                  "payment_term", "fiscal_position", "language", "notes", "discount_percent")  # fmt: skip
 SEQUENCE_KIND = "sales.order"
