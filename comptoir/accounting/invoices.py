@@ -696,20 +696,62 @@ _COMPARED_TAX_FIELDS = ("vat_code", "rate", "base", "amount", "exemption_reason"
 
 
 _COMPARED_INSTALLMENT_FIELDS = ("sequence", "due_date", "amount")
-_STORED_LINES = Select(InvoiceLine, _COMPARED_LINE_FIELDS, "{invoice_id} = %s", order_by="{sequence}, {id}")
-_STORED_TAXES = Select(InvoiceTax, _COMPARED_TAX_FIELDS, "{invoice_id} = %s", order_by="{id}")
-_STORED_INSTALLMENTS = Select(InvoiceInstallment, _COMPARED_INSTALLMENT_FIELDS, "{invoice_id} = %s",
-                              order_by="{sequence}, {id}")  # fmt: skip
+# What a draft's last computation wrote, by part: the rows' model, the columns compared, the order within.
+_STORED_PARTS: tuple[tuple[str, type[Any], tuple[str, ...], str], ...] = (
+    ("lines", InvoiceLine, _COMPARED_LINE_FIELDS, "sequence"),
+    ("taxes", InvoiceTax, _COMPARED_TAX_FIELDS, "0"),
+    ("installments", InvoiceInstallment, _COMPARED_INSTALLMENT_FIELDS, "sequence"),
+)
+_STORED_SQL: dict[str, tuple[str, list[list[tuple[str, Any, list[Any]]]]]] = {}
+
+
+def _stored_statement(connection: Any) -> tuple[str, list[list[tuple[str, Any, list[Any]]]]]:
+    """The UNION ALL of the three parts, written once per database: each part tagged by its index, in
+    its own columns (NULL in the others' columns), ordered as three reads would be; with each part's
+    (name, column, the ORM's converters) to read its values as the ORM would."""
+    compiled = _STORED_SQL.get(connection.vendor)
+    if compiled is not None:
+        return compiled
+    quote = connection.ops.quote_name
+    selects, readers = [], []
+    for index, (_key, model, names, rank) in enumerate(_STORED_PARTS):
+        # The others' columns as typed NULLs: PostgreSQL matches a UNION's types branch by branch.
+        columns = [
+            quote(str(field.column)) if other == index else f"CAST(NULL AS {field.db_type(connection)})"
+            for other, (_k, other_model, other_names, _r) in enumerate(_STORED_PARTS)
+            for field in (other_model._meta.get_field(name) for name in other_names)
+        ]  # fmt: skip
+        selects.append(f"SELECT {index}, {rank}, id, {', '.join(columns)} "  # noqa: S608 (names from the models)
+                       f"FROM {quote(model._meta.db_table)} WHERE invoice_id = %s")  # fmt: skip
+        part = []
+        for name in names:
+            column = model._meta.get_field(name).get_col(model._meta.db_table)
+            part.append((name, column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+        readers.append(part)
+    compiled = _STORED_SQL[connection.vendor] = (" UNION ALL ".join(selects) + " ORDER BY 1, 2, 3", readers)
+    return compiled
 
 
 def _stored_computation(invoice: Invoice) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    """The draft's lines (as ``_current_lines``) and what its last computation wrote (lines, taxes, installments)."""
-    stored = {
-        "lines": [dict(zip(_COMPARED_LINE_FIELDS, row, strict=True)) for row in _STORED_LINES.rows(invoice.pk)],
-        "taxes": [dict(zip(_COMPARED_TAX_FIELDS, row, strict=True)) for row in _STORED_TAXES.rows(invoice.pk)],
-        "installments": [dict(zip(_COMPARED_INSTALLMENT_FIELDS, row, strict=True))
-                         for row in _STORED_INSTALLMENTS.rows(invoice.pk)],
-    }  # fmt: skip
+    """The draft's lines (as ``_current_lines``) and what its last computation wrote (lines, taxes,
+    installments), in one statement (``_stored_statement``)."""
+    connection = transaction.get_connection()
+    sql, readers = _stored_statement(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [invoice.pk] * len(_STORED_PARTS))
+        fetched = cursor.fetchall()
+    stored: dict[str, list[dict[str, Any]]] = {key: [] for key, _model, _names, _rank in _STORED_PARTS}
+    offsets = [0]
+    for _key, _model, names, _rank in _STORED_PARTS:
+        offsets.append(offsets[-1] + len(names))
+    for part, _rank, _pk, *values in fetched:
+        row = {}
+        for (name, column, converters), value in zip(readers[part], values[offsets[part]:offsets[part + 1]],
+                                                     strict=True):  # fmt: skip
+            for convert in converters:
+                value = convert(value, column, connection)
+            row[name] = value
+        stored[_STORED_PARTS[part][0]].append(row)
     return [{name: row[name] for name in LINE_FIELDS} for row in stored["lines"]], stored
 
 

@@ -291,7 +291,10 @@ def test_posting_reads_its_context_in_one_statement(books: Books) -> None:
     selects = [sql for sql in sqls if sql.lstrip().upper().startswith("SELECT")]
     alone = [sql for sql in selects if "contacts_organization" not in sql and any(table in sql for table in tables)]
     assert alone == []
-    assert not any(sql.lstrip().upper().startswith("UPDATE") and "accounting_invoiceline" in sql for sql in sqls)
+    # The draft's lines, taxes and installments in one read, found unchanged: not rewritten.
+    stored = [sql for sql in selects if "accounting_invoicetax" in sql]
+    assert len(stored) == 1 and "accounting_invoiceline" in stored[0] and "accounting_invoiceinstallment" in stored[0]
+    assert not any(word in sql.upper() for sql in sqls for word in ("DELETE", 'INSERT INTO "ACCOUNTING_INVOICELINE'))
 
 
 def test_the_payment_state_follows_the_residual(books: Books) -> None:
@@ -326,3 +329,19 @@ def test_a_term_s_lines_are_read_in_their_order_and_its_name_printed_without_a_n
     assert single.payment_terms_text == "À réception"
     assert list(InvoiceInstallment.objects.filter(invoice=single).values_list("amount", flat=True)) == [
         Decimal("120.00")]  # fmt: skip
+
+
+def test_the_stored_computation_reads_what_the_orm_reads(books: Books) -> None:
+    invoice = books.invoice([line("Pain", "3", "1.1700", vat_category="reduced"), line("Four", "1.5", "999.99")],
+                            payment_term_id=books.term("30 % à la commande, 70 % à 30 jours").pk)  # fmt: skip
+
+    lines, stored = invoices._stored_computation(invoice)
+
+    assert stored["lines"] == list(InvoiceLine.objects.filter(invoice=invoice).order_by("sequence", "id")
+                                   .values(*invoices._COMPARED_LINE_FIELDS))  # fmt: skip
+    assert stored["taxes"] == list(InvoiceTax.objects.filter(invoice=invoice).order_by("id")
+                                   .values(*invoices._COMPARED_TAX_FIELDS))  # fmt: skip
+    installments = InvoiceInstallment.objects.filter(invoice=invoice).order_by("sequence", "id")
+    assert stored["installments"] == list(installments.values("sequence", "due_date", "amount"))
+    assert isinstance(stored["installments"][0]["due_date"], dt.date) and len(stored["installments"]) == 2
+    assert lines == invoices._current_lines(invoice)
