@@ -48,7 +48,7 @@ from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.models import DocumentSequence
 from comptoir.kernel.sequences import Taken, next_number, record_number, take_number
-from comptoir.kernel.statements import Update
+from comptoir.kernel.statements import Update, insert_rows
 from comptoir.org.models import Site
 
 JOURNAL_NUMBER_FORMAT = "{prefix}-{year}-{n:05}"
@@ -970,58 +970,17 @@ _LINE_COLUMNS = (
     "debit", "credit", "due_date", "amount_currency", "currency", "matching_code", "matched_at", "date",
     "journal_id", "is_posted", "site_id",
 )  # fmt: skip
-# Lines per INSERT: far below SQLite's and PostgreSQL's parameter limits (19 columns each).
-_LINES_PER_INSERT = 50
-_line_inserts: dict[tuple[str, int], str] = {}
-
-
-def _lines_insert_sql(vendor: str, count: int) -> str:
-    """``INSERT INTO journal lines (every column) VALUES (…), … RETURNING id``, written once per size."""
-    sql = _line_inserts.get((vendor, count))
-    if sql is None:
-        quote = transaction.get_connection().ops.quote_name
-        meta = JournalLine._meta
-        columns = ", ".join(quote(str(meta.get_field(name).column)) for name in _LINE_COLUMNS)  # type: ignore[union-attr]
-        row = "(" + ", ".join(["%s"] * len(_LINE_COLUMNS)) + ")"
-        sql = _line_inserts[(vendor, count)] = (
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * count)} "  # noqa: S608
-            f"RETURNING {quote(str(meta.pk.column))}"  # type: ignore[union-attr]
-        )
-    return sql
 
 
 def _insert_lines(entry: JournalEntry, rows: Sequence[dict[str, Any]], *, posted: bool) -> list[int | None]:
-    """INSERT the entry's lines, returning their ids in order: the statement ``bulk_create``
-    would run (RETURNING the ids in the order of the rows, as it reads them), written once
-    instead of compiled per entry. Dates, stamps and amounts go through their field's
-    ``get_db_prep_save`` as the ORM's would (the stamps and the date once per entry); ids,
-    texts and flags are passed as they are, which is what it makes of them."""
-    if not rows:
-        return []
-    connection = transaction.get_connection()
-    meta = JournalLine._meta
-    debit, credit, in_currency, due = (meta.get_field(name) for name in ("debit", "credit", "amount_currency",
-                                                                        "due_date"))  # fmt: skip
-    stamp = meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)  # type: ignore[union-attr]
-    day = meta.get_field("date").get_db_prep_save(entry.date, connection)  # type: ignore[union-attr]
-    ids: list[int | None] = []
-    for first in range(0, len(rows), _LINES_PER_INSERT):
-        batch = rows[first : first + _LINES_PER_INSERT]
-        params: list[Any] = []
-        for row in batch:
-            params += (
-                stamp, stamp, entry.pk, entry.company_id, row["sequence"], row["account_id"],
-                row.get("partner_account_id"), row.get("label", ""),
-                debit.get_db_prep_save(row.get("debit", 0), connection),  # type: ignore[union-attr]
-                credit.get_db_prep_save(row.get("credit", 0), connection),  # type: ignore[union-attr]
-                due.get_db_prep_save(row.get("due_date"), connection),  # type: ignore[union-attr]
-                in_currency.get_db_prep_save(row.get("amount_currency"), connection),  # type: ignore[union-attr]
-                row.get("currency", ""), "", None, day, entry.journal_id, posted, row.get("site_id"),
-            )  # fmt: skip
-        with connection.cursor() as cursor:
-            cursor.execute(_lines_insert_sql(connection.vendor, len(batch)), params)
-            ids += [row[0] for row in cursor.fetchall()]
-    return ids
+    """INSERT the entry's lines, returning their ids in order: what ``bulk_create`` would store,
+    by ``statements.insert_rows`` (SQL written once, not compiled per entry)."""
+    now = timezone.now()
+    values = [(now, now, entry.pk, entry.company_id, row["sequence"], row["account_id"], row.get("partner_account_id"),
+               row.get("label", ""), row.get("debit", 0), row.get("credit", 0), row.get("due_date"),
+               row.get("amount_currency"), row.get("currency", ""), "", None, entry.date, entry.journal_id, posted,
+               row.get("site_id")) for row in rows]  # fmt: skip
+    return insert_rows(JournalLine, _LINE_COLUMNS, values, returning_pk=True)
 
 
 def _write_lines(entry: JournalEntry, lines: Sequence[dict[str, Any]], *, replace: bool = True) -> None:

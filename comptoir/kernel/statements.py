@@ -6,7 +6,8 @@ through the ORM costs ten times more Python than the database spends executing i
 once at module level from a model's metadata: its SQL is written on first use per database
 vendor and reused; values read are converted by the same converters the ORM applies
 (decimals, dates, JSON, our money fields), values written go through each field's
-``get_db_prep_save``. Inserts are ``audit.insert_row`` / ``audit.insert_instance``.
+``get_db_prep_save``. One row is inserted by ``audit.insert_row`` / ``audit.insert_instance``,
+several by ``insert_rows`` / ``insert_instances``.
 
 Column names are written ``{field}`` (a field name or attname of the model) in ``where``,
 ``order_by`` and ``set``; everything else is plain SQL with ``%s`` parameters, which both
@@ -158,3 +159,54 @@ class Update:
         with connection.cursor() as cursor:
             cursor.execute(sql, [*prepared, *params])
             return cursor.rowcount
+
+
+_row_inserts: dict[tuple[Any, ...], str] = {}
+
+
+def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                returning_pk: bool = False) -> list[Any]:  # fmt: skip
+    """INSERT ``rows`` (values in the order of ``columns``) as ``bulk_create`` would store them.
+
+    Each value goes through its field's ``get_db_prep_save``; as many rows per statement as
+    the database takes (``bulk_batch_size``, at most 100); no defaults, no ``auto_now``, no
+    signals: pass every column. With ``returning_pk`` the new ids come back in the order of
+    the rows (``RETURNING``, as ``bulk_create`` reads them on both engines).
+    """
+    if not rows:
+        return []
+    connection = transaction.get_connection()
+    fields = _fields(model, columns)
+    prepared = [[field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)]
+                for row in rows]  # fmt: skip
+    size = max(1, min(100, connection.ops.bulk_batch_size(fields, prepared)))
+    ids: list[Any] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(prepared), size):
+            batch = prepared[start : start + size]
+            key = (model, tuple(columns), connection.vendor, len(batch), returning_pk)
+            sql = _row_inserts.get(key)
+            if sql is None:
+                quote = connection.ops.quote_name
+                names = ", ".join(quote(str(field.column)) for field in fields)
+                values = ", ".join([f"({', '.join(['%s'] * len(fields))})"] * len(batch))
+                # Names come from the model's metadata, values are parameters.
+                sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES {values}"  # noqa: S608
+                if returning_pk:
+                    sql += f" RETURNING {quote(str(model._meta.pk.column))}"  # type: ignore[union-attr]
+                _row_inserts[key] = sql
+            cursor.execute(sql, [value for row in batch for value in row])
+            if returning_pk:
+                ids += [found[0] for found in cursor.fetchall()]
+    return ids
+
+
+def insert_instances(objs: Sequence[models.Model]) -> None:
+    """INSERT new instances of one model as ``bulk_create`` would store them (each field's
+    ``pre_save``: defaults and ``auto_now`` stamps), through ``insert_rows``. Their ids are not
+    read back. Only for models whose save() adds nothing and that no signal listens to."""
+    if not objs:
+        return
+    fields = [field for field in objs[0]._meta.concrete_fields if not field.primary_key]
+    insert_rows(type(objs[0]), [field.attname for field in fields],
+                [[field.pre_save(obj, True) for field in fields] for obj in objs])  # fmt: skip

@@ -49,7 +49,7 @@ from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.money import ScaledIntegerField, allocate, quantize
-from comptoir.kernel.statements import Select, Update
+from comptoir.kernel.statements import Select, Update, insert_instances
 from comptoir.sales.models_orders import (
     InvoicingMilestone,
     MilestoneKind,
@@ -61,7 +61,7 @@ from comptoir.sales.models_orders import (
     SalesOrder,
     SalesOrderLine,
 )
-from comptoir.sales.orders import SOURCE_TYPE, _locked, insert_new_rows
+from comptoir.sales.orders import SOURCE_TYPE, _locked
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -643,7 +643,7 @@ def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, 
             quantity=item["quantity"], deducts_id=deducts.pk if deducts is not None else None,
             amount=nets.get(invoice_sequence, ZERO) if invoice_sequence else (item["amount"] or ZERO),
         ))  # fmt: skip
-    insert_new_rows(rows)
+    insert_instances(rows)
     return rows
 
 

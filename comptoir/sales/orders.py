@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -46,7 +46,7 @@ from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.money import quantize
 from comptoir.kernel.sequences import next_number, record_number, register_kind, take_number
-from comptoir.kernel.statements import Select
+from comptoir.kernel.statements import Select, insert_instances
 from comptoir.kernel.states import Transition, Workflow
 from comptoir.sales.models_orders import (
     InvoicingMilestone,
@@ -387,31 +387,6 @@ def _insert(order: SalesOrder) -> None:
     audit.insert_instance(order)
 
 
-def insert_new_rows(rows: Sequence[models.Model]) -> None:
-    """INSERT new rows of one model (order lines, invoice links' rows) as ``bulk_create`` would store them
-    (each field's ``pre_save``: defaults, stamps), the SQL written here rather than by the ORM compiler.
-
-    Their ids are not read back: the callers do not use them. Only for models whose save() adds nothing
-    and that no signal listens to."""
-    if not rows:
-        return
-    connection = transaction.get_connection()
-    meta = rows[0]._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    values = [[field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields] for row in rows]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(field.column)) for field in fields)
-    placeholders = f"({', '.join(['%s'] * len(fields))})"
-    size = max(1, connection.ops.bulk_batch_size(fields, rows))
-    with connection.cursor() as cursor:
-        for start in range(0, len(values), size):
-            batch = values[start : start + size]
-            cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([placeholders] * len(batch))}",  # noqa: S608
-                [value for row in batch for value in row],
-            )
-
-
 # --- Services -------------------------------------------------------------------------
 
 
@@ -595,7 +570,7 @@ def order_create_from_quote(*, actor: Actor, quote_id: Any, invoicing_policy: An
     record_number(taken, object_type=SOURCE_TYPE, object_id=order.pk)
     for line in lines:
         line.order = order
-    insert_new_rows(lines)
+    insert_instances(lines)
     # Both entries as when the order was inserted as a draft and then confirmed (the history shows both steps).
     audit.record(actor, "sales_order.create", order, changes={
         "quote_id": [None, quote.pk], "organization_id": [None, order.organization_id],

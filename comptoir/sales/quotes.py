@@ -57,7 +57,7 @@ from comptoir.kernel.context import Actor, current_channel
 from comptoir.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from comptoir.kernel.money import quantize
 from comptoir.kernel.sequences import record_number, register_kind, take_number
-from comptoir.kernel.statements import Select, Update
+from comptoir.kernel.statements import Select, Update, insert_rows
 from comptoir.kernel.states import Transition, Workflow
 from comptoir.org.models import Company, Membership, Site, Team, User
 from comptoir.sales.models_quotes import (
@@ -617,13 +617,8 @@ _LINE_COLUMNS = ("created_at", "updated_at", "quote_id", "position", "kind", "pr
 
 
 def _insert_lines(quote: Quote, lines: Sequence[dict[str, Any]], result: dict[str, Any]) -> None:
-    """INSERT the lines (cleaned values and ``compute_lines``' amounts) as ``bulk_create`` would: every
-    column given, each value through its field's ``get_db_prep_save``, as many rows per statement as
-    the database takes; the SQL written here rather than by the ORM compiler (no signal listens to lines)."""
-    if not lines:
-        return
-    connection = transaction.get_connection()
-    fields = [_LINE_FIELDS[name] for name in _LINE_COLUMNS]
+    """INSERT the lines (cleaned values and ``compute_lines``' amounts) as ``bulk_create`` would, by
+    ``statements.insert_rows`` (no signal listens to lines)."""
     now = timezone.now()
     rows = []
     for index, line in enumerate(lines):
@@ -632,19 +627,8 @@ def _insert_lines(quote: Quote, lines: Sequence[dict[str, Any]], result: dict[st
                   "net_amount": amounts.get("net", ZERO), "tax_amount": amounts.get("tax", ZERO),
                   "tax_category": amounts.get("tax_category", ""),
                   "vat_rate": amounts.get("vat_rate", ZERO)}  # fmt: skip
-        rows.append([field.get_db_prep_save(values[field.attname], connection) for field in fields])
-    quote_name = connection.ops.quote_name
-    columns = ", ".join(quote_name(str(field.column)) for field in fields)
-    placeholders = f"({', '.join(['%s'] * len(fields))})"
-    size = max(1, connection.ops.bulk_batch_size(fields, rows))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            batch = rows[start : start + size]
-            cursor.execute(
-                f"INSERT INTO {quote_name(QuoteLine._meta.db_table)} ({columns}) "  # noqa: S608 (our table)
-                f"VALUES {', '.join([placeholders] * len(batch))}",
-                [value for row in batch for value in row],
-            )
+        rows.append([values[name] for name in _LINE_COLUMNS])
+    insert_rows(QuoteLine, _LINE_COLUMNS, rows)
 
 
 LINE_VALUES = ("id", "kind", "product_id", "description", "operation", "quantity", "uom_id", "unit_price",

@@ -12,7 +12,7 @@ from comptoir.catalog.models import Product, ProductCategory
 from comptoir.kernel import audit
 from comptoir.kernel.context import Actor
 from comptoir.kernel.models import AuditEntry
-from comptoir.kernel.statements import Select, Update
+from comptoir.kernel.statements import Select, Update, insert_rows
 from comptoir.org.services import module_set
 from comptoir.org.testing import make_company
 
@@ -106,3 +106,29 @@ def test_update_writes_through_each_fields_preparation(products: tuple[int, list
 def test_a_name_that_is_not_a_column_is_refused() -> None:
     with pytest.raises(ValueError, match="not a column"):  # a relation seen from the other side
         Select(ProductCategory, ["id", "products"], "{pk} = %s")._compile(connection)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_insert_rows_stores_what_bulk_create_stores_and_returns_the_ids_in_order(
+    products: tuple[int, list[Product]],
+) -> None:
+    _company_id, made = products
+    model = made[0]
+    columns = [f.attname for f in Product._meta.concrete_fields if not f.primary_key and f.name != "image"]
+    now = timezone.now()
+    rows = []
+    for n in range(250):  # more than one statement's worth
+        values = {name: getattr(model, name) for name in columns}
+        values |= {"reference": f"R-{n:03}", "sale_price": Decimal(n) / 100, "created_at": now, "updated_at": now,
+                   "search_text": f"r-{n:03}"}  # fmt: skip
+        rows.append([values[name] for name in columns])
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        ids = insert_rows(Product, [*columns, "image"], [[*row, ""] for row in rows], returning_pk=True)
+    inserts = [q for q in captured.captured_queries if q["sql"].startswith("INSERT")]
+    assert 2 <= len(inserts) <= 3  # batched, not one per row
+    stored = dict(Product.objects.filter(pk__in=ids).values_list("pk", "reference"))
+    assert [stored[pk] for pk in ids] == [f"R-{n:03}" for n in range(250)]
+    assert Product.objects.get(reference="R-249").sale_price == Decimal("2.49")
+    assert Product.objects.get(reference="R-007").created_at == now
+    assert insert_rows(Product, columns, []) == []  # nothing to write: no statement
