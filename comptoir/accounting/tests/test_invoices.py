@@ -23,13 +23,11 @@ from comptoir.accounting.models import (
     InvoiceState,
     JournalEntry,
 )
+from comptoir.accounting.tests.conftest import today
 from comptoir.accounting.tests.invoices_kit import Books, by_account, entry_lines, line, make_books
 from comptoir.kernel.errors import Conflict, PermissionDenied, ValidationFailed
 from comptoir.kernel.models import IssuedNumber
 from comptoir.org.testing import Personas
-
-TODAY = dt.date.today()
-YEAR = TODAY.year
 
 
 @pytest.fixture
@@ -60,7 +58,7 @@ def test_three_rates_agree_to_the_cent_in_totals_xml_and_ledger(books: Books) ->
     ]
     invoice = books.posted(lines, render_pdf=True)
     assert invoice.state == InvoiceState.POSTED
-    assert invoice.number == f"FA-{YEAR}-00001"
+    assert invoice.number == f"FA-{today().year}-00001"
     # EN 16931: line nets rounded once, VAT per rate on the summed base.
     nets = [Decimal("3.51"), Decimal("79.86"), Decimal("1499.99"), Decimal("3.33")]
     assert [row.net_amount for row in invoice.lines.order_by("sequence")] == nets
@@ -139,11 +137,11 @@ def test_vat_on_debits_books_services_vat_as_due(books: Books) -> None:
 
 def test_vendor_bills_mirror_sales_and_self_assess_reverse_charge(books: Books) -> None:
     bill = books.posted([line("Papier", "10", "5.00")], kind=InvoiceKind.VENDOR_BILL, supplier_reference="F-981",
-                        issue_date=TODAY)  # fmt: skip
-    assert bill.number == f"FF-{YEAR}-00001"
+                        issue_date=today())  # fmt: skip
+    assert bill.number == f"FF-{today().year}-00001"
     assert by_account(bill) == {"401": Decimal("-60.00"), "607": Decimal("50.00"), "44566": Decimal("10.00")}
     saas = books.posted([line("Licence", "1", "200.00", operation="services")], kind=InvoiceKind.VENDOR_BILL,
-                        organization=books.eu_supplier, supplier_reference="INV-7", issue_date=TODAY)  # fmt: skip
+                        organization=books.eu_supplier, supplier_reference="INV-7", issue_date=today())  # fmt: skip
     # Reverse charge: no VAT invoiced, 20 % self-assessed on both legs.
     assert saas.total_amount == Decimal("200.00")
     assert by_account(saas) == {"401": Decimal("-200.00"), "604": Decimal("200.00"), "4452": Decimal("-40.00"),
@@ -163,7 +161,7 @@ def test_outside_scope_lines_cannot_mix_with_taxed_ones(books: Books) -> None:
 
 def test_split_payment_terms_give_one_receivable_line_per_due_date(books: Books) -> None:
     term = books.term("30 % à la commande, 70 % à 30 jours")
-    issue = TODAY - dt.timedelta(days=2)
+    issue = today() - dt.timedelta(days=2)
     invoice = books.posted([line("Cuisine", "1", "1000.01")], payment_term_id=term.pk, issue_date=issue)
     total = invoice.total_amount
     schedule = list(invoice.installments.order_by("sequence").values_list("due_date", "amount"))
@@ -201,7 +199,7 @@ def test_partial_then_full_credit_notes_never_exceed_the_invoice(books: Books) -
     assert partial.kind == InvoiceKind.CUSTOMER_CREDIT_NOTE and partial.origin_id == invoice.pk
     assert partial.total_amount == Decimal("5.80")  # 5 × 1.10 + 5.5 %
     partial = invoices.invoice_post(actor=actor, invoice_id=partial.pk, render_pdf=True)
-    assert partial.number == f"AV-{YEAR}-00001"
+    assert partial.number == f"AV-{today().year}-00001"
     # Reversed sides: 411 credited, 707 and 44571 debited.
     assert by_account(partial) == {"411": Decimal("-5.80"), "707": Decimal("5.50"), "44571": Decimal("0.30")}
     xml = parse_einvoice(bytes(InvoiceFile.objects.get(invoice=partial).data))
@@ -281,17 +279,17 @@ def test_mandatory_mentions_are_checked_at_posting(books: Books) -> None:
 
 def test_locked_period_and_back_dating_are_refused(books: Books) -> None:
     actor = books.actor()
-    books.posted(issue_date=TODAY)
-    earlier = books.invoice(issue_date=TODAY - dt.timedelta(days=1))
+    books.posted(issue_date=today())
+    earlier = books.invoice(issue_date=today() - dt.timedelta(days=1))
     with pytest.raises(ValidationFailed) as caught:
         invoices.invoice_post(actor=actor, invoice_id=earlier.pk)
     assert "issue_date" in caught.value.fields
-    AccountingSettings.objects.filter(company_id=books.company_id).update(lock_date=TODAY - dt.timedelta(days=1))
+    AccountingSettings.objects.filter(company_id=books.company_id).update(lock_date=today() - dt.timedelta(days=1))
     with pytest.raises(ValidationFailed) as caught:
         invoices.invoice_post(actor=actor, invoice_id=earlier.pk)
     assert "locked" in " ".join(caught.value.fields["issue_date"])
     # The refused postings returned their numbers: the next one follows without a gap.
-    assert books.posted().number == f"FA-{YEAR}-00002"
+    assert books.posted().number == f"FA-{today().year}-00002"
 
 
 def test_only_finance_writes_invoices(books: Books) -> None:
@@ -318,7 +316,7 @@ def _supplier_invoice(books: Books, *, number: str = "F2026-118", siren: str = "
                       grand_total_tamper: bool = False) -> bytes:  # fmt: skip
     company = books.personas.company
     document = en.InvoiceDocument(
-        number=number, issue_date=TODAY,
+        number=number, issue_date=today(),
         seller=en.Party(name="Papeterie Leroy SA", address=en.PostalAddress("FR", "5 rue Haute", city="Nantes",
                         postcode="44000"), siren=siren, vat_number=f"FR19{siren}"),
         buyer=en.Party(name=company.legal_name, address=en.PostalAddress("FR", company.address_line1,
@@ -328,7 +326,7 @@ def _supplier_invoice(books: Books, *, number: str = "F2026-118", siren: str = "
                               Decimal("20")),
                en.InvoiceLine("2", "Livres", Decimal("3"), Decimal("18.00"), en.VatCategory.STANDARD,
                               Decimal("5.5"))),
-        operation_category=en.OperationCategory.GOODS, due_date=TODAY + dt.timedelta(days=30),
+        operation_category=en.OperationCategory.GOODS, due_date=today() + dt.timedelta(days=30),
     )  # fmt: skip
     xml = build_cii(document)
     if grand_total_tamper:

@@ -12,9 +12,9 @@ from comptoir.accounting import matching, payments
 from comptoir.accounting.chain import verify_chain
 from comptoir.accounting.models import InvoiceKind, InvoiceState, JournalEntry, JournalLine
 from comptoir.accounting.models_payments import Matching, Payment, PaymentAllocation, PaymentState
+from comptoir.accounting.tests.conftest import today
 from comptoir.accounting.tests.invoices_kit import Books
 from comptoir.accounting.tests.payments_kit import (
-    TODAY,
     books,
     entry_lines,
     fresh,
@@ -38,7 +38,7 @@ def test_full_payment_books_bank_against_customer_matches_and_marks_paid(books: 
     assert invoice.state == InvoiceState.PAID and invoice.residual_amount == 0
     assert partner_codes(invoice) == ["AA"]
     found = Matching.objects.get()
-    assert found.full and found.code == "AA" and found.date == TODAY
+    assert found.full and found.code == "AA" and found.date == today()
     assert JournalEntry.objects.get(pk=payment.journal_entry_id).number.startswith("BQ-")
     assert OutboxEvent.objects.filter(name="accounting.payment_registered").count() == 1
     assert verify_chain(books.company_id).ok
@@ -192,7 +192,7 @@ def test_errors_are_reported_per_allocation_and_nothing_is_written(books: Books)
     entries, lines = JournalEntry.objects.count(), JournalLine.objects.count()
     with pytest.raises(ValidationFailed) as failed:
         payments.payment_register(
-            actor=books.actor(), organization_id=books.customer.pk, amount="500.00", date=TODAY,
+            actor=books.actor(), organization_id=books.customer.pk, amount="500.00", date=today(),
             journal_id=books.ledger.journals["BQ"], method="cheque",
             allocations=[{"invoice_id": invoice.pk, "amount": "130.00"}, {"invoice_id": paid.pk, "amount": "1.00"},
                          {"invoice_id": bill.pk, "amount": "1.00"}, {"invoice_id": 999_999, "amount": "1.00"}],

@@ -21,11 +21,9 @@ from comptoir.accounting.models import (
     JournalEntry,
     JournalLine,
 )
-from comptoir.accounting.tests.conftest import Ledger, open_previous_year
+from comptoir.accounting.tests.conftest import Ledger, open_previous_year, today
 from comptoir.kernel.errors import Conflict, PermissionDenied, ValidationFailed
 from comptoir.kernel.models import AuditEntry, OutboxEvent
-
-TODAY = dt.date.today()
 
 
 def post(ledger: Ledger, **extra: Any) -> JournalEntry:
@@ -54,7 +52,7 @@ def test_enabling_the_module_loads_the_pcg_chart_journals_and_year(ledger: Ledge
     assert (receivable.type, receivable.reconcilable, receivable.name) == ("receivable", True, "Clients")
     assert Journal.objects.get(company_id=ledger.company_id, code="BQ").default_account_id == ledger.accounts["512"]
     year = FiscalYear.objects.get(company_id=ledger.company_id)
-    assert (year.start_date, year.end_date) == (dt.date(TODAY.year, 1, 1), dt.date(TODAY.year, 12, 31))
+    assert (year.start_date, year.end_date) == (dt.date(today().year, 1, 1), dt.date(today().year, 12, 31))
     # The other company got nothing.
     assert not Account.objects.filter(company_id=ledger.personas.other_company.pk).exists()
 
@@ -135,7 +133,7 @@ def test_update_replaces_lines_and_follows_the_date(ledger: Ledger) -> None:
     services.entry_update(actor=actor, entry_id=entry.pk, lines=ledger.sale("240.00"))
     assert JournalEntry.objects.get(pk=entry.pk).total == Decimal("240.00")
     assert JournalLine.objects.filter(entry=entry).count() == 3
-    day = dt.date(TODAY.year, 1, 2)
+    day = dt.date(today().year, 1, 2)
     services.entry_update(actor=actor, entry_id=entry.pk, date=day, journal_id=ledger.journals["OD"])
     assert set(JournalLine.objects.filter(entry=entry).values_list("date", "journal_id")) == {
         (day, ledger.journals["OD"])
@@ -152,7 +150,7 @@ def test_roles_without_the_permission_are_refused(ledger: Ledger) -> None:
         selectors.entry_list(ledger.actor("sales"))
     assert selectors.entry_list(ledger.actor("management")).count() == 0
     with pytest.raises(PermissionDenied):
-        services.lock_date_set(actor=ledger.actor("sales"), lock_date=TODAY)
+        services.lock_date_set(actor=ledger.actor("sales"), lock_date=today())
 
 
 # --- Posting --------------------------------------------------------------------------
@@ -214,14 +212,14 @@ def test_raw_sql_change_is_refused_by_postgresql_or_caught_by_verify(ledger: Led
 
 def test_post_refuses_a_date_outside_any_fiscal_year(ledger: Ledger) -> None:
     actor = ledger.actor()
-    entry = services.entry_create(actor=actor, **ledger.entry_data(date=dt.date(TODAY.year + 1, 1, 5)))
+    entry = services.entry_create(actor=actor, **ledger.entry_data(date=dt.date(today().year + 1, 1, 5)))
     with pytest.raises(ValidationFailed) as caught:
         services.entry_post(actor=actor, entry_id=entry.pk)
     assert "date" in caught.value.fields
     assert JournalEntry.objects.get(pk=entry.pk).state == EntryState.DRAFT
-    services.fiscal_year_create(actor=actor, start_date=dt.date(TODAY.year + 1, 1, 1),
-                                end_date=dt.date(TODAY.year + 1, 12, 31))  # fmt: skip
-    assert services.entry_post(actor=actor, entry_id=entry.pk).number == f"VT-{TODAY.year + 1}-00001"
+    services.fiscal_year_create(actor=actor, start_date=dt.date(today().year + 1, 1, 1),
+                                end_date=dt.date(today().year + 1, 12, 31))  # fmt: skip
+    assert services.entry_post(actor=actor, entry_id=entry.pk).number == f"VT-{today().year + 1}-00001"
 
 
 def test_post_refuses_an_entry_that_became_unpostable(ledger: Ledger) -> None:
@@ -237,7 +235,7 @@ def test_post_refuses_an_entry_that_became_unpostable(ledger: Ledger) -> None:
 
 
 def test_lock_date_refuses_entries_on_or_before_it(ledger: Ledger) -> None:
-    day = TODAY - dt.timedelta(days=20)
+    day = today() - dt.timedelta(days=20)
     manager = ledger.actor("management")
     open_previous_year(ledger)
     post(ledger, date=day)
@@ -253,7 +251,7 @@ def test_lock_date_refuses_entries_on_or_before_it(ledger: Ledger) -> None:
     with pytest.raises(ValidationFailed):
         services.lock_date_set(actor=manager, lock_date=day - dt.timedelta(days=1))  # never back
     with pytest.raises(ValidationFailed):
-        services.lock_date_set(actor=manager, lock_date=TODAY + dt.timedelta(days=1))  # never ahead
+        services.lock_date_set(actor=manager, lock_date=today() + dt.timedelta(days=1))  # never ahead
     # A draft written before a lock set by another session cannot be posted after it.
     later = services.entry_create(actor=ledger.actor(), **ledger.entry_data(date=day + dt.timedelta(days=1)))
     AccountingSettings.objects.filter(company_id=ledger.company_id).update(lock_date=day + dt.timedelta(days=1))
@@ -265,32 +263,32 @@ def test_lock_date_refuses_entries_on_or_before_it(ledger: Ledger) -> None:
 def test_fiscal_year_rules(ledger: Ledger) -> None:
     actor = ledger.actor()
     with pytest.raises(ValidationFailed) as caught:
-        services.fiscal_year_create(actor=actor, start_date=dt.date(TODAY.year, 6, 1),
-                                    end_date=dt.date(TODAY.year + 1, 5, 31))  # fmt: skip
+        services.fiscal_year_create(actor=actor, start_date=dt.date(today().year, 6, 1),
+                                    end_date=dt.date(today().year + 1, 5, 31))  # fmt: skip
     assert "start_date" in caught.value.fields  # overlaps
     with pytest.raises(ValidationFailed) as caught:
-        services.fiscal_year_create(actor=actor, start_date=dt.date(TODAY.year + 2, 1, 1),
-                                    end_date=dt.date(TODAY.year + 2, 12, 31))  # fmt: skip
+        services.fiscal_year_create(actor=actor, start_date=dt.date(today().year + 2, 1, 1),
+                                    end_date=dt.date(today().year + 2, 12, 31))  # fmt: skip
     assert "start_date" in caught.value.fields  # leaves a hole
     with pytest.raises(ValidationFailed) as caught:
-        services.fiscal_year_create(actor=actor, start_date=dt.date(TODAY.year + 1, 1, 1),
-                                    end_date=dt.date(TODAY.year + 3, 1, 1))  # fmt: skip
+        services.fiscal_year_create(actor=actor, start_date=dt.date(today().year + 1, 1, 1),
+                                    end_date=dt.date(today().year + 3, 1, 1))  # fmt: skip
     assert "end_date" in caught.value.fields  # more than 24 months
-    long_first = services.fiscal_year_create(actor=actor, start_date=dt.date(TODAY.year - 2, 6, 1),
-                                             end_date=dt.date(TODAY.year - 1, 12, 31))  # fmt: skip
-    assert long_first.name == f"{TODAY.year - 2}-{TODAY.year - 1}"
+    long_first = services.fiscal_year_create(actor=actor, start_date=dt.date(today().year - 2, 6, 1),
+                                             end_date=dt.date(today().year - 1, 12, 31))  # fmt: skip
+    assert long_first.name == f"{today().year - 2}-{today().year - 1}"
 
 
 def test_closing_a_year_locks_it_for_good(ledger: Ledger) -> None:
     actor, manager = ledger.actor(), ledger.actor("management")
-    last = services.fiscal_year_create(actor=actor, start_date=dt.date(TODAY.year - 1, 1, 1),
-                                       end_date=dt.date(TODAY.year - 1, 12, 31))  # fmt: skip
-    day = dt.date(TODAY.year - 1, 6, 30)
+    last = services.fiscal_year_create(actor=actor, start_date=dt.date(today().year - 1, 1, 1),
+                                       end_date=dt.date(today().year - 1, 12, 31))  # fmt: skip
+    day = dt.date(today().year - 1, 6, 30)
     draft = services.entry_create(actor=actor, **ledger.entry_data(date=day))
     with pytest.raises(Conflict):
         services.fiscal_year_close(actor=manager, fiscal_year_id=last.pk)  # a draft remains
     services.entry_post(actor=actor, entry_id=draft.pk)
-    current = FiscalYear.objects.get(company_id=ledger.company_id, start_date=dt.date(TODAY.year, 1, 1))
+    current = FiscalYear.objects.get(company_id=ledger.company_id, start_date=dt.date(today().year, 1, 1))
     with pytest.raises(Conflict):
         services.fiscal_year_close(actor=manager, fiscal_year_id=current.pk)  # not ended
     closed = services.fiscal_year_close(actor=manager, fiscal_year_id=last.pk)
@@ -309,7 +307,7 @@ def test_closing_a_year_locks_it_for_good(ledger: Ledger) -> None:
 def test_reversal_swaps_lines_links_and_posts(ledger: Ledger) -> None:
     original = post(ledger, ref="FA-1")
     actor = ledger.actor()
-    reversal = services.entry_reverse(actor=actor, entry_id=original.pk, date=TODAY)
+    reversal = services.entry_reverse(actor=actor, entry_id=original.pk, date=today())
     assert reversal.state == EntryState.POSTED and reversal.reversal_of_id == original.pk
     assert reversal.ref == original.number and original.number in reversal.label
     swapped = list(JournalLine.objects.filter(entry=reversal).order_by("sequence").values_list("debit", "credit"))
@@ -318,10 +316,10 @@ def test_reversal_swaps_lines_links_and_posts(ledger: Ledger) -> None:
     balance = selectors.trial_balance(actor)
     assert all(row.balance == 0 for row in balance.rows)
     with pytest.raises(Conflict):
-        services.entry_reverse(actor=actor, entry_id=original.pk, date=TODAY)
+        services.entry_reverse(actor=actor, entry_id=original.pk, date=today())
     draft = services.entry_create(actor=actor, **ledger.entry_data())
     with pytest.raises(Conflict):
-        services.entry_reverse(actor=actor, entry_id=draft.pk, date=TODAY)
+        services.entry_reverse(actor=actor, entry_id=draft.pk, date=today())
     assert verify_chain(ledger.company_id).ok
 
 
@@ -332,7 +330,7 @@ def test_an_entry_made_by_a_document_is_not_reversed_by_hand(ledger: Ledger) -> 
         draft = services.create_entry(actor, source_type="accounting.payment", source_id="7", **data)
         entry = services.post_entry(actor, services._entry_locked(actor, draft.pk))
     with pytest.raises(Conflict) as refused:
-        services.entry_reverse(actor=actor, entry_id=entry.pk, date=TODAY)
+        services.entry_reverse(actor=actor, entry_id=entry.pk, date=today())
     assert refused.value.code == "entry_from_document"
     assert not JournalEntry.objects.filter(reversal_of=entry).exists()
 
@@ -341,7 +339,7 @@ def test_an_entry_made_by_a_document_is_not_reversed_by_hand(ledger: Ledger) -> 
 
 
 def test_trial_balance_and_general_ledger(ledger: Ledger) -> None:
-    start = dt.date(TODAY.year, 1, 1)
+    start = dt.date(today().year, 1, 1)
     post(ledger, date=start, lines=ledger.sale("120.00"))
     post(ledger, date=start + dt.timedelta(days=1), lines=ledger.sale("60.00"))
     post(ledger, journal="BQ", date=start + dt.timedelta(days=2),
