@@ -46,8 +46,8 @@ from comptoir.kernel import audit, events
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
-from comptoir.kernel.models import DocumentSequence
-from comptoir.kernel.sequences import Taken, next_number, record_number, take_number
+from comptoir.kernel.models import AuditEntry, DocumentSequence
+from comptoir.kernel.sequences import Taken, next_number, record_numbers, take_number
 from comptoir.kernel.statements import Update, insert_rows
 from comptoir.org.models import Site
 
@@ -1020,10 +1020,14 @@ def _checked_entry(
     return entry, rows
 
 
+def _created_audit(actor: Actor, entry: JournalEntry) -> AuditEntry:
+    return audit.prepare(actor, "entry.create", entry, changes={"journal_id": [None, entry.journal_id],
+                         "date": [None, entry.date], "total": [None, entry.total]}
+                         | ({"site_id": [None, entry.site_id]} if entry.site_id else {}))  # fmt: skip
+
+
 def _record_created(actor: Actor, entry: JournalEntry) -> None:
-    audit.record(actor, "entry.create", entry, changes={"journal_id": [None, entry.journal_id],
-                 "date": [None, entry.date], "total": [None, entry.total]}
-                 | ({"site_id": [None, entry.site_id]} if entry.site_id else {}))  # fmt: skip
+    audit.save(_created_audit(actor, entry))
 
 
 def create_entry(
@@ -1271,6 +1275,7 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
     }  # fmt: skip
     entry.hash = chain.entry_digest(header, lines_hash, taken.previous_hash)
     entry.updated_at = entry.posted_at
+    audit_entries: list[AuditEntry] = []
     if new:
         # Created, updated and posted at once: one INSERT of the header as posted, then its lines.
         values = {f.attname: f.pre_save(entry, True) for f in JournalEntry._meta.concrete_fields if not f.primary_key}
@@ -1278,23 +1283,23 @@ def post_entry(actor: Actor, entry: JournalEntry) -> JournalEntry:
         entry.pk = audit.insert_row(JournalEntry, values, returning_pk=True)
         entry.created_at = entry.posted_at
         entry._state.adding, entry._state.db = False, transaction.get_connection().alias
-        _record_created(actor, entry)  # as ``create_entry`` records it: the entry named before it has its number
+        # As ``create_entry`` records it (the entry named before it has its number), written with the posting's.
+        audit_entries.append(_created_audit(actor, entry))
     else:
         _POST_DRAFT.run([entry.state, number, entry.chain_number, taken.fiscal_year.pk, entry.ref, entry.posted_at,
                          entry.posted_by_id, entry.previous_hash, lines_hash, entry.hash, entry.updated_at],
                         entry.pk, EntryState.DRAFT)  # fmt: skip
     entry.number = number
-    object_id = str(entry.pk)
-    record_number(taken.number, object_type="accounting.journalentry", object_id=object_id)
-    record_number(taken.posting, object_type="accounting.journalentry", object_id=object_id)
+    record_numbers([taken.number, taken.posting], object_type="accounting.journalentry", object_id=entry.pk)
     if new:
         vars(entry)["line_ids"] = _insert_lines(entry, pending, posted=True)
     else:
         _POST_DRAFT_LINES.run([True], entry.pk)
     entry.__dict__.pop("_written_lines", None)
     entry._loaded_posted = True
-    audit.record(actor, "entry.post", entry, changes={"number": [None, entry.number],
-                 "chain_number": [None, entry.chain_number], "hash": [None, entry.hash]})  # fmt: skip
+    audit_entries.append(audit.prepare(actor, "entry.post", entry, changes={"number": [None, entry.number],
+                         "chain_number": [None, entry.chain_number], "hash": [None, entry.hash]}))  # fmt: skip
+    audit.save(*audit_entries)
     events.publish("accounting.entry_posted", company_id=entry.company_id, payload={
         "entry_id": entry.pk, "number": entry.number, "chain_number": entry.chain_number,
         "journal": entry.journal.code, "date": entry.date.isoformat(), "total": str(entry.total),

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from comptoir.kernel.context import Actor, current_channel
 from comptoir.kernel.models import AuditEntry
+from comptoir.kernel.statements import insert_rows
 
 
 def _jsonable(value: Any) -> Any:
@@ -80,7 +81,7 @@ def digest_matches(entry: AuditEntry) -> bool:
     return any(hmac.compare_digest(compute_digest(entry, key), entry.digest) for key in keys)
 
 
-def record(
+def prepare(
     actor: Actor,
     action: str,
     obj: models.Model | None = None,
@@ -90,9 +91,8 @@ def record(
     changes: dict[str, Any] | None = None,
     company_id: int | None = None,
 ) -> AuditEntry:
-    """Write one audit entry; must run inside the service's transaction."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit.record must be called inside the service's transaction")
+    """An audit entry as ``record`` writes it (digest made), not saved yet: ``save`` writes several
+    in one statement. The object is described as it is now (its text, its id)."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = obj.pk
@@ -109,9 +109,41 @@ def record(
         changes=_jsonable(changes or {}),
     )
     entry.digest = compute_digest(entry)
-    # Saves the value we hashed (auto_now_add would overwrite ``at``), with one plain INSERT:
+    return entry
+
+
+def save(*entries: AuditEntry) -> None:
+    """Write prepared entries, in their order, with one INSERT; must run inside the service's transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record must be called inside the service's transaction")
+    # Saves the values we hashed (auto_now_add would overwrite ``at``) with one plain INSERT:
     # services often call this while holding row locks (a document counter), so it is short.
-    entry.pk = insert_row(AuditEntry, {name: getattr(entry, name) for name in _AUDIT_COLUMNS}, returning_pk=True)
+    if len(entries) == 1:
+        entry = entries[0]
+        entry.pk = insert_row(AuditEntry, {name: getattr(entry, name) for name in _AUDIT_COLUMNS}, returning_pk=True)
+        return
+    ids = insert_rows(AuditEntry, _AUDIT_COLUMNS, [[getattr(entry, name) for name in _AUDIT_COLUMNS]
+                                                   for entry in entries], returning_pk=True)  # fmt: skip
+    for entry, pk in zip(entries, ids, strict=True):
+        entry.pk = pk
+
+
+def record(
+    actor: Actor,
+    action: str,
+    obj: models.Model | None = None,
+    *,
+    object_type: str | None = None,
+    object_id: Any = "",
+    changes: dict[str, Any] | None = None,
+    company_id: int | None = None,
+) -> AuditEntry:
+    """Write one audit entry; must run inside the service's transaction."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record must be called inside the service's transaction")
+    entry = prepare(actor, action, obj, object_type=object_type, object_id=object_id, changes=changes,
+                    company_id=company_id)  # fmt: skip
+    save(entry)
     return entry
 
 

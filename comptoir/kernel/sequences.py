@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from comptoir.kernel.audit import insert_row
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.kernel.models import DocumentSequence, IssuedNumber
+from comptoir.kernel.statements import insert_rows
 
 # Default formats per kind; a company may change them (DocumentSequence.format).
 DEFAULT_FORMATS: dict[str, tuple[str, str, bool]] = {
@@ -135,14 +137,22 @@ def take_number(*, company_id: int, kind: str, on_date: dt.date) -> Taken:
 
 def record_number(taken: Taken, *, object_type: str = "", object_id: object = "") -> Issued:
     """Record a taken number as issued to a document (one plain INSERT: the counter is locked)."""
-    insert_row(
-        IssuedNumber,
-        {
-            "sequence_id": taken.sequence_id, "value": taken.value, "number": taken.number,
-            "object_type": object_type, "object_id": str(object_id), "issued_at": timezone.now(),
-        },
-    )  # fmt: skip
-    return Issued(value=taken.value, number=taken.number)
+    return record_numbers([taken], object_type=object_type, object_id=object_id)[0]
+
+
+def record_numbers(takens: Sequence[Taken], *, object_type: str = "", object_id: object = "") -> list[Issued]:
+    """Record numbers taken for one document (a journal entry's number and its chain number) in one INSERT."""
+    now = timezone.now()
+    rows = [
+        {"sequence_id": taken.sequence_id, "value": taken.value, "number": taken.number,
+         "object_type": object_type, "object_id": str(object_id), "issued_at": now}
+        for taken in takens
+    ]  # fmt: skip
+    if len(rows) == 1:
+        insert_row(IssuedNumber, rows[0])
+    else:
+        insert_rows(IssuedNumber, list(rows[0]), [list(row.values()) for row in rows])
+    return [Issued(value=taken.value, number=taken.number) for taken in takens]
 
 
 def next_number(*, company_id: int, kind: str, on_date: dt.date, object_type: str = "", object_id: str = "") -> Issued:

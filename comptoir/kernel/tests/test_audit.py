@@ -215,3 +215,31 @@ def test_tampered_entry_is_reported(personas, tamper):
 def test_module_specs_used_here_are_registered():
     # The module_set call above relies on the test-only module app.
     assert isinstance(module_registry.get("modapp"), Module)
+
+
+@pytest.mark.django_db
+def test_prepared_entries_are_written_in_order_by_one_insert_and_verify():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    actor = Actor.system(1)
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        first = audit.prepare(actor, "thing.create", object_type="x.thing", object_id=5, changes={"a": [None, 1]})
+        second = audit.prepare(actor, "thing.post", object_type="x.thing", object_id=5, changes={"b": [None, "2"]})
+        audit.save(first, second)
+    assert len([q for q in captured.captured_queries if q["sql"].startswith("INSERT")]) == 1
+    assert first.pk < second.pk
+    stored = list(AuditEntry.objects.filter(object_type="x.thing").order_by("id"))
+    assert [(e.pk, e.action, e.changes) for e in stored] == [(first.pk, "thing.create", {"a": [None, 1]}),
+                                                             (second.pk, "thing.post", {"b": [None, "2"]})]  # fmt: skip
+    assert all(audit.digest_matches(e) for e in stored)
+    report = Report()
+    check_audit(report)
+    assert report.ok, report.problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_entries_are_saved_only_inside_a_transaction():
+    with pytest.raises(RuntimeError, match="inside the service's transaction"):
+        audit.save(audit.prepare(Actor.system(1), "thing.late", object_type="x.thing", object_id=5))
+    assert not AuditEntry.objects.filter(action="thing.late").exists()

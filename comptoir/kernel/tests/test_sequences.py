@@ -163,3 +163,16 @@ def test_validate_format_refuses_with_a_field_error(fmt, message):
     assert excinfo.value.status == 422
     assert list(excinfo.value.fields) == ["format"]
     assert message in excinfo.value.fields["format"][0]
+
+
+def test_numbers_taken_for_one_document_are_recorded_together(kinds):
+    with transaction.atomic():
+        number = sequences.take_number(company_id=1, kind="invoice_t", on_date=JAN)
+        chain = sequences.take_number(company_id=1, kind="customer_t", on_date=JAN)
+        issued = sequences.record_numbers([number, chain], object_type="accounting.journalentry", object_id=9)
+    assert [(i.value, i.number) for i in issued] == [(1, "FA-2026-00001"), (1, "CL000001")]
+    rows = set(IssuedNumber.objects.values_list("number", "object_type", "object_id"))
+    assert rows == {("FA-2026-00001", "accounting.journalentry", "9"), ("CL000001", "accounting.journalentry", "9")}
+    report = Report()
+    check_sequences(report)
+    assert report.ok, report.problems
