@@ -88,7 +88,7 @@ from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
 from comptoir.kernel.money import ScaledIntegerField, allocate, quantize
 from comptoir.kernel.sequences import next_number, register_kind
-from comptoir.kernel.statements import Select, Update
+from comptoir.kernel.statements import Select, Update, insert_rows
 from comptoir.org.models import Company
 
 VIEW = "accounting.view_invoices"
@@ -808,31 +808,16 @@ def _write_computation(invoice: Invoice, lines: Sequence[dict[str, Any]], comput
     vars(invoice)["line_nets"] = {row["sequence"]: row["net_amount"] for row in rows}
 
 
-_ROW_INSERTS: dict[tuple[type[Any], str], tuple[str, list[Any]]] = {}
-
-
 def _insert_new_rows(model: type[InvoiceLine | InvoiceTax | InvoiceInstallment], rows: list[dict[str, Any]]) -> None:
-    """INSERT an invoice's new lines, taxes or installments (every column given, but the stamps) in one
-    ``executemany`` of SQL written once per model and database; their ids are not read back (nothing
-    uses them). What ``bulk_create`` stored: these models add nothing to save() and no signal listens."""
+    """INSERT an invoice's new lines, taxes or installments (every column given, but the stamps) by
+    ``statements.insert_rows``; their ids are not read back (nothing uses them). What ``bulk_create``
+    stored: these models add nothing to save() and no signal listens."""
     if not rows:
         return
-    connection = transaction.get_connection()
-    compiled = _ROW_INSERTS.get((model, connection.vendor))
-    if compiled is None:
-        fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-        quote = connection.ops.quote_name
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model's metadata)
-            quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
-        )
-        compiled = _ROW_INSERTS[(model, connection.vendor)] = (sql, fields)
-    sql, fields = compiled
+    columns = [field.attname for field in model._meta.concrete_fields if not field.primary_key]
     now = timezone.now()
     stamps = {"created_at": now, "updated_at": now}  # as their auto_now(_add) would stamp them
-    params = [[field.get_db_prep_save(values[field.attname], connection) for field in fields]
-              for values in (stamps | row for row in rows)]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    insert_rows(model, columns, [[(stamps | row)[name] for name in columns] for row in rows])
 
 
 class _Term(NamedTuple):

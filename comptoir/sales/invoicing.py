@@ -628,7 +628,8 @@ def _link(order: SalesOrder, invoice: Invoice, kind: str, links: list[dict[str, 
     # One INSERT compiled once (the model has no save() logic); the link's stamps as create() sets them.
     link_id = audit.insert_row(OrderInvoice, {"created_at": now, "updated_at": now, "order_id": order.pk,
                                               "invoice_id": invoice.pk, "kind": kind}, returning_pk=True)  # fmt: skip
-    nets = dict(_INVOICE_LINE_NETS.rows(invoice.pk))
+    # invoice_create hands back the nets it wrote; read them only for an invoice made otherwise.
+    nets = getattr(invoice, "line_nets", None) or dict(_INVOICE_LINE_NETS.rows(invoice.pk))
     rows = []
     sequence = 0
     for item in links:
