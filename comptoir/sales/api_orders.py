@@ -12,12 +12,14 @@ import datetime as dt
 from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Field, Path, Query, Schema
 from ninja.responses import Status
 
 from comptoir.kernel import apikit
 from comptoir.kernel.apikit import MAX_ID, InputSchema, ListParams, page_of, responses
 from comptoir.kernel.context import Actor
+from comptoir.kernel.errors import ValidationFailed
 from comptoir.sales import deliveries, invoicing, orders
 from comptoir.sales import order_selectors as selectors
 
@@ -261,10 +263,20 @@ def order_list(request: HttpRequest, params: Query[OrderFilters]) -> HttpRespons
                                 default_sort="-id")  # fmt: skip
 
 
+# What an order made from a quote copies from it (the quote's lines, customer, terms and notes).
+_FROM_QUOTE = ("organization_id", "contact_id", "opportunity_id", "payment_term_id", "notes", "delivery_address",
+               "lines")  # fmt: skip
+
+
 @router.post("/orders", response=responses(OrderOut, status=201), summary="Create an order (or one from a quote)")
 def order_create(request: HttpRequest, payload: OrderCreateIn) -> Status:
     actor = apikit.actor(request)
     if payload.quote_id is not None:
+        # The quote decides these: a value sent with it would be silently dropped, so it is refused per field.
+        taken = [name for name in _FROM_QUOTE if getattr(payload, name) not in (None, "", [])]
+        if taken:
+            message = str(_("Taken from the quote: change it on the order once it is created."))
+            raise ValidationFailed("set_by_quote", fields={name: [message] for name in taken})
         # The site sent replaces the quote's (an explicit null: the company as a whole); omitted: the quote's.
         site = {"site_id": payload.site_id} if "site_id" in payload.model_fields_set else {}
         order = orders.order_create_from_quote(

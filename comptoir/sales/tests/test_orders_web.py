@@ -173,6 +173,17 @@ def test_api_from_quote_and_permissions(shop: Shop, client: Client) -> None:
     # A salesperson does not invoice (accounting.manage_invoices).
     refused = call(client, "post", f"/orders/{made.json()['id']}/invoice", sales, {})
     assert refused.status_code == 403
+    # What the quote decides cannot be sent with it (it used to be dropped without a word): 422 per field.
+    other = accepted_quote(shop, number="DE-2")
+    sent = call(client, "post", "/orders", sales, {"quote_id": other.pk, "notes": "Livrer le matin",
+                                                   "lines": [{"product_id": shop.chair.pk, "quantity": "1"}],
+                                                   "customer_reference": "PO-7", "contact_id": None})  # fmt: skip
+    assert sent.status_code == 422
+    assert set(sent.json()["fields"]) == {"notes", "lines"}
+    assert "Taken from the quote" in sent.json()["fields"]["notes"][0]
+    assert not SalesOrder.objects.filter(quote_id=other.pk).exists()
+    kept = call(client, "post", "/orders", sales, {"quote_id": other.pk, "customer_reference": "PO-7", "notes": ""})
+    assert kept.status_code == 201 and kept.json()["customer_reference"] == "PO-7"
     service = key(shop, "service")
     assert call(client, "get", f"/orders/{made.json()['id']}", service).status_code == 200
     assert call(client, "post", f"/orders/{made.json()['id']}/cancel", service, {}).status_code == 403
