@@ -75,6 +75,12 @@ def _scoped(model: type[Any], actor: Actor) -> QuerySet[Any]:
     return rows if rule is None else rows.filter(rule)  # type: ignore[no-any-return]
 
 
+def sees_all_organizations(actor: Actor) -> bool:
+    """Whether ``visible_organizations`` is just the company filter for the actor: a statement
+    written once that filters on the company may then stand for it (the sales hot paths)."""
+    return actor.company_id is not None and actor.has_perm(VIEW) and actor.has_perm(VIEW_ALL)
+
+
 def visible_organizations(actor: Actor) -> QuerySet[Organization]:
     return _scoped(Organization, actor)
 

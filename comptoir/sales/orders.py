@@ -467,9 +467,7 @@ QUOTES_SITE: Any = object()
 
 def _quote_to_order(actor: Actor, quote_id: int) -> Quote | None:
     """The quote, locked, if the actor sees its customer (the contacts record rule)."""
-    sees_all_customers = (actor.company_id is not None and actor.has_perm(contact_selectors.VIEW)
-                          and actor.has_perm(contact_selectors.VIEW_ALL))  # fmt: skip
-    if sees_all_customers:
+    if contact_selectors.sees_all_organizations(actor):
         return _QUOTE_TO_ORDER.instance(actor.company_id, quote_id)  # type: ignore[no-any-return]
     visible = visible_organizations(actor).values("pk")
     quotes = Quote.objects.select_for_update().filter(company_id=actor.company_id, pk=quote_id,

@@ -268,12 +268,6 @@ def _products(company_id: int, product_ids: set[int]) -> dict[int, Product]:
     return found
 
 
-def _sees_all_organizations(actor: Actor) -> bool:
-    """Whether the contacts record rule (``visible_organizations``) is the company filter for the actor."""
-    return (actor.company_id is not None and actor.has_perm(contact_selectors.VIEW)
-            and actor.has_perm(contact_selectors.VIEW_ALL))  # fmt: skip
-
-
 def _clean_lines(actor: Actor, quote: Quote, raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
     """Validated line values (QuoteLine fields), prices defaulted from the catalog."""
     if not isinstance(raw, (list, tuple)):
@@ -431,7 +425,7 @@ def _apply(actor: Actor, quote: Quote, data: dict[str, Any], creating: bool,
             if creating and quote.organization_id is None:
                 defaults = _NewQuoteDefaults(actor.company_id or 0, organization_id)
                 invoicing.known(defaults.invoicing)
-            if defaults is not None and _sees_all_organizations(actor):
+            if defaults is not None and contact_selectors.sees_all_organizations(actor):
                 found = defaults.organization_id  # the record rule is the company filter the statement applied
             else:
                 # Only its id is needed (a unique key: no ORDER BY).

@@ -52,6 +52,15 @@ def test_record_rules(p: Personas) -> None:
         with pytest.raises(PermissionDenied):
             selectors.organization_list(p.actor(role))
     assert names(selectors.visible_organizations(p.outsider_actor())) == ["Elsewhere"]
+    # Whoever "sees all" gets exactly the company's rows (statements written once stand for the rule then).
+    company_rows = names(Organization.objects.filter(company=p.company))
+    for role in ("sales", "marketing", "service", "finance", "operations", "management", "admin", "production", "hr"):
+        actor = p.actor(role)
+        if selectors.sees_all_organizations(actor):
+            assert names(selectors.visible_organizations(actor)) == company_rows, role
+    assert not selectors.sees_all_organizations(build_actor(me, p.company.pk, "ui"))
+    assert not selectors.sees_all_organizations(p.actor("production"))  # no contacts at all
+    assert selectors.sees_all_organizations(p.actor("admin"))
     stranger_org = Organization.objects.get(legal_name="Stranger's")
     with pytest.raises(NotFound):
         selectors.organization_detail(p.actor("sales"), stranger_org.pk)
