@@ -391,7 +391,8 @@ def _side(kind: str) -> vat.Side:
     return vat.Side.SALE if kind in CUSTOMER_KINDS else vat.Side.PURCHASE
 
 
-def _address(organization_id: int, kind: str) -> dict[str, str]:
+def partner_address(organization_id: int, kind: str) -> dict[str, str]:
+    """The organization's billing or delivery address as documents print it: the default one, else the oldest."""
     return _addresses(organization_id, (kind,))[kind]
 
 
@@ -528,7 +529,7 @@ def _snapshot_partner(invoice: Invoice, organization: Organization | _InvoicePar
     invoice.partner_siren = organization.siren
     invoice.partner_siret = organization.siret
     invoice.partner_vat_number = organization.vat_number
-    invoice.billing_address = billing if billing is not None else _address(organization.pk, Address.Kind.BILLING)
+    invoice.billing_address = billing if billing is not None else partner_address(organization.pk, Address.Kind.BILLING)
 
 
 class _LineProduct(NamedTuple):

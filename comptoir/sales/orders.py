@@ -325,7 +325,7 @@ def _set_customer(order: SalesOrder, organization: Organization) -> None:
         invoicing = acc_invoices._invoicing_settings(order.company_id)
         order.payment_term_id = profile.payment_term_id or invoicing.default_payment_term_id
     if not order.delivery_address:
-        order.delivery_address = acc_invoices._address(organization.pk, Address.Kind.DELIVERY)
+        order.delivery_address = acc_invoices.partner_address(organization.pk, Address.Kind.DELIVERY)
 
 
 def _write_lines(order: SalesOrder, cleaned: list[dict[str, Any]], errors: dict[str, list[str]]) -> None:
@@ -458,9 +458,6 @@ def order_confirm(*, actor: Actor, order_id: int) -> SalesOrder:
 _QUOTE_TO_ORDER = Select(Quote, ("id", *QUOTE_COLUMNS), "{company_id} = %s AND {id} = %s", lock=True)
 # The order already made from a quote (one at most: the link is one-to-one), read under the quote's lock.
 _ORDER_OF_QUOTE = Select(SalesOrder, ("number", "id"), "{quote_id} = %s", limit=1)
-# The organization's delivery address as ``accounting.invoices._address`` picks it: the default one, else the oldest.
-_DELIVERY_ADDRESS = Select(Address, ADDRESS_FIELDS, "{organization_id} = %s AND {kind} = %s",
-                           order_by="{is_default} DESC, {id}", limit=1)  # fmt: skip
 # Omitted ``site_id`` of ``order_create_from_quote``: the quote's site (None is the company as a whole).
 QUOTES_SITE: Any = object()
 
@@ -524,14 +521,14 @@ def order_create_from_quote(*, actor: Actor, quote_id: Any, invoicing_policy: An
         raise Conflict("quote_already_ordered", _("This quote is already order %(number)s.")
                        % {"number": existing[0] or f"#{existing[1]}"})  # fmt: skip
     errors: dict[str, list[str]] = {}
-    address = _DELIVERY_ADDRESS.one(quote.organization_id, Address.Kind.DELIVERY)
+    address = acc_invoices.partner_address(quote.organization_id, Address.Kind.DELIVERY)  # as invoices print it
     order = SalesOrder(  # type: ignore[misc]
         company_id=actor.company_id, quote=quote, organization_id=quote.organization_id, contact_id=quote.contact_id,
         opportunity_id=quote.opportunity_id, owner_id=quote.owner_id or actor.user_id, team_id=quote.team_id,
         site_id=quote.site_id,
         currency=quote.currency, payment_term_id=quote.payment_term_id, fiscal_position=quote.fiscal_position,
         language=quote.language, notes=quote.notes, order_date=timezone.localdate(), created_by_id=actor.user_id,
-        delivery_address=dict(zip(ADDRESS_FIELDS, address, strict=True)) if address else {},
+        delivery_address=address,
     )  # fmt: skip
     _apply_header(actor, order, {"invoicing_policy": invoicing_policy, "commitment_date": commitment_date,
                                  "customer_reference": customer_reference}, False, errors)  # fmt: skip
