@@ -82,7 +82,7 @@ from comptoir.accounting.services import (
 )
 from comptoir.catalog.models import Product, ProductKind, Uom
 from comptoir.contacts.models import Address, Organization
-from comptoir.kernel import audit, events
+from comptoir.kernel import audit, events, statements
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -492,7 +492,7 @@ def _invoice_partner(company_id: int, organization_id: int) -> _InvoicePartner |
     if row[0] is not None:
         row[2:4] = [bool(row[2]), bool(row[3])]  # SQLite gives 0 or 1
         # Only these columns are loaded; any other is read on access, as with ``.only()``.
-        invoicing = InvoicingSettings.from_db(connection.alias, list(_INVOICING_COLUMNS), row)
+        invoicing = statements.instance(InvoicingSettings, list(_INVOICING_COLUMNS), row)
     return _InvoicePartner(pk, legal_name, trade_name, siren, siret, vat_number, billing, delivery, profile, invoicing)
 
 
@@ -852,7 +852,7 @@ def _payment_term(term_id: int) -> _Term | None:
         if pk is not None:  # a term without lines gives one row of NULLs
             values = [pk, term, sequence, kind, percent.from_db_value(scaled, None, connection), days,
                       bool(end_of_month)]  # fmt: skip
-            lines.append(PaymentTermLine.from_db(connection.alias, list(_TERM_LINE_COLUMNS), values))
+            lines.append(statements.instance(PaymentTermLine, list(_TERM_LINE_COLUMNS), values))
     name, note = rows[0][:2]
     return _Term(note or name, lines)
 
@@ -1301,9 +1301,8 @@ def _posting_context(company_id: int, organization_id: int, partner_kind: str, j
             [organization_id, Address.Kind.BILLING, partner_kind, journal_kind, True, company_id],
         )
         row = list(cursor.fetchone())
-    alias = connection.alias
     # Only the columns read are loaded on these instances; any other is read on access, as with ``.only()``.
-    company = Company.from_db(alias, list(_COMPANY_COLUMNS), _take(row, len(_COMPANY_COLUMNS)))
+    company = statements.instance(Company, list(_COMPANY_COLUMNS), _take(row, len(_COMPANY_COLUMNS)))
     pk, legal_name, trade_name, siren, siret, vat_number = _take(row, 6)
     billing = _address_from(_take(row, 1 + len(ADDRESS_FIELDS)))
     partner = _InvoicePartner(pk, legal_name, trade_name, siren, siret, vat_number, billing, delivery={},
@@ -1315,15 +1314,15 @@ def _posting_context(company_id: int, organization_id: int, partner_kind: str, j
         late_rate = InvoicingSettings._meta.get_field("late_payment_rate")
         assert isinstance(late_rate, ScaledIntegerField)
         settings_values[4] = late_rate.from_db_value(settings_values[4], None, connection)
-        invoicing = InvoicingSettings.from_db(alias, list(_POSTING_SETTINGS_COLUMNS), settings_values)
+        invoicing = statements.instance(InvoicingSettings, list(_POSTING_SETTINGS_COLUMNS), settings_values)
     account_values = _take(row, len(_PARTNER_ACCOUNT_COLUMNS))
     partner_account = None
     if account_values[0] is not None:
-        partner_account = PartnerAccount.from_db(alias, list(_PARTNER_ACCOUNT_COLUMNS), account_values)
+        partner_account = statements.instance(PartnerAccount, list(_PARTNER_ACCOUNT_COLUMNS), account_values)
     journal = None
     if row[0] is not None:
         row[-1] = bool(row[-1])  # is_active: SQLite gives 0 or 1
-        journal = Journal.from_db(alias, list(_JOURNAL_COLUMNS), row)
+        journal = statements.instance(Journal, list(_JOURNAL_COLUMNS), row)
     return _PostingContext(company, partner, invoicing, partner_account, journal)
 
 

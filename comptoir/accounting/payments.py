@@ -58,7 +58,7 @@ from comptoir.accounting.models_payments import (
     PaymentState,
 )
 from comptoir.contacts.models import Organization
-from comptoir.kernel import audit, events
+from comptoir.kernel import audit, events, statements
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -528,7 +528,7 @@ def _journal_and_checks(company_id: int, journal_id: int, organization_id: int) 
     journal = None
     if pk is not None:
         # Only these columns are loaded (in the model's order); the stamps are read on access.
-        journal = Journal.from_db(connection.alias, ["id", "company_id", "code", "name", "kind", "default_account_id",
+        journal = statements.instance(Journal, ["id", "company_id", "code", "name", "kind", "default_account_id",
                                                      "is_active"],
                                   [pk, company_id, code, name, kind, default_account_id, bool(is_active)])  # fmt: skip
     return journal, bool(organization_found), str(home or "")

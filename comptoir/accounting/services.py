@@ -42,7 +42,7 @@ from comptoir.accounting.models import (
     PartnerKind,
 )
 from comptoir.contacts.models import Organization
-from comptoir.kernel import audit, events
+from comptoir.kernel import audit, events, statements
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -696,7 +696,7 @@ def _read_period(
     if year_values[0] is not None:
         pk, name, start, end, state = year_values
         # Only these columns are loaded; any other is read on access, as with ``.only()``.
-        year = FiscalYear.from_db(connection.alias, ["id", "company_id", "name", "start_date", "end_date", "state"],
+        year = statements.instance(FiscalYear, ["id", "company_id", "name", "start_date", "end_date", "state"],
                                   [pk, company_id, name, _as_date(start), _as_date(end), state])  # fmt: skip
     memo = _PERIODS.get()
     if memo is not None:

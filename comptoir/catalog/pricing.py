@@ -52,6 +52,7 @@ from comptoir.catalog.models import (
     RuleTarget,
     Uom,
 )
+from comptoir.kernel import statements
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import NotFound, ValidationFailed
@@ -417,9 +418,9 @@ def _lists(
         fetched = cursor.fetchall()
     found = {}
     for *values, group_id, group_name in fetched:
-        price_list = PriceList.from_db(connection.alias, list(_LIST_COLUMNS), values)
+        price_list = statements.instance(PriceList, list(_LIST_COLUMNS), values)
         if group_id is not None:  # as select_related("customer_group") caches it
-            group = CustomerGroup.from_db(connection.alias, ["id", "name"], [group_id, group_name])
+            group = statements.instance(CustomerGroup, ["id", "name"], [group_id, group_name])
             PriceList.customer_group.field.set_cached_value(price_list, group)
         found[price_list.pk] = price_list
     return found

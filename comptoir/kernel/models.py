@@ -19,12 +19,18 @@ from comptoir.kernel.context import Channel
 _FETCH_MODES = {"raise": FETCH_RAISE, "peers": FETCH_PEERS, "one": FETCH_ONE}
 
 
+def project_fetch_mode() -> Any:
+    """What a lazy load of a deferred field or relation does: raise in tests (an N+1 found), fetch the
+    peers in production."""
+    return _FETCH_MODES[getattr(settings, "COMPTOIR_FETCH_MODE", "peers")]
+
+
 class ComptoirQuerySet(models.QuerySet):
     """QuerySet applying the project's fetch mode: N+1 lazy loads raise in tests."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._fetch_mode = _FETCH_MODES[getattr(settings, "COMPTOIR_FETCH_MODE", "peers")]
+        self._fetch_mode = project_fetch_mode()
 
     def select_for_update(self, nowait: bool = False, skip_locked: bool = False, of: Any = (),
                           no_key: bool = True) -> Any:  # fmt: skip

@@ -23,6 +23,8 @@ from typing import Any
 from django.db import models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from comptoir.kernel.models import project_fetch_mode
+
 Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 # SQL, (column index, its converters, its Col), attnames in the model's field order, that order.
 _Compiled = tuple[str, list[tuple[int, list[Converter], Any]], list[str], list[int]]
@@ -124,11 +126,25 @@ class Select:
     def instances(self, *params: Any) -> list[Any]:
         connection = transaction.get_connection()
         _sql, _converters, attnames, order = self._compile(connection)
-        return [self.model.from_db(connection.alias, attnames, [row[i] for i in order]) for row in self.rows(*params)]
+        mode = project_fetch_mode()
+        return [self.model.from_db(connection.alias, attnames, [row[i] for i in order], fetch_mode=mode)
+                for row in self.rows(*params)]  # fmt: skip
 
     def instance(self, *params: Any) -> Any:
         found = self.instances(*params)
         return found[0] if found else None
+
+
+def instance[M: models.Model](model: type[M], attnames: Sequence[str], values: Sequence[Any]) -> M:
+    """A model instance from values a statement read (already converted), as the ORM makes one:
+    the fields not given deferred (read on access, like ``.only()``), the project's fetch mode
+    (a lazy load raises in tests). ``attnames`` in any order: ``from_db`` wants the model's."""
+    by_name = dict(zip(attnames, values, strict=True))
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in by_name]
+    if len(names) != len(by_name):
+        raise ValueError(f"not columns of {model._meta.label}: {sorted(set(by_name) - set(names))}")
+    return model.from_db(transaction.get_connection().alias, names, [by_name[name] for name in names],
+                         fetch_mode=project_fetch_mode())  # fmt: skip
 
 
 class Update:

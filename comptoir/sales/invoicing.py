@@ -44,7 +44,7 @@ from comptoir.accounting import invoices as acc_invoices
 from comptoir.accounting.models import Account, Invoice, InvoiceKind, InvoiceLine, InvoiceState, LineOperation
 from comptoir.accounting.services import _add, _parse_id
 from comptoir.catalog.models import Product, ProductKind, Uom
-from comptoir.kernel import audit
+from comptoir.kernel import audit, statements
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor
 from comptoir.kernel.errors import Conflict, NotFound, ValidationFailed
@@ -204,12 +204,12 @@ def invoicing_lines(order: SalesOrder) -> list[SalesOrderLine]:
         values = list(row[: len(fields)])
         for index, field in scaled:
             values[index] = field.from_db_value(values[index], None, connection)
-        line = SalesOrderLine.from_db(connection.alias, attnames, values)
+        line = statements.instance(SalesOrderLine, attnames, values)
         unece_code, product_kind = row[len(fields) :]
         if line.uom_id is not None:
-            line.uom = Uom.from_db(connection.alias, ["id", "unece_code"], [line.uom_id, unece_code])
+            line.uom = statements.instance(Uom, ["id", "unece_code"], [line.uom_id, unece_code])
         if line.product_id is not None:
-            line.product = Product.from_db(connection.alias, ["id", "kind"], [line.product_id, product_kind])
+            line.product = statements.instance(Product, ["id", "kind"], [line.product_id, product_kind])
         lines.append(line)
     return lines
 

@@ -51,7 +51,7 @@ from comptoir.contacts import selectors as contact_selectors
 from comptoir.contacts.models import Address, Organization, Person
 from comptoir.crm import selectors as crm_selectors
 from comptoir.crm.models import Opportunity
-from comptoir.kernel import audit, events
+from comptoir.kernel import audit, events, statements
 from comptoir.kernel.authz import require
 from comptoir.kernel.context import Actor, current_channel
 from comptoir.kernel.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -257,13 +257,13 @@ def _products(company_id: int, product_ids: set[int]) -> dict[int, Product]:
         values = dict(zip(_PRODUCT_COLUMNS, row[:at_uom], strict=True))
         values["sale_price"] = sale_price.from_db_value(values["sale_price"], None, connection)  # type: ignore[union-attr]
         values["is_archived"] = bool(values["is_archived"])  # SQLite: 0 or 1
-        product = Product.from_db(connection.alias, list(values), list(values.values()))
+        product = statements.instance(Product, list(values), list(values.values()))
         uom = dict(zip(_UOM_COLUMNS, row[at_uom:at_category], strict=True))
         uom["is_active"] = bool(uom["is_active"])
-        Product.sale_uom.field.set_cached_value(product, Uom.from_db(connection.alias, list(uom), list(uom.values())))
+        Product.sale_uom.field.set_cached_value(product, statements.instance(Uom, list(uom), list(uom.values())))
         category = row[at_category:]
-        Product.category.field.set_cached_value(product, None if category[0] is None else ProductCategory.from_db(
-            connection.alias, list(_CATEGORY_COLUMNS), list(category)))  # fmt: skip
+        kind = None if category[0] is None else statements.instance(ProductCategory, _CATEGORY_COLUMNS, category)
+        Product.category.field.set_cached_value(product, kind)
         found[product.pk] = product
     return found
 

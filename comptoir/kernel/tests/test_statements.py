@@ -3,8 +3,9 @@
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import FieldFetchBlocked
 from django.db import connection, transaction
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
 from comptoir.catalog import services as catalog_services
@@ -12,7 +13,7 @@ from comptoir.catalog.models import Product, ProductCategory
 from comptoir.kernel import audit
 from comptoir.kernel.context import Actor
 from comptoir.kernel.models import AuditEntry
-from comptoir.kernel.statements import Select, Update, insert_rows
+from comptoir.kernel.statements import Select, Update, insert_rows, instance
 from comptoir.org.services import module_set
 from comptoir.org.testing import make_company
 
@@ -60,9 +61,19 @@ def test_instances_hold_the_fields_read_and_defer_the_others(products: tuple[int
     first = found[0]
     assert first.reference == "A-1" and first.sale_price == Decimal("0.17") and not first._state.adding
     assert "name_fr" in first.get_deferred_fields()
-    with CaptureQueriesContext(connection) as deferred:
-        assert first.name_fr == "A-1"  # read on access, as with .only()
-    assert len(deferred.captured_queries) == 1
+    # The project's fetch mode, as a queryset's instances have it: a lazy load raises in tests...
+    with pytest.raises(FieldFetchBlocked):
+        _ = first.name_fr
+    made_here = instance(Product, ["reference", "id"], [first.reference, first.pk])
+    assert (made_here.pk, made_here.reference) == (first.pk, "A-1") and "name_fr" in made_here.get_deferred_fields()
+    with pytest.raises(FieldFetchBlocked):
+        _ = made_here.sale_price
+    # ...and reads the field in production (as with .only()).
+    with override_settings(COMPTOIR_FETCH_MODE="peers"), CaptureQueriesContext(connection) as deferred:
+        assert PRODUCT.instances(company_id)[0].name_fr == "A-1"
+    assert len(deferred.captured_queries) == 2  # the statement, then the deferred field
+    with pytest.raises(ValueError, match="not columns"):
+        instance(Product, ["id", "nope"], [1, 2])
     assert LOCKED.instance(-1) is None
 
 
