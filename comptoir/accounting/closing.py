@@ -280,6 +280,9 @@ def year_end_close(*, actor: Actor, fiscal_year_id: int) -> FiscalYear:
     year = _year(actor, fiscal_year_id, lock=True)
     if year.state == FiscalYearState.CLOSED:
         raise Conflict("fiscal_year_closed", _("This fiscal year is already closed."))
+    # The settings row before the posting counter, in the order lock_date_set and fiscal_year_close
+    # take them (the other order deadlocked with a lock-date change on PostgreSQL).
+    services._settings(company_id, lock=True)
     # Serialise with posting first: no entry may land in the year between the checks and the lock.
     services._serialise_with_posting(company_id)
     preview = _preview(company_id, year)
