@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -461,6 +461,11 @@ class _EntryLines:
     waiting: dict[str, Decimal] = field(default_factory=dict)  # VAT on receipts waiting, by account code
 
 
+def _placeholders(values: Iterable[object]) -> str:
+    """``%s, %s, …``, one per value: the SQL follows the tuple it is written for."""
+    return ", ".join("%s" for _value in values)
+
+
 # The line columns paying an invoice reads; which line is which is told by its account's row.
 _ENTRY_LINE_FIELDS = ("id", "entry_id", "partner_account_id", "account_id", "matching_code", "date", "debit", "credit")
 # One invoice's entry (the usual payment): its lines on a partner account and on the VAT-on-receipts
@@ -469,7 +474,8 @@ _ONE_ENTRY_LINES = Select(
     JournalLine,
     _ENTRY_LINE_FIELDS,
     "{entry_id} = %s AND ({partner_account_id} IS NOT NULL OR {account_id} IN "  # noqa: S608 (our table)
-    f"(SELECT a.id FROM {Account._meta.db_table} a WHERE a.company_id = %s AND a.code IN (%s, %s)))",
+    f"(SELECT a.id FROM {Account._meta.db_table} a WHERE a.company_id = %s "
+    f"AND a.code IN ({_placeholders(WAITING_VAT)})))",
     order_by="{id}",
 )
 
@@ -520,7 +526,7 @@ def _journal_and_checks(company_id: int, journal_id: int, organization_id: int) 
             f"EXISTS (SELECT 1 FROM {organizations} o WHERE o.company_id = %s AND o.id = %s), "
             f"(SELECT c.currency FROM {Company._meta.db_table} c WHERE c.id = %s) "
             f"FROM (SELECT 1 AS one) AS x LEFT JOIN {journals} j ON j.company_id = %s AND j.id = %s "
-            "AND j.is_active = %s AND j.kind IN (%s, %s)",
+            f"AND j.is_active = %s AND j.kind IN ({_placeholders(PAYMENT_JOURNALS)})",
             [company_id, organization_id, company_id, company_id, journal_id, True,
              *PAYMENT_JOURNALS],
         )  # fmt: skip
