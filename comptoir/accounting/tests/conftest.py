@@ -7,7 +7,15 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from comptoir.accounting.models import Account, Journal, PartnerAccount, PartnerKind
+from comptoir.accounting.models import (
+    Account,
+    AccountingSettings,
+    FiscalYear,
+    FiscalYearState,
+    Journal,
+    PartnerAccount,
+    PartnerKind,
+)
 from comptoir.accounting.services import partner_account_ensure
 from comptoir.contacts.models import Organization
 from comptoir.kernel.context import Actor
@@ -106,3 +114,21 @@ def today() -> dt.date:
 @pytest.fixture
 def ledger(personas: Personas) -> Ledger:
     return make_ledger(personas)
+
+
+def unpostable_day(ledger: Ledger, problem: str) -> dt.date:
+    """A day nothing can be posted on: today under a lock date (``lock_date``), today in a closed
+    year (``closed_year``), or the day after the last fiscal year (``no_year``)."""
+    day = today()
+    if problem == "lock_date":
+        AccountingSettings.objects.filter(company_id=ledger.company_id).update(lock_date=day)
+    elif problem == "closed_year":
+        FiscalYear.objects.filter(company_id=ledger.company_id, start_date__lte=day, end_date__gte=day).update(
+            state=FiscalYearState.CLOSED
+        )
+    elif problem == "no_year":
+        day = FiscalYear.objects.filter(company_id=ledger.company_id).order_by("-end_date")[0].end_date
+        day += dt.timedelta(days=1)
+    else:
+        raise ValueError(f"unknown problem {problem!r}")
+    return day

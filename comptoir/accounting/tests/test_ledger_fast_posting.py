@@ -22,12 +22,10 @@ from comptoir.accounting.chain import verify_chain
 from comptoir.accounting.models import (
     AccountingSettings,
     EntryState,
-    FiscalYear,
-    FiscalYearState,
     JournalEntry,
     JournalLine,
 )
-from comptoir.accounting.tests.conftest import Ledger, today
+from comptoir.accounting.tests.conftest import Ledger, today, unpostable_day
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.kernel.models import AuditEntry, IssuedNumber, OutboxEvent
 
@@ -128,16 +126,7 @@ def test_refusals_are_those_create_then_post_made(ledger: Ledger, problem: str) 
     """Locked or closed: refused as create_entry refused it (validation_failed); no fiscal
     year: as post_entry refused it (entry_not_postable). Nothing is left, no number taken."""
     actor = ledger.actor()
-    day = today()
-    if problem == "lock_date":
-        AccountingSettings.objects.filter(company_id=ledger.company_id).update(lock_date=day)
-    elif problem == "closed_year":
-        FiscalYear.objects.filter(company_id=ledger.company_id, start_date__lte=day, end_date__gte=day).update(
-            state=FiscalYearState.CLOSED
-        )
-    else:
-        day = FiscalYear.objects.filter(company_id=ledger.company_id).order_by("-end_date")[0].end_date
-        day += dt.timedelta(days=1)
+    day = unpostable_day(ledger, problem)
     with pytest.raises(ValidationFailed) as by_create, transaction.atomic():
         services.create_entry(actor, **_data(ledger, date=day))
         draft = JournalEntry.objects.get(company_id=ledger.company_id, state=EntryState.DRAFT)

@@ -24,13 +24,12 @@ from comptoir.accounting.models import (
     AccountingSettings,
     EntryState,
     FiscalYear,
-    FiscalYearState,
     Invoice,
     InvoiceState,
     JournalEntry,
     JournalLine,
 )
-from comptoir.accounting.tests.conftest import Ledger, today
+from comptoir.accounting.tests.conftest import Ledger, today, unpostable_day
 from comptoir.accounting.tests.invoices_kit import Books, line, make_books
 from comptoir.kernel.errors import ValidationFailed
 from comptoir.org.models import Site
@@ -122,16 +121,7 @@ def test_stamps_are_written_with_the_posted_lines(ledger: Ledger) -> None:
 @pytest.mark.parametrize("problem", ["lock_date", "closed_year", "no_year"])
 def test_a_posting_refused_after_the_counter_leaves_nothing(ledger: Ledger, problem: str) -> None:
     actor = ledger.actor()
-    day = today()
-    if problem == "lock_date":
-        AccountingSettings.objects.filter(company_id=ledger.company_id).update(lock_date=day)
-    elif problem == "closed_year":
-        FiscalYear.objects.filter(company_id=ledger.company_id, start_date__lte=day, end_date__gte=day).update(
-            state=FiscalYearState.CLOSED
-        )
-    else:
-        day = FiscalYear.objects.filter(company_id=ledger.company_id).order_by("-end_date")[0].end_date
-        day += dt.timedelta(days=1)
+    day = unpostable_day(ledger, problem)
     before = (JournalEntry.objects.count(), JournalLine.objects.count())
     with pytest.raises(ValidationFailed) as refused, transaction.atomic():
         services.create_posted_entry(actor, lines=_lines(ledger), journal_id=ledger.journals["VT"], date=day,
