@@ -128,21 +128,12 @@ def save(*entries: AuditEntry) -> None:
         entry.pk = pk
 
 
-def record(
-    actor: Actor,
-    action: str,
-    obj: models.Model | None = None,
-    *,
-    object_type: str | None = None,
-    object_id: Any = "",
-    changes: dict[str, Any] | None = None,
-    company_id: int | None = None,
-) -> AuditEntry:
-    """Write one audit entry; must run inside the service's transaction."""
+def record(actor: Actor, action: str, obj: models.Model | None = None, **described: Any) -> AuditEntry:
+    """Write one audit entry (``prepare``'s keywords: object_type, object_id, changes, company_id);
+    must run inside the service's transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must be called inside the service's transaction")
-    entry = prepare(actor, action, obj, object_type=object_type, object_id=object_id, changes=changes,
-                    company_id=company_id)  # fmt: skip
+    entry = prepare(actor, action, obj, **described)
     save(entry)
     return entry
 
